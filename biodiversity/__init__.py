@@ -1,0 +1,1 @@
+"""Sightings, expert verification and the map: not built yet (a later issue)."""

@@ -1,0 +1,124 @@
+"""Request validation and response shapes. No business rules here: services decide."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, min_length=8, max_length=128, trim_whitespace=False)
+    display_name = serializers.CharField(max_length=80)
+    community = serializers.SlugField(required=False, allow_blank=True)
+
+
+class ExpirySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    grams = serializers.IntegerField()
+
+
+class BalanceSerializer(serializers.Serializer):
+    available_g = serializers.IntegerField()
+    pending_g = serializers.IntegerField()
+    lifetime_g = serializers.IntegerField()
+    expiring_30d_g = serializers.IntegerField(source="expiring_soon_g")
+    expiring_until = serializers.DateTimeField(source="expiring_soon_until")
+    next_expiries = ExpirySerializer(many=True)
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    role = serializers.CharField()
+    community = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    district = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    date_joined = serializers.DateTimeField()
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=80, required=False)
+    community = serializers.SlugField(required=False)
+
+
+class DeleteAccountSerializer(serializers.Serializer):
+    password = serializers.CharField(write_only=True, trim_whitespace=False)
+
+
+class FactorSerializer(serializers.ModelSerializer):
+    district = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = EmissionFactor
+        fields = ["id", "version", "district", "grams_per_unit", "unit", "valid_from", "valid_to",
+                  "methodology", "source"]
+
+
+class BehaviourSerializer(serializers.ModelSerializer):
+    current_factors = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Behaviour
+        fields = ["code", "name", "description", "category", "unit", "evidence_types", "consent_scope",
+                  "max_quantity", "per_action_cap_g", "daily_cap_g", "monthly_cap_g", "claim_window_days",
+                  "credit_lifetime_days", "current_factors"]
+
+    def get_current_factors(self, obj) -> list[dict]:
+        now = timezone.now()
+        factors = [f for f in obj.factors.all() if f.valid_from <= now and (f.valid_to is None or f.valid_to > now)]
+        return FactorSerializer(factors, many=True).data
+
+
+class ClaimCreateSerializer(serializers.Serializer):
+    behaviour = serializers.SlugField(max_length=64)
+    quantity = serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=False)
+    idempotency_key = serializers.UUIDField(format="hex_verbose")
+    occurred_at = serializers.DateTimeField(required=False)
+    evidence = serializers.DictField(required=False, default=dict)
+
+    def validate_evidence(self, value):
+        if len(str(value)) > 4000:
+            raise serializers.ValidationError("Evidence is too large.")
+        return value
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    behaviour = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    factor_version = serializers.IntegerField(source="factor.version", default=None, read_only=True)
+
+    class Meta:
+        model = Claim
+        fields = ["id", "behaviour", "quantity", "occurred_at", "evidence_type", "status", "credited_g",
+                  "factor_version", "receipt", "idempotency_key", "submitted_at", "decided_at"]
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Consent
+        fields = ["scope", "granted_at", "revoked_at"]
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    amount_g = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transfer
+        fields = ["id", "created_at", "code", "flag", "status", "amount_g", "category", "description",
+                  "reference"]
+
+    def get_amount_g(self, obj) -> int:
+        """Signed from the resident's side: credits positive, debits negative."""
+        account_id = self.context["account_id"]
+        return obj.amount_g if obj.credit_account_id == account_id else -obj.amount_g
+
+    def get_status(self, obj) -> str:
+        if obj.flag == "pending":
+            resolution = getattr(obj, "resolution", None)
+            if resolution is None:
+                return "pending"
+            return "posted" if resolution.flag == "post_pending" else "voided"
+        return "posted" if obj.flag in ("posted", "post_pending") else "voided"

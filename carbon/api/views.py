@@ -1,0 +1,235 @@
+"""The resident and partner API of the carbon core. Thin: validate, call a service, render."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from carbon.api import serializers as s
+from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
+from carbon.errors import DomainError
+from carbon.models import Behaviour, Claim, Community, EmissionFactor
+from carbon.services import claims as claim_services
+from carbon.services import people
+from carbon.services.ledger import balance_for_user, ledger_entries_for_user
+
+
+class UnknownCommunity(DomainError):
+    code = "unknown_community"
+    status = 400
+    default_message = "No community has this code."
+
+
+def _community(code: str | None) -> Community | None:
+    if not code:
+        return None
+    community = Community.objects.select_related("district").filter(code=code).first()
+    if community is None:
+        raise UnknownCommunity(details={"community": code})
+    return community
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "register"
+
+    @extend_schema(request=s.RegisterSerializer, responses={201: s.MeSerializer})
+    def post(self, request):
+        data = s.RegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user = people.resident_register(
+                email=data.validated_data["email"],
+                password=data.validated_data["password"],
+                display_name=data.validated_data["display_name"],
+                community=_community(data.validated_data.get("community")),
+            )
+        except Exception as exc:
+            from django.core.exceptions import ValidationError as DjangoValidationError
+
+            if isinstance(exc, DjangoValidationError):
+                raise serializers.ValidationError({"password": list(exc.messages)}) from None
+            raise
+        return Response(s.MeSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class LoginView(TokenObtainPairView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+
+class RefreshView(TokenRefreshView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def _render(self, user):
+        return {**s.MeSerializer(user).data, **s.BalanceSerializer(balance_for_user(user=user)).data}
+
+    @extend_schema(responses=inline_serializer("Me", {**s.MeSerializer().fields, **s.BalanceSerializer().fields}))
+    def get(self, request):
+        return Response(self._render(request.user))
+
+    @extend_schema(request=s.MeUpdateSerializer)
+    def patch(self, request):
+        data = s.MeUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = request.user
+        fields = []
+        if "display_name" in data.validated_data:
+            user.display_name = data.validated_data["display_name"].strip()
+            fields.append("display_name")
+        if "community" in data.validated_data:
+            community = _community(data.validated_data["community"])
+            user.community, user.district = community, community.district
+            fields += ["community", "district"]
+        if fields:
+            user.save(update_fields=fields)
+        return Response(self._render(user))
+
+    @extend_schema(request=s.DeleteAccountSerializer, responses={204: None})
+    def delete(self, request):
+        """Erase my account: personal data goes, the ledger keeps anonymous entries."""
+        data = s.DeleteAccountSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not request.user.check_password(data.validated_data["password"]):
+            raise serializers.ValidationError({"password": ["Wrong password."]})
+        people.user_erase(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeExportView(APIView):
+    @extend_schema(responses={200: OpenApiResponse(description="All data we hold about me, as JSON")})
+    def get(self, request):
+        response = Response(people.user_export(user=request.user))
+        response["Content-Disposition"] = 'attachment; filename="my-carbon-data.json"'
+        return response
+
+
+class ConsentListView(APIView):
+    @extend_schema(responses=s.ConsentSerializer(many=True))
+    def get(self, request):
+        return Response(s.ConsentSerializer(request.user.consents.all(), many=True).data)
+
+
+class ConsentView(APIView):
+    @extend_schema(request=None, responses=s.ConsentSerializer)
+    def put(self, request, scope: str):
+        """Authorise a data source (idempotent)."""
+        return Response(s.ConsentSerializer(people.consent_grant(user=request.user, scope=scope)).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, scope: str):
+        people.consent_revoke(user=request.user, scope=scope)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BehaviourListView(generics.ListAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = s.BehaviourSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return Behaviour.objects.filter(is_active=True).prefetch_related(
+            Prefetch("factors", queryset=EmissionFactor.objects.select_related("district"))
+        )
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-submitted_at", "-id")
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class ClaimListCreateView(generics.ListAPIView):
+    serializer_class = s.ClaimSerializer
+    pagination_class = NewestFirst
+    throttle_scope = "claims"
+
+    def get_queryset(self):
+        return Claim.objects.owned_by(self.request.user).select_related("behaviour", "factor")
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(request=s.ClaimCreateSerializer, responses={201: s.ClaimSerializer, 200: s.ClaimSerializer})
+    def post(self, request):
+        data = s.ClaimCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        evidence = dict(v.get("evidence") or {})
+        claim, created = claim_services.claim_submit(
+            user=request.user,
+            behaviour_code=v["behaviour"],
+            quantity=v["quantity"],
+            idempotency_key=str(v["idempotency_key"]),
+            occurred_at=v.get("occurred_at"),
+            evidence_type=str(evidence.get("type", "self")),
+            evidence=evidence,
+        )
+        return Response(
+            s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class ClaimDetailView(generics.RetrieveAPIView):
+    serializer_class = s.ClaimSerializer
+
+    def get_queryset(self):
+        return Claim.objects.owned_by(self.request.user).select_related("behaviour", "factor")
+
+
+class LedgerPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class LedgerView(generics.ListAPIView):
+    serializer_class = s.LedgerEntrySerializer
+    pagination_class = LedgerPagination
+
+    def get_queryset(self):
+        qs, self._account = ledger_entries_for_user(user=self.request.user)
+        return qs
+
+    def get_serializer_context(self):
+        ctx = super().get_serializer_context()
+        if not hasattr(self, "_account"):
+            self.get_queryset()
+        ctx["account_id"] = self._account.pk
+        return ctx
+
+
+class PartnerWhoAmIView(APIView):
+    """Lets a partner check its signing setup: answers who the signature says it is."""
+
+    authentication_classes = [PartnerSignatureAuthentication]
+    permission_classes = [IsPartner]
+    parser_classes = []
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("PartnerIdentity", {"partner": serializers.CharField(), "kind": serializers.CharField()}),
+    )
+    def post(self, request):
+        partner = request.user.partner
+        return Response({"partner": partner.name, "kind": partner.kind})
+
+    get = post

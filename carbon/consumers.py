@@ -1,0 +1,71 @@
+"""WebSocket: a resident's balance, sent on connect and again after every ledger change.
+
+Authenticate with the access token as `?token=<access>` (browsers can't set headers on a
+WebSocket) or with the session of the Django admin.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from carbon.services.ledger import balance_for_user
+from carbon.services.realtime import balance_group
+
+
+@database_sync_to_async
+def _user_from_token(raw: str):
+    auth = JWTAuthentication()
+    try:
+        return auth.get_user(auth.get_validated_token(raw.encode()))
+    except (InvalidToken, TokenError, Exception):
+        return None
+
+
+@database_sync_to_async
+def _balance(user) -> dict:
+    b = balance_for_user(user=user)
+    return {
+        "available_g": b.available_g,
+        "pending_g": b.pending_g,
+        "lifetime_g": b.lifetime_g,
+        "expiring_30d_g": b.expiring_soon_g,
+    }
+
+
+class BalanceConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        user = None
+        if "token" in query:
+            user = await _user_from_token(query["token"][0])
+        elif getattr(self.scope.get("user"), "is_authenticated", False):
+            user = self.scope["user"]
+        if user is None or not user.is_active:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.group = balance_group(user.pk)
+        self.seq = 0
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self._send_balance()
+
+    async def disconnect(self, code):
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "snapshot":
+            await self._send_balance()
+
+    async def balance_changed(self, event):
+        await self._send_balance()
+
+    async def _send_balance(self):
+        self.seq += 1
+        await self.send_json({"type": "balance", "seq": self.seq, **(await _balance(self.user))})

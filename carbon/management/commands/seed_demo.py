@@ -1,0 +1,95 @@
+"""Load demo data: districts, communities, the behaviour catalogue, partners and residents.
+
+Idempotent: running it again changes nothing that is already there.
+"""
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from carbon.demo.catalogue import BEHAVIOURS
+from carbon.models import Behaviour, Community, EmissionFactor, Partner, User
+from carbon.services.claims import claim_submit
+from carbon.services.partners import partner_create
+from carbon.services.people import consent_grant, resident_register
+
+DEMO = Path(__file__).resolve().parents[2] / "demo"
+DEMO_PASSWORD = "green-demo-2026"
+ADMIN_PASSWORD = "admin-demo-2026"
+RESIDENTS = [
+    ("alice@demo.carbon.city", "Alice Wang", "yongqing"),
+    ("bo@demo.carbon.city", "Bo Li", "minzu"),
+    ("chen@demo.carbon.city", "Chen Zhou", "zhonghua"),
+]
+PARTNERS = [
+    ("Wuhan Metro", "transit_operator"),
+    ("Green Grocer", "merchant"),
+    ("Hankou Partner Bank", "bank"),
+    ("QingJu Bike Share", "platform"),
+    ("Jianghan Recycling Station", "recycling_station"),
+]
+NAMESPACE = uuid.UUID("6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c11")
+
+
+class Command(BaseCommand):
+    help = "Load demo data (idempotent)."
+
+    def handle(self, *args, **options):
+        call_command("load_areas", str(DEMO / "districts.geojson"), kind="district", verbosity=0)
+        call_command("load_areas", str(DEMO / "communities.geojson"), kind="community", verbosity=0)
+        with transaction.atomic():
+            self._catalogue()
+        self._partners()
+        self._people()
+        self.stdout.write(self.style.SUCCESS("demo data loaded"))
+
+    def _catalogue(self):
+        start = timezone.now().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=366)
+        for (code, name, category, unit, evidence, scope, max_q, per_action, daily, monthly, window,
+             grams, methodology, source) in BEHAVIOURS:
+            behaviour, _ = Behaviour.objects.update_or_create(
+                code=code,
+                defaults=dict(
+                    name=name, category=category, unit=unit, evidence_types=evidence, consent_scope=scope,
+                    max_quantity=max_q, per_action_cap_g=per_action, daily_cap_g=daily,
+                    monthly_cap_g=monthly, claim_window_days=window,
+                ),
+            )
+            if not EmissionFactor.objects.filter(behaviour=behaviour).exists():
+                EmissionFactor.objects.create(
+                    behaviour=behaviour, version=1, grams_per_unit=grams, unit=unit, valid_from=start,
+                    methodology=methodology, source=source,
+                )
+
+    def _partners(self):
+        for name, kind in PARTNERS:
+            if Partner.objects.filter(name=name).exists():
+                continue
+            issued = partner_create(name=name, kind=kind)
+            self.stdout.write(f"partner {name}: key id {issued.key_id} secret {issued.secret} (shown once)")
+
+    def _people(self):
+        if not User.objects.filter(email="admin@demo.carbon.city").exists():
+            User.objects.create_superuser("admin@demo.carbon.city", ADMIN_PASSWORD, display_name="Admin")
+            self.stdout.write(f"administrator admin@demo.carbon.city / {ADMIN_PASSWORD}")
+        for email, display_name, community_code in RESIDENTS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = resident_register(
+                    email=email, password=DEMO_PASSWORD, display_name=display_name,
+                    community=Community.objects.get(code=community_code),
+                )
+                self.stdout.write(f"resident {email} / {DEMO_PASSWORD}")
+            consent_grant(user=user, scope="transit_card")
+            # A few self-declared claims so the ledger and receipts have something to show;
+            # fixed keys make a second run a no-op.
+            for i, (code, quantity) in enumerate([("metro", "12.4"), ("bus", "2"), ("own-bag", "1")]):
+                claim_submit(
+                    user=user, behaviour_code=code, quantity=quantity,
+                    idempotency_key=str(uuid.uuid5(NAMESPACE, f"{email}:{i}")),
+                )

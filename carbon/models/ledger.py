@@ -1,0 +1,226 @@
+"""The points ledger: accounts, immutable transfers, and award lots with expiry.
+
+Double entry after TigerBeetle: balances are four cached counters per account, changed only
+by the ledger service in the same transaction that inserts the transfer. Points are integer
+grams of CO2e.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from .catalogue import Category
+
+
+class AccountKind(models.TextChoices):
+    RESIDENT = "resident", "Resident"
+    ISSUANCE = "issuance", "Issuance (source of awards)"
+    EXPIRY = "expiry", "Expired credits"
+    REDEMPTION = "redemption", "Redemption liabilities"
+    OFFSET = "offset", "Mortgage-interest offsets"
+    DONATION = "donation", "Donations"
+    POOL = "pool", "Enterprise / pool"
+
+
+class AccountQuerySet(models.QuerySet):
+    def residents(self) -> AccountQuerySet:
+        return self.filter(kind=AccountKind.RESIDENT)
+
+    def system(self) -> AccountQuerySet:
+        return self.exclude(kind=AccountKind.RESIDENT)
+
+
+class Account(models.Model):
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    # System accounts are split in shards (same kind, shard 0..N-1) so awards don't all
+    # queue on one row lock; a resident's account has shard 0.
+    shard = models.PositiveSmallIntegerField(default=0)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_account",
+    )
+    debits_must_not_exceed_credits = models.BooleanField(default=True)
+    debits_pending = models.BigIntegerField(default=0)
+    debits_posted = models.BigIntegerField(default=0)
+    credits_pending = models.BigIntegerField(default=0)
+    credits_posted = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(debits_pending__gte=0)
+                & Q(debits_posted__gte=0)
+                & Q(credits_pending__gte=0)
+                & Q(credits_posted__gte=0),
+                name="account_counters_non_negative",
+            ),
+            # The database itself refuses an overdraft, whatever the Python above it does.
+            models.CheckConstraint(
+                condition=Q(debits_must_not_exceed_credits=False)
+                | Q(credits_posted__gte=F("debits_posted") + F("debits_pending")),
+                name="account_no_overdraft",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=AccountKind.RESIDENT, user__isnull=False)
+                | (~Q(kind=AccountKind.RESIDENT) & Q(user__isnull=True)),
+                name="account_resident_has_user",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "shard"],
+                condition=~Q(kind=AccountKind.RESIDENT),
+                name="unique_system_account_shard",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == AccountKind.RESIDENT:
+            return f"resident:{self.user_id}"
+        return f"{self.kind}#{self.shard}"
+
+    @property
+    def balance_g(self) -> int:
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available_g(self) -> int:
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+class TransferFlag(models.TextChoices):
+    POSTED = "posted", "Posted (single phase)"
+    PENDING = "pending", "Pending (hold)"
+    POST_PENDING = "post_pending", "Posts a pending transfer"
+    VOID_PENDING = "void_pending", "Voids a pending transfer"
+
+
+class TransferCode(models.TextChoices):
+    AWARD = "award", "Award for a green behaviour"
+    SPEND = "spend", "Spend"
+    HOLD = "hold", "Hold for a redemption or offset"
+    RELEASE = "release", "Hold resolved"
+    EXPIRY = "expiry", "Credits expired"
+    REVERSAL = "reversal", "Reversal of an earlier transfer"
+
+
+class TransferQuerySet(models.QuerySet):
+    def for_account(self, account: Account) -> TransferQuerySet:
+        return self.filter(Q(debit_account=account) | Q(credit_account=account))
+
+    def unresolved_pending(self) -> TransferQuerySet:
+        return self.filter(flag=TransferFlag.PENDING, resolution__isnull=True)
+
+
+class Transfer(models.Model):
+    """Moves a positive amount from one account to another. Never updated or deleted."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    payload_hash = models.CharField(max_length=64)
+    debit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="debit_transfers"
+    )
+    credit_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="credit_transfers"
+    )
+    amount_g = models.BigIntegerField()
+    flag = models.CharField(max_length=16, choices=TransferFlag.choices)
+    code = models.CharField(max_length=16, choices=TransferCode.choices)
+    pending = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="resolution",
+        help_text="For post/void: the pending transfer it resolves (at most once).",
+    )
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+    )
+    timeout_at = models.DateTimeField(null=True, blank=True)
+    category = models.CharField(max_length=32, choices=Category.choices, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(max_length=200, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TransferQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_g__gt=0), name="transfer_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")), name="transfer_distinct_accounts"
+            ),
+            models.CheckConstraint(
+                condition=Q(flag__in=["post_pending", "void_pending"], pending__isnull=False)
+                | (Q(flag__in=["posted", "pending"]) & Q(pending__isnull=True)),
+                name="transfer_resolution_has_pending",
+            ),
+            models.CheckConstraint(
+                condition=~Q(flag="pending") | Q(timeout_at__isnull=False),
+                name="transfer_pending_has_timeout",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["debit_account", "-id"], name="transfer_debit_idx"),
+            models.Index(fields=["credit_account", "-id"], name="transfer_credit_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.code} {self.amount_g} g {self.debit_account_id}->{self.credit_account_id}"
+
+
+class LotQuerySet(models.QuerySet):
+    def open(self) -> LotQuerySet:
+        return self.filter(remaining_g__gt=0)
+
+
+class Lot(models.Model):
+    """What is left of one award. Spends consume lots oldest expiry first."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    award = models.OneToOneField(Transfer, on_delete=models.PROTECT, related_name="lot")
+    category = models.CharField(max_length=32, choices=Category.choices)
+    amount_g = models.BigIntegerField()
+    remaining_g = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+
+    objects = LotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_g__gt=0), name="lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining_g__gte=0) & Q(remaining_g__lte=F("amount_g")),
+                name="lot_remaining_in_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "expires_at"], name="lot_account_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.remaining_g}/{self.amount_g} g until {self.expires_at:%Y-%m-%d}"
+
+
+class LotAllocation(models.Model):
+    """Grams a transfer took from (positive) or gave back to (negative) a lot."""
+
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations")
+    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="allocations")
+    amount_g = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount_g=0), name="allocation_nonzero"),
+            models.UniqueConstraint(fields=["lot", "transfer"], name="unique_lot_transfer"),
+        ]

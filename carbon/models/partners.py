@@ -1,0 +1,71 @@
+"""Partners (transit operator, merchants, the bank, ...) and their signing credentials."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+
+class Partner(models.Model):
+    class Kind(models.TextChoices):
+        TRANSIT_OPERATOR = "transit_operator", "Transit operator"
+        MERCHANT = "merchant", "Merchant"
+        BANK = "bank", "Bank"
+        PLATFORM = "platform", "Platform"
+        RECYCLING_STATION = "recycling_station", "Recycling station"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerCredentialQuerySet(models.QuerySet):
+    def usable(self) -> PartnerCredentialQuerySet:
+        # A rotated key stays usable until its grace period ends.
+        return self.filter(
+            models.Q(revoked_at__isnull=True) | models.Q(revoked_at__gt=timezone.now()),
+            partner__is_active=True,
+        )
+
+
+class PartnerCredential(models.Model):
+    """A key id and its secret. The secret is stored encrypted, shown once at creation."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="credentials")
+    key_id = models.CharField(max_length=40, unique=True)
+    secret_encrypted = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PartnerCredentialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.key_id
+
+
+class PartnerRequestNonce(models.Model):
+    """A signature already accepted; a second request with it is a replay."""
+
+    credential = models.ForeignKey(PartnerCredential, on_delete=models.CASCADE)
+    signature = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["credential", "signature"], name="unique_partner_nonce")
+        ]
+
+
+

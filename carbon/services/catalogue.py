@@ -1,0 +1,59 @@
+"""The behaviour catalogue: publishing new emission-factor versions without a code change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from carbon.errors import DomainError
+from carbon.models import Behaviour, District, EmissionFactor
+
+
+class InvalidFactor(DomainError):
+    code = "invalid_factor"
+    status = 400
+
+
+@transaction.atomic
+def emission_factor_publish(
+    *,
+    behaviour: Behaviour,
+    grams_per_unit: Decimal,
+    methodology: str,
+    source: str,
+    valid_from: datetime | None = None,
+    district: District | None = None,
+    unit: str | None = None,
+) -> EmissionFactor:
+    """Publish the next version; the version in force at `valid_from` is closed there.
+
+    Credits already made keep pointing at the version they used, which is never edited.
+    """
+    valid_from = valid_from or timezone.now()
+    grams_per_unit = Decimal(str(grams_per_unit))
+    if grams_per_unit < 0:
+        raise InvalidFactor("A factor cannot be negative.")
+    if not methodology.strip() or not source.strip():
+        raise InvalidFactor("Methodology and source are required on every factor.")
+    same_scope = EmissionFactor.objects.select_for_update().filter(behaviour=behaviour).filter(
+        Q(district=district) if district else Q(district__isnull=True)
+    )
+    later = same_scope.filter(valid_from__gte=valid_from)
+    if later.exists():
+        raise InvalidFactor("A version starting at or after this date already exists.")
+    same_scope.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from)).update(valid_to=valid_from)
+    version = (EmissionFactor.objects.filter(behaviour=behaviour).aggregate(v=Max("version"))["v"] or 0) + 1
+    return EmissionFactor.objects.create(
+        behaviour=behaviour,
+        district=district,
+        version=version,
+        grams_per_unit=grams_per_unit,
+        unit=unit or behaviour.unit,
+        valid_from=valid_from,
+        methodology=methodology.strip(),
+        source=source.strip(),
+    )

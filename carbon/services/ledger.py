@@ -1,0 +1,592 @@
+"""The ledger service: the only code that writes transfers, balances and lots.
+
+Every function is keyword-only and idempotent by its idempotency key: the same key with the
+same payload returns the original transfer, with a different payload raises
+IdempotencyConflict. Balances change by conditional UPDATEs in the transaction that inserts
+the transfer, so the database refuses an overdraft even under concurrent spends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from carbon.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    NothingToReverse,
+    NotPending,
+    PendingAlreadyResolved,
+)
+from carbon.models import (
+    Account,
+    AccountKind,
+    Lot,
+    LotAllocation,
+    Transfer,
+    TransferCode,
+    TransferFlag,
+    User,
+)
+
+_system_account_ids: dict[tuple[str, int], int] = {}
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def account_for_user(*, user: User) -> Account:
+    account = Account.objects.filter(user=user).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(kind=AccountKind.RESIDENT, user=user)
+    except IntegrityError:
+        return Account.objects.get(user=user)
+
+
+def system_account(*, kind: str, shard: int | None = None) -> Account:
+    """A shard of a system account; a random shard when none is asked for."""
+    if kind == AccountKind.RESIDENT:
+        raise ValueError("resident accounts belong to a user")
+    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
+    if shard is None:
+        shard = random.randrange(shards)
+    key = (str(kind), shard)
+    cached = _system_account_ids.get(key)
+    if cached is not None:
+        account = Account.objects.filter(pk=cached).first()
+        if account is not None:
+            return account
+    account, _ = Account.objects.get_or_create(
+        kind=kind, shard=shard, defaults={"debits_must_not_exceed_credits": False}
+    )
+    _system_account_ids[key] = account.pk
+    return account
+
+
+def system_accounts(*, kind: str) -> list[Account]:
+    return list(Account.objects.filter(kind=kind).order_by("shard"))
+
+
+def _forget_system_account_cache() -> None:
+    """Tests that flush the database call this; ids cached in the process go stale."""
+    _system_account_ids.clear()
+
+
+# --- balances ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    available_g: int
+    pending_g: int
+    posted_g: int
+    lifetime_g: int
+    expiring_soon_g: int
+    expiring_soon_until: datetime
+    next_expiries: list[dict] = field(default_factory=list)
+
+
+def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
+    account = account_for_user(user=user)
+    now = timezone.now()
+    until = now + timedelta(days=horizon_days)
+    lots = Lot.objects.filter(account=account)
+    # Grams of lots already past expiry are swept by the periodic job; never show them as
+    # spendable in between.
+    expired_unswept = lots.open().filter(expires_at__lte=now).aggregate(s=Sum("remaining_g"))["s"] or 0
+    soon = lots.open().filter(expires_at__gt=now, expires_at__lte=until)
+    by_day = (
+        soon.values("expires_at__date").annotate(grams=Sum("remaining_g")).order_by("expires_at__date")
+    )
+    lifetime = (
+        Transfer.objects.filter(credit_account=account, code=TransferCode.AWARD).aggregate(
+            s=Sum("amount_g")
+        )["s"]
+        or 0
+    ) - (
+        Transfer.objects.filter(debit_account=account, code=TransferCode.REVERSAL).aggregate(
+            s=Sum("amount_g")
+        )["s"]
+        or 0
+    )
+    return Balance(
+        available_g=account.available_g - expired_unswept,
+        pending_g=account.debits_pending,
+        posted_g=account.balance_g,
+        lifetime_g=lifetime,
+        expiring_soon_g=sum(row["grams"] for row in by_day),
+        expiring_soon_until=until,
+        next_expiries=[{"date": row["expires_at__date"], "grams": row["grams"]} for row in by_day],
+    )
+
+
+# --- the core write path ------------------------------------------------------------------
+
+
+def _payload_hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _existing(idempotency_key: str, payload_hash: str) -> Transfer | None:
+    existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.payload_hash != payload_hash:
+        raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+    return existing
+
+
+def _check_amount(amount_g: int) -> None:
+    if not isinstance(amount_g, int) or isinstance(amount_g, bool) or amount_g <= 0:
+        raise InvalidAmount(details={"amount_g": amount_g})
+
+
+def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) -> None:
+    """Change the four counters of both accounts; lock rows in id order to avoid deadlocks."""
+    changes: dict[int, dict] = {}
+    if flag == TransferFlag.POSTED:
+        changes[debit.pk] = {"debits_posted": F("debits_posted") + amount}
+        changes[credit.pk] = {"credits_posted": F("credits_posted") + amount}
+    elif flag == TransferFlag.PENDING:
+        changes[debit.pk] = {"debits_pending": F("debits_pending") + amount}
+        changes[credit.pk] = {"credits_pending": F("credits_pending") + amount}
+    elif flag == TransferFlag.POST_PENDING:
+        changes[debit.pk] = {
+            "debits_pending": F("debits_pending") - amount,
+            "debits_posted": F("debits_posted") + amount,
+        }
+        changes[credit.pk] = {
+            "credits_pending": F("credits_pending") - amount,
+            "credits_posted": F("credits_posted") + amount,
+        }
+    elif flag == TransferFlag.VOID_PENDING:
+        changes[debit.pk] = {"debits_pending": F("debits_pending") - amount}
+        changes[credit.pk] = {"credits_pending": F("credits_pending") - amount}
+    else:  # pragma: no cover - guarded by the model's choices
+        raise ValueError(flag)
+
+    for account_id in sorted(changes):
+        qs = Account.objects.filter(pk=account_id)
+        if account_id == debit.pk and flag in (TransferFlag.POSTED, TransferFlag.PENDING):
+            # Conditional update: only succeeds when the grams are there. The check
+            # constraint is the backstop; this gives a clean error instead of a crash.
+            qs = qs.filter(
+                Q(debits_must_not_exceed_credits=False)
+                | Q(credits_posted__gte=F("debits_posted") + F("debits_pending") + amount)
+            )
+        if qs.update(**changes[account_id]) != 1:
+            raise InsufficientFunds(details={"account": account_id, "amount_g": amount})
+
+
+def _insert(**fields) -> Transfer:
+    """Insert under a savepoint; a concurrent twin with the same key is resolved by the caller."""
+    with transaction.atomic():
+        return Transfer.objects.create(**fields)
+
+
+def _lock_account(account: Account) -> Account:
+    return Account.objects.select_for_update().get(pk=account.pk)
+
+
+def _allocate(
+    *, account: Account, transfer: Transfer, amount: int, categories: Sequence[str] | None, now: datetime
+) -> None:
+    """Take `amount` from the account's open lots, oldest expiry first."""
+    lots = Lot.objects.select_for_update().filter(
+        account=account, remaining_g__gt=0, expires_at__gt=now
+    )
+    if categories:
+        lots = lots.filter(category__in=list(categories))
+    left = amount
+    allocations = []
+    for lot in lots.order_by("expires_at", "id"):
+        take = min(left, lot.remaining_g)
+        Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - take)
+        allocations.append(LotAllocation(lot=lot, transfer=transfer, amount_g=take))
+        left -= take
+        if left == 0:
+            break
+    if left:
+        raise InsufficientFunds(
+            "Not enough unexpired grams in the allowed categories."
+            if categories
+            else "Not enough unexpired grams.",
+            details={"short_g": left, "categories": list(categories or [])},
+        )
+    LotAllocation.objects.bulk_create(allocations)
+
+
+def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
+    """Give a voided hold's grams back to the lots it came from."""
+    restored = []
+    for alloc in LotAllocation.objects.filter(transfer=pending).select_related("lot"):
+        Lot.objects.filter(pk=alloc.lot_id).update(remaining_g=F("remaining_g") + alloc.amount_g)
+        restored.append(LotAllocation(lot=alloc.lot, transfer=resolution, amount_g=-alloc.amount_g))
+    LotAllocation.objects.bulk_create(restored)
+
+
+def _on_commit_notify(account_ids: Iterable[int]) -> None:
+    from carbon.services.realtime import balance_changed
+
+    ids = list(account_ids)
+    transaction.on_commit(lambda: balance_changed(account_ids=ids))
+
+
+# --- public operations --------------------------------------------------------------------
+
+
+def ledger_award(
+    *,
+    user: User,
+    amount_g: int,
+    category: str,
+    idempotency_key: str,
+    description: str,
+    expires_at: datetime,
+    reference: str = "",
+) -> Transfer:
+    """Credit a resident from issuance, as a new lot that expires at `expires_at`."""
+    _check_amount(amount_g)
+    payload = {
+        "op": "award",
+        "user": user.pk,
+        "amount": amount_g,
+        "category": category,
+        "reference": reference,
+    }
+    digest = _payload_hash(payload)
+    if (found := _existing(idempotency_key, digest)) is not None:
+        return found
+    try:
+        with transaction.atomic():
+            account = account_for_user(user=user)
+            issuance = system_account(kind=AccountKind.ISSUANCE)
+            transfer = _insert(
+                idempotency_key=idempotency_key,
+                payload_hash=digest,
+                debit_account=issuance,
+                credit_account=account,
+                amount_g=amount_g,
+                flag=TransferFlag.POSTED,
+                code=TransferCode.AWARD,
+                category=category,
+                description=description,
+                reference=reference,
+            )
+            _apply_balances(flag=TransferFlag.POSTED, debit=issuance, credit=account, amount=amount_g)
+            Lot.objects.create(
+                account=account,
+                award=transfer,
+                category=category,
+                amount_g=amount_g,
+                remaining_g=amount_g,
+                expires_at=expires_at,
+            )
+            _on_commit_notify([account.pk])
+            return transfer
+    except IntegrityError:
+        if (found := _existing(idempotency_key, digest)) is not None:
+            return found
+        raise
+
+
+def _debit_resident(
+    *,
+    user: User,
+    amount_g: int,
+    to_kind: str,
+    flag: str,
+    code: str,
+    idempotency_key: str,
+    description: str,
+    reference: str,
+    categories: Sequence[str] | None,
+    timeout: timedelta | None,
+    created_by: User | None = None,
+) -> Transfer:
+    _check_amount(amount_g)
+    payload = {
+        "op": code,
+        "flag": flag,
+        "user": user.pk,
+        "to": str(to_kind),
+        "amount": amount_g,
+        "categories": sorted(categories or []),
+        "reference": reference,
+    }
+    digest = _payload_hash(payload)
+    if (found := _existing(idempotency_key, digest)) is not None:
+        return found
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            account = _lock_account(account_for_user(user=user))
+            _sweep_expired_lots(account=account, now=now)
+            target = system_account(kind=to_kind)
+            transfer = _insert(
+                idempotency_key=idempotency_key,
+                payload_hash=digest,
+                debit_account=account,
+                credit_account=target,
+                amount_g=amount_g,
+                flag=flag,
+                code=code,
+                description=description,
+                reference=reference,
+                timeout_at=(now + timeout) if timeout is not None else None,
+                created_by=created_by,
+            )
+            _apply_balances(flag=flag, debit=account, credit=target, amount=amount_g)
+            _allocate(account=account, transfer=transfer, amount=amount_g, categories=categories, now=now)
+            _on_commit_notify([account.pk])
+            return transfer
+    except IntegrityError:
+        if (found := _existing(idempotency_key, digest)) is not None:
+            return found
+        raise
+
+
+def ledger_spend(
+    *,
+    user: User,
+    amount_g: int,
+    to_kind: str = AccountKind.REDEMPTION,
+    idempotency_key: str,
+    description: str,
+    reference: str = "",
+    categories: Sequence[str] | None = None,
+) -> Transfer:
+    """A single-phase spend: posted at once."""
+    return _debit_resident(
+        user=user,
+        amount_g=amount_g,
+        to_kind=to_kind,
+        flag=TransferFlag.POSTED,
+        code=TransferCode.SPEND,
+        idempotency_key=idempotency_key,
+        description=description,
+        reference=reference,
+        categories=categories,
+        timeout=None,
+    )
+
+
+def ledger_hold(
+    *,
+    user: User,
+    amount_g: int,
+    to_kind: str = AccountKind.REDEMPTION,
+    idempotency_key: str,
+    description: str,
+    reference: str = "",
+    categories: Sequence[str] | None = None,
+    timeout: timedelta | None = None,
+) -> Transfer:
+    """Place a pending transfer: the grams stop being available until posted or voided."""
+    if timeout is None:
+        timeout = timedelta(minutes=settings.LEDGER_HOLD_TIMEOUT_MINUTES)
+    return _debit_resident(
+        user=user,
+        amount_g=amount_g,
+        to_kind=to_kind,
+        flag=TransferFlag.PENDING,
+        code=TransferCode.HOLD,
+        idempotency_key=idempotency_key,
+        description=description,
+        reference=reference,
+        categories=categories,
+        timeout=timeout,
+    )
+
+
+def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
+    key = f"resolve:{pending_id}"
+    with transaction.atomic():
+        pending = Transfer.objects.select_related("debit_account", "credit_account").get(pk=pending_id)
+        if pending.flag != TransferFlag.PENDING:
+            raise NotPending(details={"transfer": pending_id})
+        # Lock the resident's account first: the same order as every other resident write.
+        _lock_account(pending.debit_account)
+        existing = Transfer.objects.filter(pending_id=pending_id).first()
+        if existing is not None:
+            if existing.flag == flag:
+                return existing
+            raise PendingAlreadyResolved(details={"transfer": pending_id, "resolved_as": existing.flag})
+        try:
+            resolution = _insert(
+                idempotency_key=key,
+                payload_hash=_payload_hash({"op": "resolve", "pending": pending_id, "flag": flag}),
+                debit_account=pending.debit_account,
+                credit_account=pending.credit_account,
+                amount_g=pending.amount_g,
+                flag=flag,
+                code=TransferCode.RELEASE,
+                pending=pending,
+                description=description,
+                reference=pending.reference,
+            )
+        except IntegrityError:
+            existing = Transfer.objects.get(pending_id=pending_id)
+            if existing.flag == flag:
+                return existing
+            raise PendingAlreadyResolved(
+                details={"transfer": pending_id, "resolved_as": existing.flag}
+            ) from None
+        _apply_balances(
+            flag=flag, debit=pending.debit_account, credit=pending.credit_account, amount=pending.amount_g
+        )
+        if flag == TransferFlag.VOID_PENDING:
+            _release_allocations(pending=pending, resolution=resolution)
+        _on_commit_notify([pending.debit_account_id])
+        return resolution
+
+
+def ledger_post(*, pending_id: int, description: str = "Hold posted") -> Transfer:
+    """Post a hold. Posting twice returns the same resolution; after a void it is refused."""
+    return _resolve(pending_id=pending_id, flag=TransferFlag.POST_PENDING, description=description)
+
+
+def ledger_void(*, pending_id: int, description: str = "Hold released") -> Transfer:
+    return _resolve(pending_id=pending_id, flag=TransferFlag.VOID_PENDING, description=description)
+
+
+def ledger_expire_pending(*, now: datetime | None = None) -> int:
+    """Void every hold past its timeout. Safe to run concurrently: each resolves once."""
+    now = now or timezone.now()
+    count = 0
+    for pending_id in Transfer.objects.unresolved_pending().filter(timeout_at__lte=now).values_list(
+        "pk", flat=True
+    ):
+        try:
+            ledger_void(pending_id=pending_id, description="Hold expired")
+            count += 1
+        except PendingAlreadyResolved:
+            continue
+    return count
+
+
+def _sweep_expired_lots(*, account: Account, now: datetime) -> Transfer | None:
+    """Move what is left of the account's expired lots to expiry. Caller holds the lock."""
+    lots = list(
+        Lot.objects.select_for_update()
+        .filter(account=account, remaining_g__gt=0, expires_at__lte=now)
+        .order_by("expires_at", "id")
+    )
+    total = sum(lot.remaining_g for lot in lots)
+    if not total:
+        return None
+    expiry = system_account(kind=AccountKind.EXPIRY)
+    fingerprint = hashlib.sha256(
+        ",".join(f"{lot.pk}:{lot.remaining_g}" for lot in lots).encode()
+    ).hexdigest()[:16]
+    transfer = _insert(
+        idempotency_key=f"expiry:{account.pk}:{now.isoformat()}:{fingerprint}",
+        payload_hash=_payload_hash({"op": "expiry", "account": account.pk, "lots": fingerprint}),
+        debit_account=account,
+        credit_account=expiry,
+        amount_g=total,
+        flag=TransferFlag.POSTED,
+        code=TransferCode.EXPIRY,
+        description=f"{total} g expired",
+    )
+    _apply_balances(flag=TransferFlag.POSTED, debit=account, credit=expiry, amount=total)
+    for lot in lots:
+        Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - lot.remaining_g)
+    LotAllocation.objects.bulk_create(
+        [LotAllocation(lot=lot, transfer=transfer, amount_g=lot.remaining_g) for lot in lots]
+    )
+    _on_commit_notify([account.pk])
+    return transfer
+
+
+def ledger_expire_lots(*, now: datetime | None = None) -> int:
+    """Expire what is left of lots past their date, one account per transaction."""
+    now = now or timezone.now()
+    account_ids = (
+        Lot.objects.open()
+        .filter(expires_at__lte=now)
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    grams = 0
+    for account_id in list(account_ids):
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=account_id)
+            transfer = _sweep_expired_lots(account=account, now=now)
+            if transfer is not None:
+                grams += transfer.amount_g
+    return grams
+
+
+def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Transfer:
+    """Reverse an award with a new transfer back to issuance; never edit the original.
+
+    Only what is still unspent of the award's lot can be taken back (a balance never goes
+    negative); the reversal's description says how much of the award was already spent.
+    """
+    if not reason.strip():
+        raise NothingToReverse("A reason is required to reverse a credit.")
+    with transaction.atomic():
+        original = Transfer.objects.select_related("credit_account").get(pk=transfer_id)
+        if original.code != TransferCode.AWARD:
+            raise NothingToReverse("Only awards can be reversed here.")
+        account = _lock_account(original.credit_account)
+        lot = Lot.objects.select_for_update().get(award=original)
+        already = (
+            Transfer.objects.filter(reverses=original).aggregate(s=Sum("amount_g"))["s"] or 0
+        )
+        amount = lot.remaining_g
+        if amount <= 0:
+            raise NothingToReverse(
+                "The credit was already reversed or spent.",
+                details={"reversed_g": already, "award_g": original.amount_g},
+            )
+        issuance = system_account(kind=AccountKind.ISSUANCE)
+        spent = original.amount_g - already - amount
+        description = f"Reversal: {reason.strip()}"[:300]
+        if spent > 0:
+            description = f"{description} ({spent} g already spent)"[:300]
+        reversal = _insert(
+            idempotency_key=f"reversal:{original.pk}:{already}",
+            payload_hash=_payload_hash({"op": "reversal", "of": original.pk, "amount": amount}),
+            debit_account=account,
+            credit_account=issuance,
+            amount_g=amount,
+            flag=TransferFlag.POSTED,
+            code=TransferCode.REVERSAL,
+            reverses=original,
+            description=description,
+            reference=original.reference,
+            created_by=actor,
+        )
+        _apply_balances(flag=TransferFlag.POSTED, debit=account, credit=issuance, amount=amount)
+        Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
+        LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
+        _on_commit_notify([account.pk])
+        return reversal
+
+
+def ledger_entries_for_user(*, user: User):
+    account = account_for_user(user=user)
+    return (
+        Transfer.objects.for_account(account)
+        .select_related("pending", "resolution")
+        .order_by("-created_at", "-id")
+    ), account
+
+
+def database_supports_row_locks() -> bool:
+    return connection.vendor == "postgresql"

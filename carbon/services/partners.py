@@ -1,0 +1,110 @@
+"""Partners and their credentials: creation, rotation, and request signature checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from carbon.errors import InvalidSignature, ReplayedRequest
+from carbon.models import Partner, PartnerCredential, PartnerRequestNonce
+
+
+def _fernet() -> Fernet:
+    key = settings.PARTNER_SECRETS_KEY
+    if not key:
+        digest = hashlib.sha256(f"partner-secrets:{settings.SECRET_KEY}".encode()).digest()
+        key = base64.urlsafe_b64encode(digest).decode()
+    return Fernet(key)
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """Returned once at creation; the secret is not retrievable afterwards."""
+
+    partner: Partner
+    key_id: str
+    secret: str
+
+
+def _issue(partner: Partner) -> IssuedCredential:
+    key_id = f"pk_{secrets.token_hex(12)}"
+    secret = secrets.token_urlsafe(32)
+    PartnerCredential.objects.create(
+        partner=partner, key_id=key_id, secret_encrypted=_fernet().encrypt(secret.encode())
+    )
+    return IssuedCredential(partner=partner, key_id=key_id, secret=secret)
+
+
+@transaction.atomic
+def partner_create(*, name: str, kind: str) -> IssuedCredential:
+    if kind not in Partner.Kind.values:
+        raise ValueError(f"unknown partner kind {kind!r}; one of {Partner.Kind.values}")
+    partner = Partner.objects.create(name=name, kind=kind)
+    return _issue(partner)
+
+
+@transaction.atomic
+def partner_credential_rotate(*, partner: Partner, keep_old_for: timedelta | None = None) -> IssuedCredential:
+    """Issue a new key and revoke the old ones (now, or after a grace period)."""
+    revoke_at = timezone.now() + (keep_old_for or timedelta(0))
+    PartnerCredential.objects.filter(partner=partner, revoked_at__isnull=True).update(revoked_at=revoke_at)
+    return _issue(partner)
+
+
+def sign(*, secret: str, timestamp: str, body: bytes) -> str:
+    """The signature a partner sends: hex HMAC-SHA256 over "{timestamp}.{raw body}"."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body: bytes) -> Partner:
+    """Authenticate a signed partner request, refusing stale, forged and replayed ones."""
+    if not key_id or not timestamp or not signature:
+        raise InvalidSignature("X-Partner-Key, X-Timestamp and X-Signature are required.")
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise InvalidSignature("X-Timestamp must be Unix seconds.") from None
+    if abs(time.time() - ts) > settings.PARTNER_SIGNATURE_TOLERANCE_SECONDS:
+        raise InvalidSignature("The request timestamp is outside the allowed window.")
+    now = timezone.now()
+    credential = (
+        PartnerCredential.objects.usable()
+        .select_related("partner")
+        .filter(key_id=key_id)
+        .first()
+    )
+    if credential is None or (credential.revoked_at is not None and credential.revoked_at <= now):
+        raise InvalidSignature()
+    try:
+        secret = _fernet().decrypt(bytes(credential.secret_encrypted)).decode()
+    except InvalidToken:
+        raise InvalidSignature() from None
+    expected = sign(secret=secret, timestamp=timestamp, body=body)
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise InvalidSignature()
+    try:
+        with transaction.atomic():
+            PartnerRequestNonce.objects.create(credential=credential, signature=expected)
+    except IntegrityError:
+        raise ReplayedRequest() from None
+    PartnerCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+    return credential.partner
+
+
+def partner_nonces_purge(*, older_than: timedelta | None = None) -> int:
+    """Nonces older than twice the tolerance can never be replayed (the timestamp is stale)."""
+    cutoff = timezone.now() - (
+        older_than or timedelta(seconds=2 * settings.PARTNER_SIGNATURE_TOLERANCE_SECONDS)
+    )
+    deleted, _ = PartnerRequestNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted

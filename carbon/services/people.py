@@ -1,0 +1,165 @@
+"""Residents: registration, consent, data export and erasure."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+from django.utils import timezone
+
+from carbon.errors import DomainError
+from carbon.models import Claim, Community, Consent, ConsentScope, Transfer, User
+from carbon.services.ledger import account_for_user, balance_for_user
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    status = 409
+    default_message = "An account with this email already exists."
+
+
+class UnknownConsentScope(DomainError):
+    code = "unknown_consent_scope"
+    status = 400
+    default_message = "No such data source."
+
+
+@transaction.atomic
+def resident_register(
+    *, email: str, password: str, display_name: str, community: Community | None = None
+) -> User:
+    email = User.objects.normalize_email(email).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise EmailTaken()
+    user = User(email=email, display_name=display_name.strip(), role=User.Role.RESIDENT)
+    if community is not None:
+        user.community = community
+        user.district = community.district
+    validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    account_for_user(user=user)
+    return user
+
+
+def _scope(scope: str) -> str:
+    if scope not in ConsentScope.values:
+        raise UnknownConsentScope(details={"scope": scope, "known": ConsentScope.values})
+    return scope
+
+
+@transaction.atomic
+def consent_grant(*, user: User, scope: str) -> Consent:
+    """Grant a data source; granting an already current one returns it unchanged."""
+    scope = _scope(scope)
+    current = Consent.objects.select_for_update().current().filter(user=user, scope=scope).first()
+    if current is not None:
+        return current
+    return Consent.objects.create(user=user, scope=scope)
+
+
+@transaction.atomic
+def consent_revoke(*, user: User, scope: str) -> Consent | None:
+    scope = _scope(scope)
+    current = Consent.objects.select_for_update().current().filter(user=user, scope=scope).first()
+    if current is None:
+        return None
+    current.revoked_at = timezone.now()
+    current.save(update_fields=["revoked_at"])
+    return current
+
+
+def consent_is_current(*, user: User, scope: str, at=None) -> bool:
+    """Was the scope consented at `at` (default now)?"""
+    qs = Consent.objects.filter(user=user, scope=scope)
+    if at is None:
+        return qs.current().exists()
+    from django.db.models import Q
+
+    return qs.filter(granted_at__lte=at).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)).exists()
+
+
+def user_export(*, user: User) -> dict[str, Any]:
+    """Everything we hold about a resident, as JSON-ready data."""
+    balance = balance_for_user(user=user)
+    account = account_for_user(user=user)
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "profile": {
+            "id": str(user.public_id),
+            "email": user.email,
+            "display_name": user.display_name,
+            "role": user.role,
+            "community": user.community.code if user.community_id else None,
+            "district": user.district.code if user.district_id else None,
+            "date_joined": user.date_joined.isoformat(),
+        },
+        "balance": {
+            "available_g": balance.available_g,
+            "pending_g": balance.pending_g,
+            "lifetime_g": balance.lifetime_g,
+        },
+        "consents": [
+            {
+                "scope": c.scope,
+                "granted_at": c.granted_at.isoformat(),
+                "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            }
+            for c in user.consents.order_by("granted_at")
+        ],
+        "claims": [
+            {
+                "id": str(c.id),
+                "behaviour": c.behaviour.code,
+                "quantity": str(c.quantity),
+                "occurred_at": c.occurred_at.isoformat(),
+                "status": c.status,
+                "credited_g": c.credited_g,
+                "evidence_type": c.evidence_type,
+                "evidence": c.evidence,
+                "receipt": c.receipt,
+            }
+            for c in Claim.objects.owned_by(user).select_related("behaviour").order_by("submitted_at")
+        ],
+        "ledger": [
+            {
+                "id": t.pk,
+                "at": t.created_at.isoformat(),
+                "code": t.code,
+                "flag": t.flag,
+                "amount_g": t.amount_g if t.credit_account_id == account.pk else -t.amount_g,
+                "description": t.description,
+            }
+            for t in Transfer.objects.for_account(account).order_by("created_at", "id")
+        ],
+    }
+
+
+@transaction.atomic
+def user_erase(*, user: User) -> None:
+    """Erase personal data; the ledger keeps its entries, now tied to an anonymous account.
+
+    Claims keep behaviour, quantity and amounts (the ledger refers to them) but lose their
+    evidence; consents are closed; tokens stop working because the account is deactivated.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.erased_at is not None:
+        return
+    now = timezone.now()
+    anon = uuid.uuid4().hex
+    Consent.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
+    Claim.objects.filter(user=user).update(evidence={}, review_note="")
+    user.email = f"erased-{anon}@erased.invalid"
+    user.display_name = ""
+    user.community = None
+    user.district = None
+    user.is_active = False
+    user.erased_at = now
+    user.set_unusable_password()
+    user.save()
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    for token in OutstandingToken.objects.filter(user=user):
+        BlacklistedToken.objects.get_or_create(token=token)

@@ -1,0 +1,21 @@
+"""Periodic jobs of the carbon core. Each calls one service."""
+
+from celery import shared_task
+
+from carbon.services.ledger import ledger_expire_lots, ledger_expire_pending
+from carbon.services.partners import partner_nonces_purge
+
+
+@shared_task
+def expire_pending_transfers() -> int:
+    return ledger_expire_pending()
+
+
+@shared_task
+def expire_lots() -> int:
+    return ledger_expire_lots()
+
+
+@shared_task
+def purge_partner_nonces() -> int:
+    return partner_nonces_purge()

@@ -1,0 +1,77 @@
+"""Verification adapters: the protocol, the verdict, and the registry.
+
+An adapter turns a claim's evidence into a verdict. Adapters come from the
+CARBON_VERIFIERS setting ({evidence type: dotted path}) and from packages that declare an
+entry point in the `carbon.verifiers` group (name = evidence type, value = a class or
+factory), so a new partner integration is a new package, not an edit of the core.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from carbon.models import Claim
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "carbon.verifiers"
+
+Outcome = Literal["verified", "rejected", "needs_review"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str = ""
+    code: str = ""
+    # Evidence facts worth keeping on the receipt (never secrets or raw personal data).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    #: evidence tier: "partner", "transit", "photo" or "self"; sets the tier weight.
+    tier: str
+
+    def validate_evidence(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        """Check and normalise the evidence payload; raise EvidenceNotAccepted if unusable."""
+        ...
+
+    def verify(self, claim: Claim) -> Verdict: ...
+
+
+def _load(target: Any) -> Verifier:
+    obj = target() if callable(target) else target
+    if not isinstance(obj, Verifier):
+        raise TypeError(f"{target!r} does not implement the Verifier protocol")
+    return obj
+
+
+@cache
+def registry() -> dict[str, Verifier]:
+    """Evidence type -> adapter. Settings win over entry points of the same name."""
+    found: dict[str, Verifier] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            found[ep.name] = _load(ep.load())
+        except Exception:
+            log.exception("verifier entry point %s failed to load", ep.name)
+    for name, path in settings.CARBON_VERIFIERS.items():
+        found[name] = _load(import_string(path))
+    return found
+
+
+def get_verifier(evidence_type: str) -> Verifier | None:
+    return registry().get(evidence_type)
+
+
+def reset_registry() -> None:
+    registry.cache_clear()

@@ -1,0 +1,1 @@
+"""Offers, vouchers and mortgage-interest offsets: not built yet (a later issue)."""

@@ -1,0 +1,129 @@
+"""Shared fixtures. Tests marked `postgres` need row locks and real concurrency: they skip
+on SQLite, except when CARBON_REQUIRE_SERVICES=1 (CI's PostGIS pass), where they fail."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from carbon.services.ledger import _forget_system_account_cache
+from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("CARBON_REQUIRE_SERVICES") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith(("postgis", "postgresql"))
+    has_redis = bool(settings.REDIS_URL)
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            if REQUIRE_SERVICES:
+                item.add_marker(pytest.mark.usefixtures("_fail_missing_postgres"))
+            else:
+                item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+        if "redis" in item.keywords and not has_redis:
+            if REQUIRE_SERVICES:
+                item.add_marker(pytest.mark.usefixtures("_fail_missing_redis"))
+            else:
+                item.add_marker(pytest.mark.skip(reason="needs Redis (set REDIS_URL)"))
+
+
+@pytest.fixture
+def _fail_missing_postgres():
+    pytest.fail("CARBON_REQUIRE_SERVICES=1 but DATABASE_URL does not point at PostgreSQL")
+
+
+@pytest.fixture
+def _fail_missing_redis():
+    pytest.fail("CARBON_REQUIRE_SERVICES=1 but REDIS_URL is not set")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches(settings, tmp_path):
+    """Ids of system accounts are cached per process; each test's database starts empty."""
+    from django.core.cache import cache
+
+    from carbon.verifiers import reset_registry
+
+    _forget_system_account_cache()
+    reset_registry()
+    cache.clear()
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    yield
+    _forget_system_account_cache()
+    reset_registry()
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def resident(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_resident(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def auth_api(resident):
+    client = APIClient()
+    client.force_authenticate(resident)
+    return client
+
+
+@pytest.fixture
+def metro(db):
+    behaviour = BehaviourFactory(
+        code="metro", name="Metro ride", category="green_travel", unit="km",
+        evidence_types=["transit", "self"], consent_scope="transit_card",
+        max_quantity=Decimal("120"), daily_cap_g=None, monthly_cap_g=None, claim_window_days=7,
+    )
+    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("78.4"),
+                          valid_from=timezone.now() - timedelta(days=365))
+    return behaviour
+
+
+@pytest.fixture
+def own_bag(db):
+    behaviour = BehaviourFactory(
+        code="own-bag", name="Own shopping bag", category="consumption", unit="use",
+        evidence_types=["photo", "self"], max_quantity=Decimal("5"),
+        per_action_cap_g=None, daily_cap_g=10, monthly_cap_g=None, claim_window_days=3,
+    )
+    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("5"),
+                          valid_from=timezone.now() - timedelta(days=365))
+    return behaviour
+
+
+@pytest.fixture
+def ledger_is_consistent(db):
+    """Use after a flow: runs `manage.py ledger_check`, which exits non-zero on a violation."""
+
+    def check():
+        call_command("ledger_check")
+
+    return check
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"

@@ -1,0 +1,1 @@
+"""Zero-waste cells and award voting: not built yet (a later issue)."""
