@@ -19,3 +19,10 @@ def expire_lots() -> int:
 @shared_task
 def purge_partner_nonces() -> int:
     return partner_nonces_purge()
+
+
+@shared_task
+def release_held_claims() -> int:
+    from carbon.services.claims import claims_release_held
+
+    return claims_release_held()

@@ -14,7 +14,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 # The embedded default is for a newcomer's machine; production must set its own key.
@@ -189,6 +190,7 @@ else:
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
@@ -198,6 +200,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "ledger-expire-pending": {"task": "carbon.tasks.expire_pending_transfers", "schedule": 60.0},
     "ledger-expire-lots": {"task": "carbon.tasks.expire_lots", "schedule": 15 * 60.0},
+    "claims-release-held": {"task": "carbon.tasks.release_held_claims", "schedule": 60.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
 }
 
@@ -217,6 +220,10 @@ CARBON_TIER_WEIGHTS_BP = {
 }
 CARBON_THROTTLE_ACTIONS = env.int("CARBON_THROTTLE_ACTIONS", default=35)
 CARBON_THROTTLE_WINDOW_MINUTES = env.int("CARBON_THROTTLE_WINDOW_MINUTES", default=15)
+# A burst puts the resident in the penalty box for this long, doubled at each new burst.
+CARBON_PENALTY_BASE_MINUTES = env.int("CARBON_PENALTY_BASE_MINUTES", default=15)
+# Two claims of one behaviour by different evidence this close in time are the same act.
+CARBON_SAME_ACT_MINUTES = env.int("CARBON_SAME_ACT_MINUTES", default=30)
 # Hot system accounts (issuance, expiry, ...) are split in this many rows so concurrent
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)

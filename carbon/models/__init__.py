@@ -1,7 +1,7 @@
 """The carbon core's models, one module per part of the domain."""
 
 from .catalogue import Behaviour, Category, EmissionFactor, EvidenceTier
-from .claims import Claim, ClaimStatus
+from .claims import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox
 from .ledger import (
     Account,
     AccountKind,
@@ -11,10 +11,40 @@ from .ledger import (
     TransferCode,
     TransferFlag,
 )
+from .events import PartnerEvent, PartnerEventStatus, PartnerLink
 from .partners import Partner, PartnerCredential, PartnerRequestNonce
 from .people import Community, Consent, ConsentScope, District, User
+from .photos import ClaimPhoto, PhotoHashBand
+from .transit import (
+    LineStop,
+    Station,
+    Tap,
+    TapDirection,
+    TransitCard,
+    TransitLine,
+    TransitMode,
+    Trip,
+    TripStatus,
+)
 
 __all__ = [
+    "Appeal",
+    "AppealStatus",
+    "ClaimPhoto",
+    "LineStop",
+    "PartnerEvent",
+    "PartnerEventStatus",
+    "PartnerLink",
+    "PenaltyBox",
+    "PhotoHashBand",
+    "Station",
+    "Tap",
+    "TapDirection",
+    "TransitCard",
+    "TransitLine",
+    "TransitMode",
+    "Trip",
+    "TripStatus",
     "Account",
     "AccountKind",
     "Behaviour",

@@ -17,6 +17,7 @@ class ClaimStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     VERIFIED = "verified", "Verified"
     NEEDS_REVIEW = "needs_review", "Needs review"
+    HELD = "held", "Held (penalty box)"
     REJECTED = "rejected", "Rejected"
     CREDITED = "credited", "Credited"
 
@@ -58,6 +59,7 @@ class Claim(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     review_note = models.CharField(max_length=500, blank=True)
+    held_until = models.DateTimeField(null=True, blank=True)
 
     objects = ClaimQuerySet.as_manager()
 
@@ -75,3 +77,48 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.behaviour.code} x{self.quantity} ({self.status})"
+
+
+class PenaltyBox(models.Model):
+    """A resident who claims in bursts waits a growing time before further claims are decided."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="penalty_box")
+    level = models.PositiveSmallIntegerField(default=0)
+    until = models.DateTimeField()
+    last_triggered_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.user_id} level {self.level} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class AppealStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Appeal(models.Model):
+    """A resident contests a refused claim or reports a missed credit, with evidence."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals")
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="appeals")
+    kind = models.CharField(max_length=16, choices=[("refused", "Refused credit"), ("missed", "Missed credit")])
+    reason = models.TextField(max_length=2000)
+    idempotency_key = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=AppealStatus.choices, default=AppealStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], name="unique_appeal_key"),
+            models.UniqueConstraint(
+                fields=["claim"], condition=Q(status="open"), name="one_open_appeal_per_claim"
+            ),
+        ]

@@ -18,6 +18,8 @@ class Partner(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     is_active = models.BooleanField(default=True)
+    # Behaviours this partner may report events for (partner events are refused otherwise).
+    behaviours = models.ManyToManyField("carbon.Behaviour", blank=True, related_name="partners")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,17 +1,21 @@
-"""Claims: submission, verification through an adapter, the rules, credit, and review."""
+"""Claims: submission, verification through an adapter, the rules, credit, review, holds
+and appeals."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from carbon.errors import (
+    DomainError,
     EvidenceNotAccepted,
     IdempotencyConflict,
     InvalidQuantity,
@@ -19,14 +23,27 @@ from carbon.errors import (
     OutsideClaimWindow,
     UnknownBehaviour,
 )
-from carbon.models import Account, Behaviour, Claim, ClaimStatus, Partner, User
+from carbon.models import Account, Appeal, AppealStatus, Behaviour, Claim, ClaimStatus, Partner, User
 from carbon.services import rules
 from carbon.services.ledger import account_for_user, ledger_award
-from carbon.verifiers import Verdict, get_verifier
+from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
+
+
+class AppealNotAllowed(DomainError):
+    code = "appeal_not_allowed"
+    status = 409
 
 
 def _request_hash(**fields: Any) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_digest(f: UploadedFile) -> str:
+    h = hashlib.sha256()
+    for chunk in f.chunks():
+        h.update(chunk)
+    f.seek(0)
+    return h.hexdigest()
 
 
 def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
@@ -43,7 +60,20 @@ def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
             f"At most {behaviour.max_quantity} {behaviour.unit} per claim for {behaviour.name}.",
             details={"quantity": str(value), "max_quantity": str(behaviour.max_quantity)},
         )
-    return q
+    return q.quantize(Decimal("0.001"))
+
+
+def _canonical_quantity(value: Any) -> str:
+    """The same number sent as 12.4 or "12.40" is the same request."""
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _tier(evidence_type: str) -> str:
+    verifier = get_verifier(evidence_type)
+    return verifier.tier if verifier is not None else evidence_type
 
 
 def _receipt(*, verdict: Verdict, tier: str, evaluation: rules.Evaluation | None, status: str,
@@ -58,10 +88,11 @@ def _receipt(*, verdict: Verdict, tier: str, evaluation: rules.Evaluation | None
     return receipt
 
 
-def _apply_rules(*, claim: Claim, verdict: Verdict, tier: str, now: datetime) -> Claim:
+def _apply_rules(*, claim: Claim, verdict: Verdict, tier: str, now: datetime, skip_throttle: bool = False) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock."""
-    evaluation = rules.evaluate(claim=claim, tier=tier, now=now)
+    evaluation = rules.evaluate(claim=claim, tier=tier, now=now, skip_throttle=skip_throttle)
     claim.factor = evaluation.factor
+    claim.held_until = evaluation.held_until
     if evaluation.outcome != ClaimStatus.VERIFIED:
         claim.status = evaluation.outcome
         claim.credited_g = 0
@@ -86,8 +117,14 @@ def _apply_rules(*, claim: Claim, verdict: Verdict, tier: str, now: datetime) ->
     history = claim.receipt.get("history") if claim.receipt else None
     claim.receipt = _receipt(verdict=verdict, tier=tier, evaluation=evaluation, status=claim.status,
                              credited_g=claim.credited_g, code=code, reason=reason, history=history)
-    claim.decided_at = now
+    claim.decided_at = now if claim.status in (ClaimStatus.CREDITED, ClaimStatus.REJECTED) else None
     return claim
+
+
+def _lock_resident(user: User) -> None:
+    """One resident's claims are decided one at a time, so caps can't be raced."""
+    account = account_for_user(user=user)
+    Account.objects.select_for_update().filter(pk=account.pk).first()
 
 
 def claim_submit(
@@ -99,21 +136,28 @@ def claim_submit(
     occurred_at: datetime | None = None,
     evidence_type: str = "self",
     evidence: dict[str, Any] | None = None,
+    files: Mapping[str, UploadedFile] | None = None,
     partner: Partner | None = None,
+    from_resident: bool = True,
+    force_review: str = "",
 ) -> tuple[Claim, bool]:
-    """Create a claim, verify it and run the rules. Returns (claim, created).
+    """Create a claim, verify it through its adapter and run the rules. Returns (claim, created).
 
     Bad input raises a DomainError before anything is written. A retry with the same key
     and payload returns the original claim; a different payload raises IdempotencyConflict.
+    `force_review` sends the claim to the review queue with that reason (missed-credit appeals).
     """
     evidence = dict(evidence or {})
+    files = dict(files or {})
     now = timezone.now()
     occurred = occurred_at or now
     if timezone.is_naive(occurred):
         raise OutsideClaimWindow("occurred_at needs a time zone offset.")
     request_hash = _request_hash(
-        behaviour=behaviour_code, quantity=str(quantity), occurred_at=occurred_at.isoformat() if occurred_at else None,
-        evidence_type=evidence_type, evidence=evidence, partner=partner.pk if partner else None,
+        behaviour=behaviour_code, quantity=_canonical_quantity(quantity),
+        occurred_at=occurred_at.isoformat() if occurred_at else None, evidence_type=evidence_type,
+        evidence=evidence, partner=partner.pk if partner else None,
+        files={name: _file_digest(f) for name, f in sorted(files.items())}, force_review=force_review,
     )
     existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -124,7 +168,8 @@ def claim_submit(
     behaviour = Behaviour.objects.filter(code=behaviour_code, is_active=True).first()
     if behaviour is None:
         raise UnknownBehaviour(details={"behaviour": behaviour_code})
-    if evidence_type not in behaviour.evidence_types:
+    # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
+    if evidence_type not in behaviour.evidence_types and not force_review:
         raise EvidenceNotAccepted(
             f"{behaviour.name} accepts evidence of type: {', '.join(behaviour.evidence_types)}.",
             details={"evidence_type": evidence_type, "accepted": behaviour.evidence_types},
@@ -135,24 +180,31 @@ def claim_submit(
             f"No verification adapter is installed for evidence of type '{evidence_type}'.",
             details={"evidence_type": evidence_type},
         )
+    if from_resident and not verifier.accepts_from_resident:
+        raise EvidenceNotAccepted(
+            f"Evidence of type '{evidence_type}' comes from partner feeds only.",
+            details={"evidence_type": evidence_type},
+        )
     q = _quantity(quantity, behaviour)
     problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
     if problem:
         raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
-    clean_evidence = verifier.validate_evidence(evidence)
+    prepared: PreparedEvidence = verifier.prepare(user=user, evidence=evidence, files=files)
 
     try:
         with transaction.atomic():
-            # One resident's claims are decided one at a time, so caps can't be raced.
-            account = account_for_user(user=user)
-            Account.objects.select_for_update().filter(pk=account.pk).first()
+            _lock_resident(user)
             claim = Claim.objects.create(
                 user=user, behaviour=behaviour, quantity=q, occurred_at=occurred,
-                evidence_type=evidence_type, evidence=clean_evidence, partner=partner,
+                evidence_type=evidence_type, evidence=prepared.evidence, partner=partner,
                 idempotency_key=idempotency_key, request_hash=request_hash,
             )
-            verdict = verifier.verify(claim)
+            claim.submitted_at = now
+            verdict = verifier.verify(claim=claim, prepared=prepared)
             tier = verifier.tier
+            if force_review and verdict.outcome != "rejected":
+                verdict = Verdict(outcome="needs_review", code="missed_credit_appeal", reason=force_review,
+                                  facts=verdict.facts)
             if verdict.outcome == "verified":
                 _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now)
             else:
@@ -172,30 +224,127 @@ def claim_submit(
         return existing, False
 
 
+def _history_entry(claim: Claim, now: datetime, **fields: Any) -> list:
+    return list(claim.receipt.get("history", [])) + [{
+        "at": now.isoformat(), **fields,
+        "previous": {k: claim.receipt.get(k) for k in ("status", "code", "reason")},
+    }]
+
+
 def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = "") -> Claim:
-    """Decide a claim in the review queue. Approval runs the same rules and ledger."""
+    """Decide a claim in the review queue. Approval runs the same rules and ledger; an open
+    appeal on the claim is closed with the same decision."""
     with transaction.atomic():
-        claim = Claim.objects.select_related("behaviour", "user").get(pk=claim_id)
-        Account.objects.select_for_update().filter(pk=account_for_user(user=claim.user).pk).first()
+        claim = Claim.objects.select_related("user").get(pk=claim_id)
+        _lock_resident(claim.user)
         claim = Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
         if claim.status != ClaimStatus.NEEDS_REVIEW:
             raise InvalidReview(f"Only claims that need review can be decided; this one is {claim.status}.")
         now = timezone.now()
-        verifier = get_verifier(claim.evidence_type)
-        tier = verifier.tier if verifier is not None else claim.evidence_type
-        history = list(claim.receipt.get("history", [])) + [{
-            "at": now.isoformat(), "reviewer": reviewer.pk, "decision": "approved" if approve else "rejected",
-            "note": note, "previous": {k: claim.receipt.get(k) for k in ("status", "code", "reason")},
-        }]
-        claim.receipt = {**claim.receipt, "history": history}
+        tier = _tier(claim.evidence_type)
+        claim.receipt = {**claim.receipt, "history": _history_entry(
+            claim, now, event="review", reviewer=reviewer.pk,
+            decision="approved" if approve else "rejected", note=note,
+        )}
         claim.reviewed_by, claim.review_note = reviewer, note
         if approve:
             verdict = Verdict(outcome="verified", code="approved_by_reviewer", reason=note or "Approved on review.")
-            _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now)
+            _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True)
         else:
             claim.status = ClaimStatus.REJECTED
             claim.decided_at = now
             claim.receipt = {**claim.receipt, "status": claim.status, "code": "rejected_by_reviewer",
                              "reason": note or "Rejected on review.", "credited_g": 0}
         claim.save()
+        Appeal.objects.filter(claim=claim, status=AppealStatus.OPEN).update(
+            status=AppealStatus.APPROVED if approve else AppealStatus.REJECTED,
+            decided_at=now, decided_by=reviewer, decision_note=note,
+        )
         return claim
+
+
+def claims_release_held(*, now: datetime | None = None) -> int:
+    """Decide held claims whose penalty period is over (the periodic job)."""
+    now = now or timezone.now()
+    released = 0
+    for claim_id in Claim.objects.filter(status=ClaimStatus.HELD, held_until__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            claim = Claim.objects.select_related("user").get(pk=claim_id)
+            _lock_resident(claim.user)
+            claim = Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
+            if claim.status != ClaimStatus.HELD:
+                continue
+            claim.receipt = {**claim.receipt, "history": _history_entry(claim, now, event="released")}
+            verdict = Verdict(outcome="verified", code="released_from_hold",
+                              reason="Verified earlier; decided after the penalty period.")
+            _apply_rules(claim=claim, verdict=verdict, tier=_tier(claim.evidence_type), now=now, skip_throttle=True)
+            claim.save()
+            released += 1
+    return released
+
+
+def appeal_refused(*, user: User, claim_id: Any, reason: str, idempotency_key: str) -> tuple[Appeal, bool]:
+    """Contest a refused claim: it goes back to the review queue with the resident's reason.
+
+    Allowed within the behaviour's claim window after the refusal; once per refusal.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppealNotAllowed("Say why the claim should be credited.")
+    existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if str(existing.claim_id) != str(claim_id) or existing.reason != reason:
+            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+        return existing, False
+    with transaction.atomic():
+        _lock_resident(user)
+        claim = Claim.objects.select_for_update().select_related("behaviour").get(pk=claim_id, user=user)
+        if claim.status != ClaimStatus.REJECTED:
+            raise AppealNotAllowed(f"Only refused claims can be appealed; this one is {claim.status}.")
+        now = timezone.now()
+        decided = claim.decided_at or claim.submitted_at
+        if now > decided + timedelta(days=claim.behaviour.claim_window_days):
+            raise AppealNotAllowed(
+                f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
+            )
+        appeal = Appeal.objects.create(user=user, claim=claim, kind="refused", reason=reason,
+                                       idempotency_key=idempotency_key)
+        claim.receipt = {**claim.receipt, "status": ClaimStatus.NEEDS_REVIEW, "code": "appealed",
+                         "reason": "Appealed by the resident; waiting for review.",
+                         "history": _history_entry(claim, now, event="appeal", appeal=str(appeal.pk), note=reason)}
+        claim.status = ClaimStatus.NEEDS_REVIEW
+        claim.decided_at = None
+        claim.save()
+        return appeal, True
+
+
+def appeal_missed(
+    *,
+    user: User,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime,
+    reason: str,
+    idempotency_key: str,
+    files: Mapping[str, UploadedFile] | None = None,
+) -> tuple[Appeal, bool]:
+    """Report a credit that never came (a trip the card feed missed): a claim in the review
+    queue, with a photo as evidence when given, credited retroactively when approved."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppealNotAllowed("Say what was missed.")
+    existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.reason != reason or existing.claim.behaviour.code != behaviour_code:
+            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+        return existing, False
+    with transaction.atomic():
+        claim, _ = claim_submit(
+            user=user, behaviour_code=behaviour_code, quantity=quantity,
+            idempotency_key=f"appeal:{idempotency_key}", occurred_at=occurred_at,
+            evidence_type="photo" if files else "self", files=files,
+            force_review=f"Missed-credit appeal: {reason}"[:300],
+        )
+        appeal = Appeal.objects.create(user=user, claim=claim, kind="missed", reason=reason,
+                                       idempotency_key=idempotency_key)
+        return appeal, True

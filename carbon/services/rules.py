@@ -29,6 +29,7 @@ class Evaluation:
     code: str = ""
     reason: str = ""
     factor: EmissionFactor | None = None
+    held_until: datetime | None = None
 
     def step(self, name: str, outcome: str, **detail: Any) -> None:
         self.steps.append({"step": name, "outcome": outcome, **detail})
@@ -67,6 +68,69 @@ def _credited_between(claim: Claim, start: datetime, end: datetime) -> int:
     )
 
 
+TIER_RANK = {"self": 1, "photo": 2, "transit": 3, "partner": 4}
+
+
+def _same_act(claim: Claim, tier: str, *, stronger: bool):
+    """Credited claims of the same behaviour by other evidence types close in time: the same
+    act seen twice (a card trip and a photo of the ride). Returns the first stronger-or-equal
+    one, or the list of weaker ones."""
+    window = timedelta(minutes=settings.CARBON_SAME_ACT_MINUTES)
+    others = (
+        Claim.objects.filter(
+            user_id=claim.user_id,
+            behaviour_id=claim.behaviour_id,
+            status=ClaimStatus.CREDITED,
+            occurred_at__gte=claim.occurred_at - window,
+            occurred_at__lte=claim.occurred_at + window,
+        )
+        .exclude(pk=claim.pk)
+        .exclude(evidence_type=claim.evidence_type)
+        .order_by("occurred_at")
+    )
+    rank = TIER_RANK.get(tier, 0)
+    from carbon.verifiers import get_verifier
+
+    def tier_of(c: Claim) -> int:
+        v = get_verifier(c.evidence_type)
+        return TIER_RANK.get(v.tier if v else c.evidence_type, 0)
+
+    if stronger:
+        return next((c for c in others if tier_of(c) >= rank), None)
+    return [c for c in others if tier_of(c) < rank]
+
+
+def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
+    """Hold the claim if the resident is in the penalty box or has just earned a stay in it.
+
+    A burst beyond the rate puts the resident in the box for the base period, doubled at
+    each new burst within a day; a day without bursts resets the level.
+    """
+    from carbon.models import PenaltyBox
+
+    box = PenaltyBox.objects.select_for_update().filter(user_id=claim.user_id).first()
+    if box is not None and box.until > now:
+        return box.until
+    window = timedelta(minutes=settings.CARBON_THROTTLE_WINDOW_MINUTES)
+    recent = (
+        Claim.objects.filter(user_id=claim.user_id, partner__isnull=True, submitted_at__gte=now - window)
+        .exclude(pk=claim.pk)
+        .count()
+    )
+    if recent < settings.CARBON_THROTTLE_ACTIONS:
+        return None
+    base = timedelta(minutes=settings.CARBON_PENALTY_BASE_MINUTES)
+    if box is None:
+        box = PenaltyBox(user_id=claim.user_id, level=0, until=now, last_triggered_at=now)
+    elif now - box.last_triggered_at > timedelta(days=1):
+        box.level = 0
+    box.level = min(box.level + 1, 10)
+    box.until = now + base * (2 ** (box.level - 1))
+    box.last_triggered_at = now
+    box.save()
+    return box.until
+
+
 def window_problem(*, behaviour: Behaviour, occurred_at: datetime, reference: datetime) -> str | None:
     if occurred_at > reference + CLOCK_SKEW:
         return "The behaviour cannot have happened in the future."
@@ -75,7 +139,9 @@ def window_problem(*, behaviour: Behaviour, occurred_at: datetime, reference: da
     return None
 
 
-def evaluate(*, claim: Claim, tier: str, now: datetime | None = None) -> Evaluation:
+def evaluate(
+    *, claim: Claim, tier: str, now: datetime | None = None, skip_throttle: bool = False
+) -> Evaluation:
     """Run every rule after verification. Reads only; the caller writes the outcome."""
     from carbon.services.people import consent_is_current
 
@@ -85,14 +151,22 @@ def evaluate(*, claim: Claim, tier: str, now: datetime | None = None) -> Evaluat
 
     # 1. eligibility
     if tier in CONSENT_TIERS and behaviour.consent_scope:
-        if not consent_is_current(user=claim.user, scope=behaviour.consent_scope, at=claim.occurred_at):
+        if not consent_is_current(user=claim.user, scope=behaviour.consent_scope):
             return ev.stop(
                 "eligibility", ClaimStatus.REJECTED, "no_consent",
-                f"No consent for the data source '{behaviour.consent_scope}' when this happened.",
+                f"No current consent for the data source '{behaviour.consent_scope}'.",
             )
     problem = window_problem(behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at)
     if problem:
         return ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
+    stronger = _same_act(claim, tier, stronger=True)
+    if stronger is not None:
+        return ev.stop(
+            "eligibility", ClaimStatus.REJECTED, "already_credited_by_stronger_evidence",
+            f"This act was already credited from {stronger.evidence_type} evidence "
+            f"(claim {stronger.pk}); one act earns once.",
+            other_claim=str(stronger.pk),
+        )
     ev.step("eligibility", "passed", claim_window_days=behaviour.claim_window_days)
 
     # 2. quantity
@@ -125,6 +199,19 @@ def evaluate(*, claim: Claim, tier: str, now: datetime | None = None) -> Evaluat
     amount = gross * weight_bp // 10000
     ev.step("tier_weight", "applied", tier=tier, weight_percent=weight_bp / 100, amount_g=amount)
 
+    # Mutually exclusive evidence: weaker evidence already credited for the same act is
+    # deducted, so the act earns once, at the stronger evidence's rate.
+    weaker = _same_act(claim, tier, stronger=False)
+    if weaker:
+        already = sum(c.credited_g for c in weaker)
+        cut = min(amount, already)
+        amount -= cut
+        ev.step("exclusive_evidence", "cut", cut_g=cut, other_claims=[str(c.pk) for c in weaker])
+        if amount == 0:
+            ev.outcome, ev.code = ClaimStatus.REJECTED, "already_credited"
+            ev.reason = "This act was already credited in full from other evidence."
+            return ev
+
     # 5. per-action cap
     if behaviour.per_action_cap_g is not None and amount > behaviour.per_action_cap_g:
         ev.step("per_action_cap", "cut", cap_g=behaviour.per_action_cap_g, cut_g=amount - behaviour.per_action_cap_g)
@@ -153,21 +240,23 @@ def evaluate(*, claim: Claim, tier: str, now: datetime | None = None) -> Evaluat
         ev.steps[-1]["code"] = "cap_reached"
         return ev
 
-    # 7. throttle
-    window = timedelta(minutes=settings.CARBON_THROTTLE_WINDOW_MINUTES)
-    recent = (
-        Claim.objects.filter(user_id=claim.user_id, submitted_at__gte=now - window)
-        .exclude(pk=claim.pk)
-        .count()
-    )
-    if recent >= settings.CARBON_THROTTLE_ACTIONS:
-        return ev.stop(
-            "throttle", ClaimStatus.REJECTED, "throttled",
-            f"More than {settings.CARBON_THROTTLE_ACTIONS} claims in "
-            f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes; please slow down.",
-            recent_claims=recent,
-        )
-    ev.step("throttle", "passed", recent_claims=recent)
+    # 7. throttle and penalty box (resident-submitted claims only: feeds are not bursts)
+    if skip_throttle:
+        ev.step("throttle", "passed", reason="released after the penalty period")
+    elif claim.partner_id is not None:
+        ev.step("throttle", "passed", reason="partner feed")
+    else:
+        held_until = penalty_check(claim=claim, now=now)
+        if held_until is not None:
+            ev.held_until = held_until
+            return ev.stop(
+                "throttle", ClaimStatus.HELD, "penalty_box",
+                f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
+                f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
+                f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",
+                held_until=held_until.isoformat(),
+            )
+        ev.step("throttle", "passed")
 
     ev.amount_g = amount
     return ev

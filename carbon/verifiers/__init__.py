@@ -12,7 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from django.core.files.uploadedfile import UploadedFile
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -36,16 +39,35 @@ class Verdict:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class PreparedEvidence:
+    """What `prepare` made of the evidence: the JSON kept on the claim, plus anything the
+    adapter wants to hand to `verify` (decoded image, looked-up trip, ...)."""
+
+    evidence: dict[str, Any]
+    payload: Any = None
+
+
 @runtime_checkable
 class Verifier(Protocol):
+    """The adapter protocol.
+
+    `prepare` runs before any write, outside the transaction: it checks and normalises the
+    evidence (and uploaded files) and raises carbon.errors.EvidenceNotAccepted (a 400) for
+    unusable input. `verify` runs inside the claim's transaction, once the claim row exists;
+    it may store rows tied to the claim (a photo) and returns a Verdict.
+    """
+
     #: evidence tier: "partner", "transit", "photo" or "self"; sets the tier weight.
     tier: str
+    #: may residents submit this evidence through the API (False for operator feeds)?
+    accepts_from_resident: bool
 
-    def validate_evidence(self, evidence: dict[str, Any]) -> dict[str, Any]:
-        """Check and normalise the evidence payload; raise EvidenceNotAccepted if unusable."""
-        ...
+    def prepare(
+        self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, UploadedFile]
+    ) -> PreparedEvidence: ...
 
-    def verify(self, claim: Claim) -> Verdict: ...
+    def verify(self, *, claim: Claim, prepared: PreparedEvidence) -> Verdict: ...
 
 
 def _load(target: Any) -> Verifier:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from carbon.errors import EvidenceNotAccepted
-from carbon.verifiers import Verdict
+from carbon.verifiers import PreparedEvidence, Verdict
 
 MAX_NOTE = 500
 
 
 class SelfDeclarationVerifier:
     tier = "self"
+    accepts_from_resident = True
 
-    def validate_evidence(self, evidence: dict[str, Any]) -> dict[str, Any]:
+    def prepare(self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]) -> PreparedEvidence:
+        if files:
+            raise EvidenceNotAccepted("A self declaration takes no files.", details={"files": sorted(files)})
         note = evidence.get("note", "")
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise EvidenceNotAccepted(
@@ -25,7 +29,7 @@ class SelfDeclarationVerifier:
             raise EvidenceNotAccepted(
                 "Unknown evidence fields for a self declaration.", details={"fields": unknown}
             )
-        return {"note": note} if note else {}
+        return PreparedEvidence(evidence={"note": note} if note else {})
 
-    def verify(self, claim) -> Verdict:
+    def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         return Verdict(outcome="verified", code="self_declared", reason="Declared by the resident.")

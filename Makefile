@@ -1,0 +1,29 @@
+# Two commands on a fresh machine:
+#   make run   set up, migrate, load demo data, serve HTTP + WebSockets on the embedded
+#              default at http://127.0.0.1:$(PORT), with Celery worker + beat alongside
+#   make test  set up and run the whole suite (PostGIS + Redis when DATABASE_URL/REDIS_URL say so)
+PORT ?= 8000
+HOST ?= 127.0.0.1
+PY := .venv/bin/python
+
+.PHONY: setup run test lint services bench
+
+setup:
+	bash scripts/bootstrap.sh
+
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py seed_demo
+	bash scripts/serve.sh $(HOST) $(PORT)
+
+test: setup
+	bash scripts/test.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+# PostgreSQL + PostGIS and Redis on 127.0.0.1, for the full suite and the benchmarks.
+services:
+	bash scripts/services.sh

@@ -1,0 +1,55 @@
+"""Signed partner events (bike share, recycling, delivery, utilities, second-hand) and the
+identifiers residents link so those events can be matched to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .catalogue import Behaviour
+from .claims import Claim
+from .partners import Partner
+
+
+class PartnerLink(models.Model):
+    """A resident's account at a partner, known by a keyed hash of the partner's identifier."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_links")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="links")
+    external_ref_hash = models.CharField(max_length=64)
+    linked_at = models.DateTimeField(auto_now_add=True)
+    unlinked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-linked_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_ref_hash"],
+                condition=Q(unlinked_at__isnull=True),
+                name="one_active_partner_link",
+            )
+        ]
+
+
+class PartnerEventStatus(models.TextChoices):
+    UNMATCHED = "unmatched", "No resident linked yet"
+    CLAIMED = "claimed", "Turned into a claim"
+    EXPIRED = "expired", "Not linked within the claim window"
+
+
+class PartnerEvent(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(max_length=100)
+    payload_hash = models.CharField(max_length=64)
+    behaviour = models.ForeignKey(Behaviour, on_delete=models.PROTECT, related_name="partner_events")
+    external_ref_hash = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField()
+    quantity = models.DecimalField(max_digits=12, decimal_places=3)
+    details = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=PartnerEventStatus.choices)
+    claim = models.OneToOneField(Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_event")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "event_id"], name="unique_partner_event")]

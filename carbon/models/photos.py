@@ -1,0 +1,45 @@
+"""Photo evidence: the re-encoded image (no metadata), its private EXIF facts, its hash."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models as gis
+from django.db import models
+
+from .claims import Claim
+
+
+def _photo_path(instance, filename: str) -> str:
+    return f"claims/{instance.claim_id}/{filename}"
+
+
+class ClaimPhoto(models.Model):
+    claim = models.OneToOneField(Claim, on_delete=models.CASCADE, related_name="photo")
+    image = models.ImageField(upload_to=_photo_path, width_field="width", height_field="height")
+    thumbnail = models.ImageField(upload_to=_photo_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    original_format = models.CharField(max_length=16)
+    original_bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    # 64-bit perceptual hash, hex; bands index it for near-duplicate search.
+    phash = models.CharField(max_length=16)
+    taken_at = models.DateTimeField(null=True, blank=True)
+    # Private: for reviewers only, never served publicly.
+    gps = gis.PointField(srid=4326, null=True, blank=True)
+    exif = models.JSONField(default=dict, blank=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"photo for claim {self.claim_id}"
+
+
+class PhotoHashBand(models.Model):
+    """One band of a photo's perceptual hash. Two hashes within the duplicate distance share
+    at least one whole band (pigeonhole), so candidates come from an index lookup."""
+
+    photo = models.ForeignKey(ClaimPhoto, on_delete=models.CASCADE, related_name="bands")
+    band = models.PositiveSmallIntegerField()
+    value = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["band", "value"], name="photo_band_idx")]

@@ -1,0 +1,137 @@
+"""Transit network (stations, lines), linked cards, and the operator's taps paired into trips."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.gis.db import models as gis
+from django.db import models
+from django.db.models import Q
+
+from .claims import Claim
+from .partners import Partner
+
+
+class TransitMode(models.TextChoices):
+    METRO = "metro", "Metro"
+    BUS = "bus", "Bus"
+
+
+class Station(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    mode = models.CharField(max_length=8, choices=TransitMode.choices)
+    location = gis.PointField(srid=4326)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class TransitLine(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    mode = models.CharField(max_length=8, choices=TransitMode.choices)
+    operator = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LineStop(models.Model):
+    """A line's stations in order; the distance to the previous stop is along the track."""
+
+    line = models.ForeignKey(TransitLine, on_delete=models.CASCADE, related_name="stops")
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="stops")
+    sequence = models.PositiveIntegerField()
+    # Metres along the line from the previous stop; null means "use the straight line".
+    metres_from_previous = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["line", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["line", "sequence"], name="unique_line_sequence"),
+            models.UniqueConstraint(fields=["line", "station"], name="unique_line_station"),
+        ]
+
+
+class TransitCard(models.Model):
+    """A resident's card, known only by a keyed hash of its number."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transit_cards")
+    card_hash = models.CharField(max_length=64, db_index=True)
+    label = models.CharField(max_length=80, blank=True)
+    last_digits = models.CharField(max_length=4, blank=True)
+    linked_at = models.DateTimeField(auto_now_add=True)
+    unlinked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-linked_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["card_hash"], condition=Q(unlinked_at__isnull=True), name="one_active_link_per_card"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"card …{self.last_digits}" if self.last_digits else "card"
+
+
+class TapDirection(models.TextChoices):
+    IN = "in", "Tap in"
+    OUT = "out", "Tap out"
+
+
+class Tap(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="taps")
+    record_id = models.CharField(max_length=100)
+    payload_hash = models.CharField(max_length=64)
+    card_hash = models.CharField(max_length=64)
+    station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="taps")
+    line = models.ForeignKey(TransitLine, null=True, blank=True, on_delete=models.PROTECT, related_name="taps")
+    mode = models.CharField(max_length=8, choices=TransitMode.choices)
+    direction = models.CharField(max_length=4, choices=TapDirection.choices)
+    tapped_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    trip = models.ForeignKey("Trip", null=True, blank=True, on_delete=models.SET_NULL, related_name="taps")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "record_id"], name="unique_tap_record"),
+        ]
+        indexes = [models.Index(fields=["card_hash", "tapped_at"], name="tap_card_time_idx")]
+
+
+class TripStatus(models.TextChoices):
+    AWAITING_LINK = "awaiting_link", "Card not linked yet"
+    CLAIMED = "claimed", "Turned into a claim"
+    REVIEW = "review", "Impossible or inconsistent: needs review"
+    EXPIRED = "expired", "Card not linked within the claim window"
+
+
+class Trip(models.Model):
+    card_hash = models.CharField(max_length=64, db_index=True)
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="trips")
+    mode = models.CharField(max_length=8, choices=TransitMode.choices)
+    entry_station = models.ForeignKey(Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    exit_station = models.ForeignKey(Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    distance_m = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=TripStatus.choices)
+    # Why a trip went to review: impossible_speed, overlapping_trip, exit_without_entry, ...
+    anomaly = models.CharField(max_length=64, blank=True)
+    anomaly_detail = models.CharField(max_length=300, blank=True)
+    claim = models.OneToOneField(Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="trip")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["card_hash", "started_at"], name="trip_card_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.mode} trip {self.pk} ({self.status})"
