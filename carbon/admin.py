@@ -14,6 +14,10 @@ from django.utils.html import format_html, format_html_join
 from carbon.errors import DomainError
 from carbon.models import (
     Account,
+    Appeal,
+    PartnerEvent,
+    PartnerLink,
+    PenaltyBox,
     Behaviour,
     Claim,
     ClaimStatus,
@@ -283,3 +287,33 @@ class AccountAdmin(ReadOnlyAdmin):
 class LotAdmin(ReadOnlyAdmin):
     list_display = ["id", "account", "category", "amount_g", "remaining_g", "expires_at"]
     list_filter = ["category"]
+
+
+@admin.register(PartnerEvent)
+class PartnerEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "partner", "event_id", "behaviour", "quantity", "status", "claim"]
+    list_filter = ["status", "partner", "behaviour"]
+    search_fields = ["event_id"]
+
+
+@admin.register(PartnerLink)
+class PartnerLinkAdmin(ReadOnlyAdmin):
+    list_display = ["user", "partner", "linked_at", "unlinked_at"]
+    list_filter = ["partner"]
+
+
+@admin.register(Appeal)
+class AppealAdmin(ReadOnlyAdmin):
+    """Appeals are decided by deciding their claim in the review queue."""
+
+    list_display = ["created_at", "user", "kind", "status", "claim", "reason"]
+    list_filter = ["status", "kind"]
+
+
+@admin.register(PenaltyBox)
+class PenaltyBoxAdmin(ReadOnlyAdmin):
+    list_display = ["user", "level", "until", "last_triggered_at"]
+
+
+# Admin pages of the adapters live beside their services; importing registers them.
+from carbon import admin_photos, admin_transit  # noqa: E402, F401

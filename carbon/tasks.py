@@ -26,3 +26,10 @@ def release_held_claims() -> int:
     from carbon.services.claims import claims_release_held
 
     return claims_release_held()
+
+
+@shared_task
+def expire_unmatched_partner_events() -> int:
+    from carbon.services.partner_events import partner_events_expire
+
+    return partner_events_expire()

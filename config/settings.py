@@ -201,6 +201,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-expire-pending": {"task": "carbon.tasks.expire_pending_transfers", "schedule": 60.0},
     "ledger-expire-lots": {"task": "carbon.tasks.expire_lots", "schedule": 15 * 60.0},
     "claims-release-held": {"task": "carbon.tasks.release_held_claims", "schedule": 60.0},
+    "partner-events-expire": {"task": "carbon.tasks.expire_unmatched_partner_events", "schedule": 3600.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
 }
 
@@ -208,7 +209,12 @@ CELERY_BEAT_SCHEDULE = {
 # Verification adapters by evidence type; more come from the carbon.verifiers entry points.
 CARBON_VERIFIERS = env.dict(
     "CARBON_VERIFIERS",
-    default={"self": "carbon.verifiers.self_declaration.SelfDeclarationVerifier"},
+    default={
+        "self": "carbon.verifiers.self_declaration.SelfDeclarationVerifier",
+        "transit": "carbon.verifiers.transit.TransitVerifier",
+        "photo": "carbon.verifiers.photo.PhotoVerifier",
+        "partner": "carbon.verifiers.partner_event.PartnerEventVerifier",
+    },
 )
 # Evidence-tier weights in basis points (10000 = full factor). Hubei paid a self check-in
 # about half of a screenshot-backed ride.
@@ -228,6 +234,19 @@ CARBON_SAME_ACT_MINUTES = env.int("CARBON_SAME_ACT_MINUTES", default=30)
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)
 LEDGER_HOLD_TIMEOUT_MINUTES = env.int("LEDGER_HOLD_TIMEOUT_MINUTES", default=60 * 24 * 7)
+# Keys of the keyed hashes (HMAC-SHA256) that stand in for card numbers and partner account
+# ids. The transit operator computes the same card hash, so it shares TRANSIT_CARD_HASH_KEY.
+TRANSIT_CARD_HASH_KEY = env.str("TRANSIT_CARD_HASH_KEY", default="embedded-transit-card-key")
+PARTNER_REF_HASH_KEY = env.str("PARTNER_REF_HASH_KEY", default="embedded-partner-ref-key")
+# Trips faster than this (km/h, station to station along the network) are impossible.
+TRANSIT_MAX_SPEED_KMH = env.int("TRANSIT_MAX_SPEED_KMH", default=100)
+# Photo evidence limits.
+PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
+PHOTO_MAX_PIXELS = env.int("PHOTO_MAX_PIXELS", default=40_000_000)
+# Perceptual-hash distance (bits of 64) under which two photos are the same picture, and
+# how far back duplicates are looked for.
+PHOTO_DUPLICATE_DISTANCE = env.int("PHOTO_DUPLICATE_DISTANCE", default=6)
+PHOTO_DUPLICATE_LOOKBACK_DAYS = env.int("PHOTO_DUPLICATE_LOOKBACK_DAYS", default=180)
 PARTNER_SIGNATURE_TOLERANCE_SECONDS = env.int("PARTNER_SIGNATURE_TOLERANCE_SECONDS", default=300)
 # Fernet key that encrypts partner secrets at rest; derived from SECRET_KEY when unset.
 PARTNER_SECRETS_KEY = env.str("PARTNER_SECRETS_KEY", default="")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -15,7 +18,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from carbon.api import serializers as s
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.errors import DomainError
-from carbon.models import Behaviour, Claim, Community, EmissionFactor
+from carbon.models import Behaviour, Claim, Community, EmissionFactor, TransferCode
 from carbon.services import claims as claim_services
 from carbon.services import people
 from carbon.services.ledger import balance_for_user, ledger_entries_for_user
@@ -63,6 +66,7 @@ class RegisterView(APIView):
 
 
 class LoginView(TokenObtainPairView):
+    serializer_class = s.LoginSerializer
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
@@ -154,6 +158,22 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
 
 
+def _claim_fields(request) -> dict:
+    """Multipart forms carry `evidence` as a JSON string; JSON bodies carry it as an object."""
+    if request.content_type.startswith("multipart/"):
+        fields = {k: request.data.get(k) for k in request.data if k not in request.FILES}
+        raw = fields.get("evidence")
+        if isinstance(raw, str) and raw:
+            try:
+                fields["evidence"] = json.loads(raw)
+            except ValueError:
+                raise serializers.ValidationError({"evidence": ["Must be a JSON object."]}) from None
+        else:
+            fields.pop("evidence", None)
+        return fields
+    return request.data
+
+
 class ClaimListCreateView(generics.ListAPIView):
     serializer_class = s.ClaimSerializer
     pagination_class = NewestFirst
@@ -167,20 +187,29 @@ class ClaimListCreateView(generics.ListAPIView):
             return [ScopedRateThrottle()]
         return super().get_throttles()
 
-    @extend_schema(request=s.ClaimCreateSerializer, responses={201: s.ClaimSerializer, 200: s.ClaimSerializer})
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        request={"application/json": s.ClaimCreateSerializer, "multipart/form-data": s.ClaimCreateSerializer},
+        responses={201: s.ClaimSerializer, 200: s.ClaimSerializer},
+    )
     def post(self, request):
-        data = s.ClaimCreateSerializer(data=request.data)
+        """JSON, or multipart with the same fields plus a `photo` file (evidence type photo;
+        `evidence` then comes as a JSON string field, if at all)."""
+        data = s.ClaimCreateSerializer(data=_claim_fields(request))
         data.is_valid(raise_exception=True)
         v = data.validated_data
         evidence = dict(v.get("evidence") or {})
+        files = {name: f for name, f in request.FILES.items()}
         claim, created = claim_services.claim_submit(
             user=request.user,
             behaviour_code=v["behaviour"],
             quantity=v["quantity"],
             idempotency_key=str(v["idempotency_key"]),
             occurred_at=v.get("occurred_at"),
-            evidence_type=str(evidence.get("type", "self")),
+            evidence_type=str(evidence.get("type", "photo" if files else "self")),
             evidence=evidence,
+            files=files,
         )
         return Response(
             s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -207,7 +236,9 @@ class LedgerView(generics.ListAPIView):
 
     def get_queryset(self):
         qs, self._account = ledger_entries_for_user(user=self.request.user)
-        return qs
+        # A hold's post or void moves no more grams from the resident's side; the hold shows
+        # the outcome as its status. Listing the resolution too would count the grams twice.
+        return qs.exclude(code=TransferCode.RELEASE)
 
     def get_serializer_context(self):
         ctx = super().get_serializer_context()

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from carbon.demo.catalogue import BEHAVIOURS
-from carbon.models import Behaviour, Community, EmissionFactor, Partner, User
+from carbon.models import Behaviour, Claim, Community, EmissionFactor, Partner, User
 from carbon.services.claims import claim_submit
 from carbon.services.partners import partner_create
 from carbon.services.people import consent_grant, resident_register
@@ -26,12 +26,18 @@ RESIDENTS = [
     ("bo@demo.carbon.city", "Bo Li", "minzu"),
     ("chen@demo.carbon.city", "Chen Zhou", "zhonghua"),
 ]
+# name, kind, behaviours it may report as partner events
 PARTNERS = [
-    ("Wuhan Metro", "transit_operator"),
-    ("Green Grocer", "merchant"),
-    ("Hankou Partner Bank", "bank"),
-    ("QingJu Bike Share", "platform"),
-    ("Jianghan Recycling Station", "recycling_station"),
+    ("Wuhan Metro", "transit_operator", []),
+    ("Green Grocer", "merchant", ["own-bag", "e-receipt"]),
+    ("Hankou Partner Bank", "bank", []),
+    ("QingJu Bike Share", "platform", ["bike-share"]),
+    ("Jianghan Recycling Station", "recycling_station", ["recycling"]),
+    ("Ele Takeaway", "platform", ["no-cutlery"]),
+    ("Wuhan Power Supply", "platform", ["saved-electricity"]),
+    ("ReUse Market", "platform", ["second-hand"]),
+    ("GreenRide NEV", "platform", ["nev-ride"]),
+    ("StepUp Health", "platform", ["walking"]),
 ]
 NAMESPACE = uuid.UUID("6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c11")
 
@@ -67,11 +73,13 @@ class Command(BaseCommand):
                 )
 
     def _partners(self):
-        for name, kind in PARTNERS:
-            if Partner.objects.filter(name=name).exists():
-                continue
-            issued = partner_create(name=name, kind=kind)
-            self.stdout.write(f"partner {name}: key id {issued.key_id} secret {issued.secret} (shown once)")
+        for name, kind, behaviours in PARTNERS:
+            partner = Partner.objects.filter(name=name).first()
+            if partner is None:
+                issued = partner_create(name=name, kind=kind)
+                partner = issued.partner
+                self.stdout.write(f"partner {name}: key id {issued.key_id} secret {issued.secret} (shown once)")
+            partner.behaviours.set(Behaviour.objects.filter(code__in=behaviours))
 
     def _people(self):
         if not User.objects.filter(email="admin@demo.carbon.city").exists():
@@ -89,7 +97,6 @@ class Command(BaseCommand):
             # A few self-declared claims so the ledger and receipts have something to show;
             # fixed keys make a second run a no-op.
             for i, (code, quantity) in enumerate([("metro", "12.4"), ("bus", "2"), ("own-bag", "1")]):
-                claim_submit(
-                    user=user, behaviour_code=code, quantity=quantity,
-                    idempotency_key=str(uuid.uuid5(NAMESPACE, f"{email}:{i}")),
-                )
+                key = str(uuid.uuid5(NAMESPACE, f"{email}:{i}"))
+                if not Claim.objects.filter(user=user, idempotency_key=key).exists():
+                    claim_submit(user=user, behaviour_code=code, quantity=quantity, idempotency_key=key)
