@@ -23,9 +23,4 @@ if [ ! -x .tools/bin/uv ]; then
 fi
 export UV_PYTHON=/usr/bin/python3 UV_PROJECT_ENVIRONMENT=.venv UV_LINK_MODE=copy
 .tools/bin/uv sync --frozen --quiet
-# The example third-party verifier package, installed as a separate distribution so the
-# entry-point discovery is exercised for real.
-if [ -d examples/carbon-verifier-example ]; then
-    .tools/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e examples/carbon-verifier-example
-fi
 mkdir -p var
