@@ -123,6 +123,21 @@ def user_export(*, user: User) -> dict[str, Any]:
             }
             for c in Claim.objects.owned_by(user).select_related("behaviour").order_by("submitted_at")
         ],
+        "transit_cards": [
+            {"label": c.label, "last_digits": c.last_digits, "linked_at": c.linked_at.isoformat(),
+             "unlinked_at": c.unlinked_at.isoformat() if c.unlinked_at else None}
+            for c in user.transit_cards.order_by("linked_at")
+        ],
+        "partner_links": [
+            {"partner": link.partner.name, "linked_at": link.linked_at.isoformat(),
+             "unlinked_at": link.unlinked_at.isoformat() if link.unlinked_at else None}
+            for link in user.partner_links.select_related("partner").order_by("linked_at")
+        ],
+        "appeals": [
+            {"claim": str(a.claim_id), "kind": a.kind, "reason": a.reason, "status": a.status,
+             "created_at": a.created_at.isoformat()}
+            for a in user.appeals.order_by("created_at")
+        ],
         "ledger": [
             {
                 "id": t.pk,
@@ -144,6 +159,8 @@ def user_erase(*, user: User) -> None:
     Claims keep behaviour, quantity and amounts (the ledger refers to them) but lose their
     evidence; consents are closed; tokens stop working because the account is deactivated.
     """
+    from carbon.models import Appeal, ClaimPhoto, PartnerLink, TransitCard
+
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.erased_at is not None:
         return
@@ -151,6 +168,17 @@ def user_erase(*, user: User) -> None:
     anon = uuid.uuid4().hex
     Consent.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
     Claim.objects.filter(user=user).update(evidence={}, review_note="")
+    Appeal.objects.filter(user=user).update(reason="", decision_note="")
+    # Cards and partner accounts are unlinked and forgotten; the hashes of photos stay (they
+    # are not personal and keep catching reuse), the pictures and their EXIF go.
+    TransitCard.objects.filter(user=user).update(unlinked_at=now, label="", last_digits="", card_hash="")
+    PartnerLink.objects.filter(user=user).update(unlinked_at=now, external_ref_hash="")
+    for photo in ClaimPhoto.objects.filter(claim__user=user):
+        for field in (photo.image, photo.thumbnail):
+            if field:
+                field.delete(save=False)
+        photo.gps, photo.exif, photo.image, photo.thumbnail = None, {}, "", ""
+        photo.save(update_fields=["gps", "exif", "image", "thumbnail"])
     user.email = f"erased-{anon}@erased.invalid"
     user.display_name = ""
     user.community = None

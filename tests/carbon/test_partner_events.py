@@ -199,3 +199,18 @@ def test_hash_is_keyed_per_partner(bike_partner):
     assert external_ref_hash(partner=bike_partner.partner, external_ref="u-42") != external_ref_hash(
         partner=other, external_ref="u-42"
     )
+
+
+def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(auth_api, resident, bike_partner):
+    from carbon.services.people import user_erase
+
+    link(auth_api, bike_partner.partner)
+    push(bike_partner, [ride()])
+    assert auth_api.get("/api/v1/me/export").json()["partner_links"][0]["partner"] == "QingJu"
+    user_erase(user=resident)
+    stored = PartnerLink.objects.get()
+    assert stored.unlinked_at is not None and stored.external_ref_hash == ""
+    assert Transfer.objects.filter(code="award").count() == 1
+    # The partner's next event for that id matches nobody.
+    body = push(bike_partner, [ride("e2")]).json()
+    assert body["results"][0]["claim_status"] == "awaiting_link"
