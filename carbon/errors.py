@@ -34,6 +34,12 @@ class PendingAlreadyResolved(DomainError):
     default_message = "This hold was already posted or voided."
 
 
+class HoldExpired(DomainError):
+    code = "hold_expired"
+    status = 409
+    default_message = "This hold timed out and was released; its grams are available again."
+
+
 class NotPending(DomainError):
     code = "not_pending"
     status = 409

@@ -59,6 +59,8 @@ def _fresh_process_caches(settings, tmp_path):
     reset_registry()
     cache.clear()
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # PBKDF2 costs ~0.5 s a user; tests that check hashing itself set their own hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
     _forget_system_account_cache()
     reset_registry()

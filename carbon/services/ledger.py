@@ -21,6 +21,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from carbon.errors import (
+    HoldExpired,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidAmount,
@@ -66,7 +67,9 @@ def system_account(*, kind: str, shard: int | None = None) -> Account:
     key = (str(kind), shard)
     cached = _system_account_ids.get(key)
     if cached is not None:
-        account = Account.objects.filter(pk=cached).first()
+        # The id may be stale: the row was created in a transaction that rolled back, and
+        # SQLite hands the same id to the next row inserted (e.g. a resident's account).
+        account = Account.objects.filter(pk=cached, kind=kind, shard=shard).first()
         if account is not None:
             return account
     account, _ = Account.objects.get_or_create(
@@ -155,7 +158,13 @@ def _check_amount(amount_g: int) -> None:
 
 
 def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) -> None:
-    """Change the four counters of both accounts; lock rows in id order to avoid deadlocks."""
+    """Change the four counters of both accounts.
+
+    Rows are locked resident first, then the system shard. Every ledger transaction touches
+    one resident, and the resident-first paths (spends, holds, resolutions, reversals,
+    expiry) lock the resident's row before anything else; an award that updated a lower-id
+    issuance shard before the resident would wait on them the other way round (deadlock).
+    """
     changes: dict[int, dict] = {}
     if flag == TransferFlag.POSTED:
         changes[debit.pk] = {"debits_posted": F("debits_posted") + amount}
@@ -178,7 +187,8 @@ def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) 
     else:  # pragma: no cover - guarded by the model's choices
         raise ValueError(flag)
 
-    for account_id in sorted(changes):
+    is_system = {a.pk: a.kind != AccountKind.RESIDENT for a in (debit, credit)}
+    for account_id in sorted(changes, key=lambda pk: (is_system[pk], pk)):
         qs = Account.objects.filter(pk=account_id)
         if account_id == debit.pk and flag in (TransferFlag.POSTED, TransferFlag.PENDING):
             # Conditional update: only succeeds when the grams are there. The check
@@ -455,7 +465,23 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
 
 
 def ledger_post(*, pending_id: int, description: str = "Hold posted") -> Transfer:
-    """Post a hold. Posting twice returns the same resolution; after a void it is refused."""
+    """Post a hold. Posting twice returns the same resolution; after a void it is refused.
+
+    A hold past its timeout is released instead, even if the expiry job has not run yet.
+    """
+    pending = Transfer.objects.filter(pk=pending_id, flag=TransferFlag.PENDING).first()
+    if (
+        pending is not None
+        and pending.timeout_at is not None
+        and pending.timeout_at <= timezone.now()
+        and not Transfer.objects.filter(pending_id=pending_id).exists()
+    ):
+        try:
+            ledger_void(pending_id=pending_id, description="Hold expired")
+        except PendingAlreadyResolved:
+            pass  # posted or voided meanwhile: _resolve below gives the right answer
+        else:
+            raise HoldExpired(details={"transfer": pending_id})
     return _resolve(pending_id=pending_id, flag=TransferFlag.POST_PENDING, description=description)
 
 
