@@ -33,3 +33,10 @@ def expire_unmatched_partner_events() -> int:
     from carbon.services.partner_events import partner_events_expire
 
     return partner_events_expire()
+
+
+@shared_task
+def purge_orphan_photo_files() -> int:
+    from carbon.services.photos import photo_orphans_purge
+
+    return photo_orphans_purge()

@@ -202,6 +202,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-expire-lots": {"task": "carbon.tasks.expire_lots", "schedule": 15 * 60.0},
     "claims-release-held": {"task": "carbon.tasks.release_held_claims", "schedule": 60.0},
     "partner-events-expire": {"task": "carbon.tasks.expire_unmatched_partner_events", "schedule": 3600.0},
+    "photos-purge-orphans": {"task": "carbon.tasks.purge_orphan_photo_files", "schedule": 3600.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
 }
 

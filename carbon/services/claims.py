@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -121,6 +122,19 @@ def _apply_rules(*, claim: Claim, verdict: Verdict, tier: str, now: datetime, sk
     return claim
 
 
+@contextmanager
+def _discarding_on_failure(verifier, prepared: PreparedEvidence):
+    """If the claim's transaction fails, let the adapter remove what it wrote outside the
+    database (a photo's files): a rollback cannot."""
+    try:
+        yield
+    except BaseException:
+        discard = getattr(verifier, "discard", None)
+        if discard is not None:
+            discard(prepared=prepared)
+        raise
+
+
 def _lock_resident(user: User) -> None:
     """One resident's claims are decided one at a time, so caps can't be raced."""
     account = account_for_user(user=user)
@@ -192,7 +206,7 @@ def claim_submit(
     prepared: PreparedEvidence = verifier.prepare(user=user, evidence=evidence, files=files)
 
     try:
-        with transaction.atomic():
+        with _discarding_on_failure(verifier, prepared), transaction.atomic():
             _lock_resident(user)
             claim = Claim.objects.create(
                 user=user, behaviour=behaviour, quantity=q, occurred_at=occurred,

@@ -81,6 +81,17 @@ def consent_is_current(*, user: User, scope: str, at=None) -> bool:
     return qs.filter(granted_at__lte=at).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)).exists()
 
 
+def _photo_export(claim: Claim) -> dict[str, Any] | None:
+    photo = getattr(claim, "photo", None)
+    if photo is None:
+        return None
+    return {
+        "taken_at": photo.taken_at.isoformat() if photo.taken_at else None,
+        "gps": [photo.gps.x, photo.gps.y] if photo.gps else None,
+        "url": f"/api/v1/claims/{claim.pk}/photo",
+    }
+
+
 def user_export(*, user: User) -> dict[str, Any]:
     """Everything we hold about a resident, as JSON-ready data."""
     balance = balance_for_user(user=user)
@@ -112,6 +123,7 @@ def user_export(*, user: User) -> dict[str, Any]:
         "claims": [
             {
                 "id": str(c.id),
+                "photo": _photo_export(c),
                 "behaviour": c.behaviour.code,
                 "quantity": str(c.quantity),
                 "occurred_at": c.occurred_at.isoformat(),
@@ -121,7 +133,7 @@ def user_export(*, user: User) -> dict[str, Any]:
                 "evidence": c.evidence,
                 "receipt": c.receipt,
             }
-            for c in Claim.objects.owned_by(user).select_related("behaviour").order_by("submitted_at")
+            for c in Claim.objects.owned_by(user).select_related("behaviour", "photo").order_by("submitted_at")
         ],
         "transit_cards": [
             {"label": c.label, "last_digits": c.last_digits, "linked_at": c.linked_at.isoformat(),
@@ -159,7 +171,8 @@ def user_erase(*, user: User) -> None:
     Claims keep behaviour, quantity and amounts (the ledger refers to them) but lose their
     evidence; consents are closed; tokens stop working because the account is deactivated.
     """
-    from carbon.models import Appeal, ClaimPhoto, PartnerLink, TransitCard
+    from carbon.models import Appeal, PartnerLink, TransitCard
+    from carbon.services.photos import photos_erase_for_user
 
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.erased_at is not None:
@@ -169,16 +182,10 @@ def user_erase(*, user: User) -> None:
     Consent.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
     Claim.objects.filter(user=user).update(evidence={}, review_note="")
     Appeal.objects.filter(user=user).update(reason="", decision_note="")
-    # Cards and partner accounts are unlinked and forgotten; the hashes of photos stay (they
-    # are not personal and keep catching reuse), the pictures and their EXIF go.
+    # Cards and partner accounts are unlinked and forgotten; photos, their EXIF and GPS go.
     TransitCard.objects.filter(user=user).update(unlinked_at=now, label="", last_digits="", card_hash="")
     PartnerLink.objects.filter(user=user).update(unlinked_at=now, external_ref_hash="")
-    for photo in ClaimPhoto.objects.filter(claim__user=user):
-        for field in (photo.image, photo.thumbnail):
-            if field:
-                field.delete(save=False)
-        photo.gps, photo.exif, photo.image, photo.thumbnail = None, {}, "", ""
-        photo.save(update_fields=["gps", "exif", "image", "thumbnail"])
+    photos_erase_for_user(user=user)
     user.email = f"erased-{anon}@erased.invalid"
     user.display_name = ""
     user.community = None

@@ -69,6 +69,9 @@ class Verifier(Protocol):
 
     def verify(self, *, claim: Claim, prepared: PreparedEvidence) -> Verdict: ...
 
+    # Optional: `discard(*, prepared)` removes what `verify` wrote outside the database (files)
+    # when the claim's transaction fails afterwards; a rollback cannot undo those.
+
 
 def _load(target: Any) -> Verifier:
     obj = target() if callable(target) else target

@@ -1,0 +1,305 @@
+"""Admin for photos (registered from carbon.admin): the moderation queue of photo claims
+that need a reviewer, with thumbnails, the private EXIF and GPS, the photo it may copy, and
+approve / reject actions that take a reason and go through claim_review (the same rules
+and ledger as everything else). Images are served to staff by an admin view, never from
+public media."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from carbon.errors import DomainError
+from carbon.models import ClaimPhoto, ClaimStatus
+from carbon.services.claims import claim_review
+
+
+class ReasonForm(forms.Form):
+    note = forms.CharField(
+        label="reason", max_length=500, required=True, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class ModerationQueueFilter(admin.SimpleListFilter):
+    """Opens on the queue (photo claims that need review); "All photos" shows the rest."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Needs review"), ("all", "All photos")]
+
+    def value(self):
+        return super().value() or "open"
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(claim__status=ClaimStatus.NEEDS_REVIEW)
+        return queryset
+
+
+@admin.register(ClaimPhoto)
+class PhotoModerationAdmin(admin.ModelAdmin):
+    list_display = [
+        "thumb",
+        "claim_link",
+        "resident",
+        "behaviour",
+        "quantity",
+        "taken_at",
+        "status",
+        "review_reason",
+        "uploaded_at",
+    ]
+    list_display_links = ["thumb"]
+    list_filter = [ModerationQueueFilter, "claim__behaviour", "original_format"]
+    list_select_related = ["claim", "claim__user", "claim__behaviour"]
+    search_fields = ["claim__user__email", "=claim__id", "=sha256"]
+    ordering = ["claim__submitted_at"]
+    list_per_page = 50
+    actions = ["approve", "reject"]
+    fields = [
+        "preview",
+        "claim_summary",
+        "receipt",
+        "possible_original",
+        "taken_at",
+        "gps_position",
+        "exif",
+        "original_format",
+        "original_bytes",
+        "width",
+        "height",
+        "sha256",
+        "phash",
+        "uploaded_at",
+    ]
+    readonly_fields = fields
+
+    # --- permissions: read-only rows; decisions need the change permission ---------------
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(
+            request, {"title": "Photo moderation queue", **(extra_context or {})}
+        )
+
+    # --- columns and detail -------------------------------------------------------------
+
+    def _file_url(self, obj: ClaimPhoto, variant: str) -> str:
+        return reverse(f"admin:carbon_claimphoto_{variant}", args=[obj.pk])
+
+    @admin.display(description="photo")
+    def thumb(self, obj):
+        return format_html(
+            '<img src="{}" alt="thumbnail" loading="lazy" style="max-height:120px">',
+            self._file_url(obj, "thumbnail"),
+        )
+
+    @admin.display(description="claim", ordering="claim__submitted_at")
+    def claim_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:carbon_claim_change", args=[obj.claim_id]),
+            obj.claim_id,
+        )
+
+    @admin.display(description="resident", ordering="claim__user__email")
+    def resident(self, obj):
+        return obj.claim.user.email
+
+    @admin.display(description="behaviour")
+    def behaviour(self, obj):
+        return obj.claim.behaviour.name
+
+    @admin.display(description="quantity")
+    def quantity(self, obj):
+        return f"{obj.claim.quantity.normalize():f} {obj.claim.behaviour.unit}"
+
+    @admin.display(description="status", ordering="claim__status")
+    def status(self, obj):
+        return obj.claim.get_status_display()
+
+    @admin.display(description="why")
+    def review_reason(self, obj):
+        return obj.claim.receipt.get("reason", "")
+
+    @admin.display(description="image")
+    def preview(self, obj):
+        return format_html(
+            '<a href="{0}" target="_blank"><img src="{0}" alt="photo" style="max-width:800px;'
+            'max-height:800px"></a>',
+            self._file_url(obj, "image"),
+        )
+
+    @admin.display(description="claim")
+    def claim_summary(self, obj):
+        c = obj.claim
+        return format_html(
+            '<a href="{}">{}</a>: {} x {} {}, occurred {}, submitted {} by {}',
+            reverse("admin:carbon_claim_change", args=[c.pk]),
+            c.pk,
+            c.behaviour.name,
+            f"{c.quantity.normalize():f}",
+            c.behaviour.unit,
+            c.occurred_at,
+            c.submitted_at,
+            c.user.email,
+        )
+
+    @admin.display(description="receipt")
+    def receipt(self, obj):
+        steps = obj.claim.receipt.get("steps", [])
+        return format_html(
+            "<p><b>{}</b>: {}</p><ol>{}</ol>",
+            obj.claim.receipt.get("code", ""),
+            obj.claim.receipt.get("reason", ""),
+            format_html_join(
+                "",
+                "<li><b>{}</b>: {} {}</li>",
+                (
+                    (
+                        s.get("step"),
+                        s.get("outcome"),
+                        {k: v for k, v in s.items() if k not in ("step", "outcome")},
+                    )
+                    for s in steps
+                ),
+            ),
+        )
+
+    @admin.display(description="may copy")
+    def possible_original(self, obj):
+        """The earlier photo the hash search matched, side by side, for the reviewer."""
+        facts = next(
+            (
+                s.get("facts", {})
+                for s in obj.claim.receipt.get("steps", [])
+                if s.get("step") == "verification"
+            ),
+            {},
+        )
+        other_claim = facts.get("duplicate_of_claim")
+        if not other_claim:
+            return "-"
+        other = ClaimPhoto.objects.filter(claim_id=other_claim).first()
+        if other is None:
+            return f"claim {other_claim} (its photo is gone)"
+        return format_html(
+            '<a href="{}"><img src="{}" alt="earlier photo" style="max-height:240px"></a><br>'
+            "claim {}, {} bit(s) apart{}, uploaded {}",
+            reverse("admin:carbon_claimphoto_change", args=[other.pk]),
+            self._file_url(other, "thumbnail"),
+            other.claim_id,
+            facts.get("distance"),
+            " (the same file)" if facts.get("same_file") else "",
+            other.uploaded_at,
+        )
+
+    @admin.display(description="GPS (private)")
+    def gps_position(self, obj):
+        return f"{obj.gps.y:.6f}, {obj.gps.x:.6f} (lat, lon)" if obj.gps else "-"
+
+    # --- images for staff ---------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view  # staff only; others are sent to the login page
+        return [
+            path(
+                "<int:pk>/image/",
+                view(self.photo_file_view),
+                {"variant": "image"},
+                name="carbon_claimphoto_image",
+            ),
+            path(
+                "<int:pk>/thumbnail/",
+                view(self.photo_file_view),
+                {"variant": "thumbnail"},
+                name="carbon_claimphoto_thumbnail",
+            ),
+            *super().get_urls(),
+        ]
+
+    def photo_file_view(self, request, pk: int, variant: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        photo = get_object_or_404(ClaimPhoto, pk=pk)
+        stored = getattr(photo, variant)
+        try:
+            handle = stored.open("rb")
+        except OSError:
+            raise Http404("The photo file is missing.") from None
+        response = FileResponse(handle, content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _decide(self, request, queryset, approve: bool):
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done = 0
+                for photo in queryset:
+                    try:
+                        claim_review(
+                            claim_id=photo.claim_id,
+                            reviewer=request.user,
+                            approve=approve,
+                            note=form.cleaned_data["note"],
+                        )
+                        done += 1
+                    except DomainError as exc:
+                        self.message_user(
+                            request, f"claim {photo.claim_id}: {exc.message}", messages.WARNING
+                        )
+                self.message_user(
+                    request, f"{done} photo claim(s) {'approved' if approve else 'rejected'}."
+                )
+                return None
+        else:
+            form = ReasonForm()
+        return render(
+            request,
+            "admin/carbon/decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve photo claims" if approve else "Reject photo claims",
+                "objects": queryset,
+                "form": form,
+                "action": request.POST["action"],
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(
+        description="Approve selected photo claims (runs the rules and credits)",
+        permissions=["change"],
+    )
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected photo claims", permissions=["change"])
+    def reject(self, request, queryset):
+        return self._decide(request, queryset, approve=False)

@@ -1,0 +1,597 @@
+"""Photo evidence: inspecting an upload (format sniffed from the content, pixel limit, EXIF),
+the re-encoded copy kept without metadata, perceptual-hash duplicate search across all
+residents, and storing the photo beside its claim."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import imagehash
+from django.conf import settings
+from django.contrib.gis.geos import Point
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+from carbon.errors import EvidenceNotAccepted
+from carbon.models import Claim, ClaimPhoto, PhotoHashBand, User
+from carbon.services.rules import CLOCK_SKEW
+
+log = logging.getLogger(__name__)
+
+# HEIC straight from iPhones; registering adds the "HEIF" format to Pillow.
+register_heif_opener()
+
+#: Formats we accept, as Pillow names them after reading the content (never the file name).
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+# Most phone cameras write JPEGs with a multi-picture extension, which Pillow calls MPO.
+_FORMAT_ALIASES = {"MPO": "JPEG"}
+#: The stored image's long side, the thumbnail's, and the JPEG quality of both.
+MAX_SIDE = 2048
+THUMBNAIL_SIDE = 320
+JPEG_QUALITY = 85
+# A JPEG is decoded at 1/2, 1/4 or 1/8 scale (libjpeg does it in the DCT, far cheaper than
+# decoding in full and resampling) as long as the long side stays at least this: a 12 MP
+# phone photo decodes straight to 2016x1512.
+DRAFT_MIN_SIDE = 1600
+#: Hashes this close (in bits of 64) are the same picture: refused outright. Between this
+#: and settings.PHOTO_DUPLICATE_DISTANCE a reviewer decides.
+SAME_PICTURE_DISTANCE = 2
+
+_SRGB = ImageCms.createProfile("sRGB")
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+class PhotoTooLarge(EvidenceNotAccepted):
+    code = "photo_too_large"
+    status = 413
+
+
+class NotAnImage(EvidenceNotAccepted):
+    code = "not_an_image"
+
+
+class ImageTooLarge(EvidenceNotAccepted):
+    code = "image_too_large"
+
+
+class CaptureTimeInFuture(EvidenceNotAccepted):
+    code = "capture_time_in_future"
+
+
+@dataclass
+class InspectedPhoto:
+    """What an upload turned out to be. `image_jpeg` and `thumbnail_jpeg` are what we keep
+    and serve: re-encoded, without EXIF, ICC, XMP or comments."""
+
+    sha256: str
+    phash: int
+    original_format: str
+    original_bytes: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    gps: Point | None
+    exif: dict[str, Any]
+    image_jpeg: bytes
+    thumbnail_jpeg: bytes
+    # Storage names written for this photo, so a failed transaction can remove them.
+    stored_files: list[str] = field(default_factory=list)
+
+    @property
+    def phash_hex(self) -> str:
+        return f"{self.phash:016x}"
+
+    def evidence(self) -> dict[str, Any]:
+        """The claim's evidence JSON: shown to the resident, so no GPS and no raw EXIF."""
+        return {
+            "sha256": self.sha256,
+            "phash": self.phash_hex,
+            "format": self.original_format,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.original_bytes,
+            "taken_at": self.taken_at.isoformat() if self.taken_at else None,
+        }
+
+
+# --- inspecting an upload ---------------------------------------------------------------
+
+
+def photo_size_check(*, size: int) -> None:
+    if size > settings.PHOTO_MAX_BYTES:
+        raise PhotoTooLarge(
+            f"A photo may be at most {settings.PHOTO_MAX_BYTES / (1024 * 1024):g} MB.",
+            details={"max_bytes": settings.PHOTO_MAX_BYTES, "bytes": size},
+        )
+
+
+def photo_open(*, data: bytes) -> Image.Image:
+    """Identify the image from its bytes and check its pixel count. Reads the header only:
+    no pixel is decoded before the size is known to be acceptable."""
+    photo_size_check(size=len(data))
+    try:
+        # `formats` limits which decoders even look at the bytes: a GIF, a TIFF or an HTML
+        # page called photo.jpg is refused here, whatever its name or declared type.
+        img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(None) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise _not_an_image() from None
+    if _format(img) not in ACCEPTED_FORMATS:  # belt and braces: a plugin that reports oddly
+        raise _not_an_image()
+    width, height = img.size
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse from the lower.
+    limit = min(settings.PHOTO_MAX_PIXELS, Image.MAX_IMAGE_PIXELS or settings.PHOTO_MAX_PIXELS)
+    if width <= 0 or height <= 0:
+        raise _not_an_image()
+    if width * height > limit:
+        raise _too_many_pixels((width, height))
+    return img
+
+
+def photo_metadata(
+    *, img: Image.Image, now: datetime
+) -> tuple[datetime | None, Point | None, dict[str, Any]]:
+    """Capture time, GPS position and a small private EXIF summary. A capture time in the
+    future (beyond clock skew) is refused; unreadable metadata counts as none."""
+    try:
+        exif = img.getexif()
+        taken_at = _capture_time(exif)
+        gps = _gps_point(exif)
+        summary = _exif_summary(exif, taken_at, gps)
+    except Exception:  # hostile metadata can break any parser: treat it as absent
+        log.info("unreadable EXIF in an uploaded photo", exc_info=True)
+        taken_at, gps, summary = None, None, {"unreadable": True}
+    if taken_at is not None and taken_at > now + CLOCK_SKEW:
+        raise CaptureTimeInFuture(
+            "The photo's capture time is in the future; check the phone's clock.",
+            details={"taken_at": taken_at.isoformat()},
+        )
+    return taken_at, gps, summary
+
+
+def photo_decode(*, img: Image.Image) -> Image.Image:
+    """Decode the pixels, apply the EXIF orientation, and return an sRGB RGB image whose
+    long side is at most MAX_SIDE, with no metadata attached."""
+    try:
+        long_side = max(img.size)
+        if img.format in ("JPEG", "MPO") and long_side >= 2 * DRAFT_MIN_SIDE:
+            scale = DRAFT_MIN_SIDE / long_side
+            img.draft(
+                img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB",
+                (math.ceil(img.width * scale), math.ceil(img.height * scale)),
+            )
+        img.load()
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(img.size) from None
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError):
+        # Truncated or corrupt data behind a valid header (RuntimeError: libheif).
+        raise _not_an_image() from None
+    try:
+        ImageOps.exif_transpose(img, in_place=True)
+    except Exception:  # a broken orientation tag leaves the picture as it is
+        log.info("could not apply the EXIF orientation", exc_info=True)
+    icc = img.info.get("icc_profile")
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        img = _to_standard_mode(img)
+    img.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    img = _to_srgb(img, icc)
+    img.info = {}  # nothing of the original (EXIF, ICC, XMP, comments) reaches the encoder
+    return img
+
+
+def photo_thumbnail(*, img: Image.Image) -> Image.Image:
+    thumb = img.copy()
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    thumb.info = {}
+    return thumb
+
+
+def photo_phash(*, img: Image.Image) -> int:
+    """The 64-bit perceptual hash (DCT of a 32x32 grey copy). Given the thumbnail: the hash
+    shrinks the picture to 32x32 anyway, and starting from 320 px is 30x cheaper than 2048."""
+    return int(str(imagehash.phash(img)), 16)
+
+
+def photo_encode(*, img: Image.Image, thumbnail: Image.Image) -> tuple[bytes, bytes]:
+    """The stored JPEG and its thumbnail, written without any metadata."""
+    out, thumb_out = io.BytesIO(), io.BytesIO()
+    img.save(out, "JPEG", quality=JPEG_QUALITY)
+    thumbnail.save(thumb_out, "JPEG", quality=80)
+    return out.getvalue(), thumb_out.getvalue()
+
+
+def photo_inspect(*, data: bytes, now: datetime | None = None) -> InspectedPhoto:
+    """Check an uploaded photo and make what we keep of it. Raises an EvidenceNotAccepted
+    subclass (4xx) for anything we refuse; writes nothing."""
+    now = now or timezone.now()
+    img = photo_open(data=data)
+    width, height = img.size
+    original_format = _format(img)
+    taken_at, gps, summary = photo_metadata(img=img, now=now)
+    decoded = photo_decode(img=img)
+    thumbnail = photo_thumbnail(img=decoded)
+    phash = photo_phash(img=thumbnail)
+    image_jpeg, thumbnail_jpeg = photo_encode(img=decoded, thumbnail=thumbnail)
+    img.close()
+    return InspectedPhoto(
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=phash,
+        original_format=original_format,
+        original_bytes=len(data),
+        width=width,
+        height=height,
+        taken_at=taken_at,
+        gps=gps,
+        exif=summary,
+        image_jpeg=image_jpeg,
+        thumbnail_jpeg=thumbnail_jpeg,
+    )
+
+
+def _format(img: Image.Image) -> str:
+    return _FORMAT_ALIASES.get(img.format or "", img.format or "")
+
+
+def _not_an_image() -> NotAnImage:
+    return NotAnImage(
+        "The file is not a JPEG, PNG, WebP or HEIC image we can read.",
+        details={"accepted_formats": ["JPEG", "PNG", "WebP", "HEIC"]},
+    )
+
+
+def _too_many_pixels(size: tuple[int, int] | None) -> ImageTooLarge:
+    details: dict[str, Any] = {"max_pixels": settings.PHOTO_MAX_PIXELS}
+    if size:
+        details.update(width=size[0], height=size[1])
+    return ImageTooLarge(
+        f"The image has too many pixels (at most {settings.PHOTO_MAX_PIXELS:,}).", details=details
+    )
+
+
+def _to_standard_mode(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I;16") or img.mode == "I":
+        return img.point(lambda v: v * (1 / 256), "L")  # 16-bit grey to 8-bit
+    has_alpha = img.mode in ("PA", "RGBa", "La") or "transparency" in img.info
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """Colour-manage into sRGB (phones shoot Display P3), then flatten any alpha on white:
+    the stored JPEG carries no profile, so its pixels must already be sRGB."""
+    alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+    if alpha is not None:
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    if icc:
+        try:
+            img = ImageCms.profileToProfile(
+                img, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            # A broken or mismatched profile: keep the pixels as they are.
+            log.info("could not apply an embedded colour profile", exc_info=True)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if alpha is not None:
+        flat = Image.new("RGB", img.size, (255, 255, 255))
+        flat.paste(img, mask=alpha)
+        img = flat
+    return img
+
+
+def _clean_text(value: Any, limit: int = 100) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    return value[:limit] or None
+
+
+def _capture_time(exif: Image.Exif) -> datetime | None:
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    pairs = (
+        (ExifTags.Base.DateTimeOriginal, ExifTags.Base.OffsetTimeOriginal),
+        (ExifTags.Base.DateTimeDigitized, ExifTags.Base.OffsetTimeDigitized),
+    )
+    # Not IFD0's DateTime: that is when software last changed the file.
+    for time_tag, offset_tag in pairs:
+        raw = _clean_text(ifd.get(time_tag))
+        if not raw:
+            continue
+        try:
+            naive = datetime.strptime(raw[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            continue
+        offset = _OFFSET.match(_clean_text(ifd.get(offset_tag)) or "")
+        if offset:
+            sign = -1 if offset.group(1) == "-" else 1
+            delta = timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3)))
+            if delta <= timedelta(hours=14):
+                return naive.replace(tzinfo=dt_timezone(sign * delta))
+        # Cameras write local wall-clock time; without an offset, take the city's zone.
+        return naive.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    return None
+
+
+def _degrees(value: Any) -> float | None:
+    try:
+        d, m, s = (float(part) for part in value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    result = d + m / 60 + s / 3600
+    return result if result == result else None  # NaN from a 0/0 rational
+
+
+def _gps_point(exif: Image.Exif) -> Point | None:
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    lat = _degrees(gps.get(ExifTags.GPS.GPSLatitude))
+    lon = _degrees(gps.get(ExifTags.GPS.GPSLongitude))
+    if lat is None or lon is None or (lat == 0 and lon == 0):  # 0/0: a camera without a fix
+        return None
+    if (_clean_text(gps.get(ExifTags.GPS.GPSLatitudeRef)) or "N").upper().startswith("S"):
+        lat = -lat
+    if (_clean_text(gps.get(ExifTags.GPS.GPSLongitudeRef)) or "E").upper().startswith("W"):
+        lon = -lon
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Point(round(lon, 7), round(lat, 7), srid=4326)
+
+
+def _exif_summary(exif: Image.Exif, taken_at: datetime | None, gps: Point | None) -> dict[str, Any]:
+    """The few EXIF facts a reviewer needs, JSON-safe; never the maker notes or thumbnails."""
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    orientation = exif.get(ExifTags.Base.Orientation)
+    summary: dict[str, Any] = {
+        "make": _clean_text(exif.get(ExifTags.Base.Make)),
+        "model": _clean_text(exif.get(ExifTags.Base.Model)),
+        "software": _clean_text(exif.get(ExifTags.Base.Software)),
+        "datetime_original": _clean_text(ifd.get(ExifTags.Base.DateTimeOriginal)),
+        "offset_time_original": _clean_text(ifd.get(ExifTags.Base.OffsetTimeOriginal)),
+        "orientation": orientation if isinstance(orientation, int) else None,
+        "taken_at": taken_at.isoformat() if taken_at else None,
+        "gps": {"lat": gps.y, "lon": gps.x} if gps else None,
+    }
+    return {k: v for k, v in summary.items() if v is not None}
+
+
+# --- duplicates -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    claim_id: Any
+    distance: int
+    same_file: bool
+    uploaded_at: datetime
+
+
+def _band_layout(distance: int) -> list[tuple[int, int]]:
+    """(shift, width) of each band. With more bands than the distance, two hashes within
+    the distance agree on at least one whole band (pigeonhole). At least 3 bands, so a
+    band's value fits the integer column."""
+    count = min(max(distance + 1, 3), 64)
+    base, extra = divmod(64, count)
+    layout, shift = [], 0
+    for i in range(count):
+        width = base + (1 if i < extra else 0)
+        layout.append((shift, width))
+        shift += width
+    return layout
+
+
+def hash_bands(phash: int, *, distance: int | None = None) -> list[tuple[int, int]]:
+    """(band key, value) rows for a hash. The key records the layout (band count), so a
+    change of PHOTO_DUPLICATE_DISTANCE never compares bands cut differently: rows of the
+    old layout stop matching until photo_hash_bands_rebuild() re-cuts them."""
+    layout = _band_layout(settings.PHOTO_DUPLICATE_DISTANCE if distance is None else distance)
+    count = len(layout)
+    return [
+        (count * 64 + i, (phash >> shift) & ((1 << width) - 1))
+        for i, (shift, width) in enumerate(layout)
+    ]
+
+
+def photo_duplicates_find(
+    *, phash: int, sha256: str, now: datetime | None = None
+) -> list[DuplicateMatch]:
+    """Photos of any resident, uploaded within the lookback, whose hash is within
+    PHOTO_DUPLICATE_DISTANCE bits (or whose file is identical). Nearest first."""
+    now = now or timezone.now()
+    since = now - timedelta(days=settings.PHOTO_DUPLICATE_LOOKBACK_DAYS)
+    wanted = Q()
+    for band, value in hash_bands(phash):
+        wanted |= Q(band=band, value=value)
+    # Candidates are many (about 7 x stored / 512 with the default layout): fetch only the
+    # hash for them, and the rest for the few within the distance. An identical file has
+    # an identical hash, so it is always among the candidates.
+    candidates = PhotoHashBand.objects.filter(wanted, photo__uploaded_at__gte=since).values_list(
+        "photo_id", "photo__phash"
+    )
+    distances: dict[int, int] = {}
+    for photo_id, other_hex in candidates:
+        distance = (int(other_hex, 16) ^ phash).bit_count()
+        if distance <= settings.PHOTO_DUPLICATE_DISTANCE:
+            distances[photo_id] = distance
+    if not distances:
+        return []
+    matches = []
+    for photo_id, claim_id, other_sha, uploaded_at in ClaimPhoto.objects.filter(
+        pk__in=distances
+    ).values_list("pk", "claim_id", "sha256", "uploaded_at"):
+        same_file = other_sha == sha256
+        matches.append(
+            DuplicateMatch(
+                claim_id, 0 if same_file else distances[photo_id], same_file, uploaded_at
+            )
+        )
+    matches.sort(key=lambda m: (m.distance, not m.same_file, m.uploaded_at))
+    return matches
+
+
+def photo_duplicate_lock(*, phash: int) -> None:
+    """Serialise concurrent uploads of near-identical photos by different residents, so two
+    copies submitted at the same moment cannot both pass the search. Call inside the
+    claim's transaction, before photo_duplicates_find.
+
+    PostgreSQL: transaction-scoped advisory locks on each band (two hashes within the
+    distance share a band, hence a lock; taken in sorted order, so never a deadlock). Under
+    READ COMMITTED the search after the wait sees the winner's committed photo. SQLite runs
+    claim transactions as BEGIN IMMEDIATE, which already serialises every writer.
+    """
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted(
+        int.from_bytes(
+            hashlib.sha256(f"carbon.photo-band:{b}:{v}".encode()).digest()[:8], "big", signed=True
+        )
+        for b, v in hash_bands(phash)
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+# --- storing ----------------------------------------------------------------------------
+
+
+def photo_store(*, claim: Claim, inspected: InspectedPhoto) -> ClaimPhoto:
+    """Write the re-encoded image and thumbnail and the photo's rows. Call inside the
+    claim's transaction. Files already written are removed if anything here fails; for a
+    failure later in the transaction, see photo_files_discard and photo_orphans_purge."""
+    photo = ClaimPhoto(
+        claim=claim,
+        original_format=inspected.original_format,
+        original_bytes=inspected.original_bytes,
+        sha256=inspected.sha256,
+        phash=inspected.phash_hex,
+        taken_at=inspected.taken_at,
+        gps=inspected.gps,
+        exif=inspected.exif,
+    )
+    try:
+        # Named ContentFiles: ImageField reads the dimensions from the file it is given,
+        # and an unnamed one counts as empty.
+        photo.image.save(
+            "photo.jpg", ContentFile(inspected.image_jpeg, name="photo.jpg"), save=False
+        )
+        inspected.stored_files.append(photo.image.name)
+        photo.thumbnail.save(
+            "thumbnail.jpg", ContentFile(inspected.thumbnail_jpeg, name="thumbnail.jpg"), save=False
+        )
+        inspected.stored_files.append(photo.thumbnail.name)
+        photo.save()
+        PhotoHashBand.objects.bulk_create(
+            [PhotoHashBand(photo=photo, band=b, value=v) for b, v in hash_bands(inspected.phash)]
+        )
+    except BaseException:
+        photo_files_discard(inspected=inspected)
+        raise
+    return photo
+
+
+def photo_files_discard(*, inspected: InspectedPhoto) -> None:
+    """Remove the files written for a photo whose transaction did not commit."""
+    while inspected.stored_files:
+        name = inspected.stored_files.pop()
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not delete %s after a failed photo claim", name, exc_info=True)
+
+
+def photo_orphans_purge(*, older_than: timedelta = timedelta(hours=1)) -> int:
+    """Delete stored photo files that no ClaimPhoto refers to: left by a transaction that
+    rolled back after the files were written (or a process that died). Files younger than
+    `older_than` may belong to a transaction still running and are left alone.
+    Meant for a periodic job. Returns the number of files deleted."""
+    cutoff = timezone.now() - older_than
+    storage = default_storage
+    try:
+        claim_dirs, _ = storage.listdir("claims")
+    except FileNotFoundError:
+        return 0
+    deleted = 0
+    for start in range(0, len(claim_dirs), 500):
+        batch = claim_dirs[start : start + 500]
+        referenced: set[str] = set()
+        for image, thumbnail in ClaimPhoto.objects.filter(
+            claim_id__in=[d for d in batch if _is_uuid(d)]
+        ).values_list("image", "thumbnail"):
+            referenced.update((image, thumbnail))
+        for directory in batch:
+            _, files = storage.listdir(f"claims/{directory}")
+            for name in files:
+                path = f"claims/{directory}/{name}"
+                if path in referenced or storage.get_modified_time(path) > cutoff:
+                    continue
+                storage.delete(path)
+                deleted += 1
+    return deleted
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def photo_hash_bands_rebuild() -> int:
+    """Re-cut every photo's bands for the current PHOTO_DUPLICATE_DISTANCE (after changing
+    it). Returns the number of photos re-banded."""
+    done, rows = 0, []
+    with transaction.atomic():
+        PhotoHashBand.objects.all().delete()
+        photos = ClaimPhoto.objects.values_list("pk", "phash").iterator(chunk_size=5000)
+        for photo_id, phash_hex in photos:
+            rows += [
+                PhotoHashBand(photo_id=photo_id, band=b, value=v)
+                for b, v in hash_bands(int(phash_hex, 16))
+            ]
+            done += 1
+            if len(rows) >= 10_000:
+                PhotoHashBand.objects.bulk_create(rows)
+                rows = []
+        PhotoHashBand.objects.bulk_create(rows)
+    return done
+
+
+def photos_erase_for_user(*, user: User) -> int:
+    """Delete a resident's photos, their private EXIF and GPS, and their files (account
+    erasure). The claims stay, as the ledger refers to them. Returns photos deleted."""
+    photos = ClaimPhoto.objects.filter(claim__user=user)
+    pairs = list(photos.values_list("image", "thumbnail"))
+    photos.delete()  # the hash bands go with them (CASCADE)
+
+    def remove_files() -> None:
+        for name in (n for pair in pairs for n in pair if n):
+            default_storage.delete(name)
+
+    # Files go once the deletion is committed, so a rollback leaves photo and files together.
+    transaction.on_commit(remove_files)
+    return len(pairs)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def photo_for_owner(*, user: User, claim_id: Any) -> ClaimPhoto:
+    """The photo of one of the caller's claims; ClaimPhoto.DoesNotExist for anyone else's."""
+    return ClaimPhoto.objects.get(claim__in=Claim.objects.owned_by(user), claim_id=claim_id)
