@@ -6,24 +6,52 @@ WebSocket) or with the session of the Django admin.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.security.websocket import OriginValidator
+from django.conf import settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from carbon.models import User
 from carbon.services.ledger import balance_for_user
 from carbon.services.realtime import balance_group
 
 
+class BrowserOriginValidator(OriginValidator):
+    """Browsers send Origin, and it must be one of ours (the admin's session cookie would
+    otherwise ride along cross-site). Native apps send none and authenticate by token."""
+
+    def __init__(self, application):
+        super().__init__(application, allowed_origins=[])
+
+    async def __call__(self, scope, receive, send):
+        self.allowed_origins = settings.ALLOWED_HOSTS
+        return await super().__call__(scope, receive, send)
+
+    def valid_origin(self, parsed_origin):
+        if parsed_origin is None:
+            return True
+        return super().valid_origin(parsed_origin)
+
+
 @database_sync_to_async
 def _user_from_token(raw: str):
+    """(user, expiry timestamp) for a valid access token, else (None, None)."""
     auth = JWTAuthentication()
     try:
-        return auth.get_user(auth.get_validated_token(raw.encode()))
+        token = auth.get_validated_token(raw.encode())
+        return auth.get_user(token), token.get("exp")
     except (InvalidToken, TokenError, Exception):
-        return None
+        return None, None
+
+
+@database_sync_to_async
+def _still_active(user_id: int) -> bool:
+    return User.objects.filter(pk=user_id, is_active=True).exists()
 
 
 @database_sync_to_async
@@ -40,9 +68,9 @@ def _balance(user) -> dict:
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        user = None
+        user, self.expires_at = None, None
         if "token" in query:
-            user = await _user_from_token(query["token"][0])
+            user, self.expires_at = await _user_from_token(query["token"][0])
         elif getattr(self.scope.get("user"), "is_authenticated", False):
             user = self.scope["user"]
         if user is None or not user.is_active:
@@ -64,6 +92,13 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
             await self._send_balance()
 
     async def balance_changed(self, event):
+        # A socket outlives its token: stop pushing once the token expired or the account
+        # was closed; the client reconnects with a fresh token.
+        if (self.expires_at is not None and time.time() >= self.expires_at) or not await _still_active(
+            self.user.pk
+        ):
+            await self.close(code=4401)
+            return
         await self._send_balance()
 
     async def _send_balance(self):

@@ -154,6 +154,8 @@ REST_FRAMEWORK = {
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Proxies in front of the app; throttles trust X-Forwarded-For only that deep.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
 SIMPLE_JWT = {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
-from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer
+from carbon.services.ledger import hold_status
+from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -13,6 +15,15 @@ class RegisterSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, min_length=8, max_length=128, trim_whitespace=False)
     display_name = serializers.CharField(max_length=80)
     community = serializers.SlugField(required=False, allow_blank=True)
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    """Addresses are stored lowercased at registration; match the address however it is typed."""
+
+    def validate(self, attrs):
+        email = attrs[self.username_field]
+        attrs[self.username_field] = User.objects.normalize_email(email).lower()
+        return super().validate(attrs)
 
 
 class ExpirySerializer(serializers.Serializer):
@@ -37,6 +48,10 @@ class MeSerializer(serializers.Serializer):
     community = serializers.SlugRelatedField(slug_field="code", read_only=True)
     district = serializers.SlugRelatedField(slug_field="code", read_only=True)
     date_joined = serializers.DateTimeField()
+
+
+class MeWithBalanceSerializer(MeSerializer, BalanceSerializer):
+    """The schema of what GET and PATCH /me answer: my profile and my balance."""
 
 
 class MeUpdateSerializer(serializers.Serializer):
@@ -116,9 +131,4 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         return obj.amount_g if obj.credit_account_id == account_id else -obj.amount_g
 
     def get_status(self, obj) -> str:
-        if obj.flag == "pending":
-            resolution = getattr(obj, "resolution", None)
-            if resolution is None:
-                return "pending"
-            return "posted" if resolution.flag == "post_pending" else "voided"
-        return "posted" if obj.flag in ("posted", "post_pending") else "voided"
+        return hold_status(obj)

@@ -89,9 +89,20 @@ def _receipt(*, verdict: Verdict, tier: str, evaluation: rules.Evaluation | None
     return receipt
 
 
-def _apply_rules(*, claim: Claim, verdict: Verdict, tier: str, now: datetime, skip_throttle: bool = False) -> Claim:
+def _apply_rules(
+    *, claim: Claim, verdict: Verdict, tier: str, now: datetime, skip_throttle: bool = False,
+    on_review: bool = False,
+) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock."""
-    evaluation = rules.evaluate(claim=claim, tier=tier, now=now, skip_throttle=skip_throttle)
+    evaluation = rules.evaluate(
+        claim=claim, tier=tier, now=now, skip_throttle=skip_throttle,
+        factor_fallback_at=now if on_review else None,
+    )
+    if on_review and evaluation.code == "no_factor":
+        raise InvalidReview(
+            "No emission factor covers this behaviour yet: publish one, then approve.",
+            details={"behaviour": claim.behaviour.code},
+        )
     claim.factor = evaluation.factor
     claim.held_until = evaluation.held_until
     if evaluation.outcome != ClaimStatus.VERIFIED:
@@ -263,7 +274,7 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
         claim.reviewed_by, claim.review_note = reviewer, note
         if approve:
             verdict = Verdict(outcome="verified", code="approved_by_reviewer", reason=note or "Approved on review.")
-            _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True)
+            _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True, on_review=True)
         else:
             claim.status = ClaimStatus.REJECTED
             claim.decided_at = now

@@ -605,11 +605,25 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         return reversal
 
 
+def hold_status(transfer: Transfer) -> str:
+    """posted / pending / voided, from the resident's side."""
+    if transfer.flag == TransferFlag.PENDING:
+        resolution = getattr(transfer, "resolution", None)
+        if resolution is None:
+            return "pending"
+        return "posted" if resolution.flag == TransferFlag.POST_PENDING else "voided"
+    return "posted"
+
+
 def ledger_entries_for_user(*, user: User):
+    """A resident's entries, newest first. A hold's post or void moves no more grams from the
+    resident's side (the hold shows the outcome as its status), so resolutions are left out:
+    listing them too would count the grams twice."""
     account = account_for_user(user=user)
     return (
         Transfer.objects.for_account(account)
-        .select_related("pending", "resolution")
+        .exclude(code=TransferCode.RELEASE)
+        .select_related("resolution")
         .order_by("-created_at", "-id")
     ), account
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from carbon.errors import InvalidSignature, ReplayedRequest
@@ -57,7 +58,10 @@ def partner_create(*, name: str, kind: str) -> IssuedCredential:
 def partner_credential_rotate(*, partner: Partner, keep_old_for: timedelta | None = None) -> IssuedCredential:
     """Issue a new key and revoke the old ones (now, or after a grace period)."""
     revoke_at = timezone.now() + (keep_old_for or timedelta(0))
-    PartnerCredential.objects.filter(partner=partner, revoked_at__isnull=True).update(revoked_at=revoke_at)
+    # Keys still inside an earlier grace period end no later than this rotation says.
+    PartnerCredential.objects.filter(partner=partner).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=revoke_at)
+    ).update(revoked_at=revoke_at)
     return _issue(partner)
 
 
@@ -70,6 +74,8 @@ def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body:
     """Authenticate a signed partner request, refusing stale, forged and replayed ones."""
     if not key_id or not timestamp or not signature:
         raise InvalidSignature("X-Partner-Key, X-Timestamp and X-Signature are required.")
+    if len(signature) != 64 or any(c not in "0123456789abcdefABCDEF" for c in signature):
+        raise InvalidSignature("X-Signature is 64 hex characters.")
     try:
         ts = int(timestamp)
     except ValueError:
@@ -90,7 +96,7 @@ def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body:
     except InvalidToken:
         raise InvalidSignature() from None
     expected = sign(secret=secret, timestamp=timestamp, body=body)
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise InvalidSignature()
     try:
         with transaction.atomic():

@@ -6,12 +6,17 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from carbon.errors import DomainError
 from carbon.models import Claim, Community, Consent, ConsentScope, Transfer, User
-from carbon.services.ledger import account_for_user, balance_for_user
+from carbon.services.ledger import (
+    account_for_user,
+    balance_for_user,
+    hold_status,
+    ledger_entries_for_user,
+)
 
 
 class EmailTaken(DomainError):
@@ -26,7 +31,6 @@ class UnknownConsentScope(DomainError):
     default_message = "No such data source."
 
 
-@transaction.atomic
 def resident_register(
     *, email: str, password: str, display_name: str, community: Community | None = None
 ) -> User:
@@ -39,8 +43,13 @@ def resident_register(
         user.district = community.district
     validate_password(password, user)
     user.set_password(password)
-    user.save()
-    account_for_user(user=user)
+    try:
+        with transaction.atomic():
+            user.save()
+            account_for_user(user=user)
+    except IntegrityError:
+        # A double-submitted registration: the other request created the account.
+        raise EmailTaken() from None
     return user
 
 
@@ -50,14 +59,18 @@ def _scope(scope: str) -> str:
     return scope
 
 
-@transaction.atomic
 def consent_grant(*, user: User, scope: str) -> Consent:
     """Grant a data source; granting an already current one returns it unchanged."""
     scope = _scope(scope)
-    current = Consent.objects.select_for_update().current().filter(user=user, scope=scope).first()
+    current = Consent.objects.current().filter(user=user, scope=scope).first()
     if current is not None:
         return current
-    return Consent.objects.create(user=user, scope=scope)
+    try:
+        with transaction.atomic():
+            return Consent.objects.create(user=user, scope=scope)
+    except IntegrityError:
+        # A simultaneous grant (a client retry) won: one current consent per scope.
+        return Consent.objects.current().get(user=user, scope=scope)
 
 
 @transaction.atomic
@@ -155,11 +168,11 @@ def user_export(*, user: User) -> dict[str, Any]:
                 "id": t.pk,
                 "at": t.created_at.isoformat(),
                 "code": t.code,
-                "flag": t.flag,
+                "status": hold_status(t),
                 "amount_g": t.amount_g if t.credit_account_id == account.pk else -t.amount_g,
                 "description": t.description,
             }
-            for t in Transfer.objects.for_account(account).order_by("created_at", "id")
+            for t in ledger_entries_for_user(user=user)[0].order_by("created_at", "id")
         ],
     }
 

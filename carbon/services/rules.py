@@ -140,7 +140,12 @@ def window_problem(*, behaviour: Behaviour, occurred_at: datetime, reference: da
 
 
 def evaluate(
-    *, claim: Claim, tier: str, now: datetime | None = None, skip_throttle: bool = False
+    *,
+    claim: Claim,
+    tier: str,
+    now: datetime | None = None,
+    skip_throttle: bool = False,
+    factor_fallback_at: datetime | None = None,
 ) -> Evaluation:
     """Run every rule after verification. Reads only; the caller writes the outcome."""
     from carbon.services.people import consent_is_current
@@ -181,6 +186,12 @@ def evaluate(
     factor = EmissionFactor.objects.for_claim(
         behaviour=behaviour, when=claim.occurred_at, district=claim.user.district
     )
+    if factor is None and factor_fallback_at is not None:
+        # On review: no factor covered the act, so the one in force now applies (a factor
+        # published to resolve the queue starts today, after the act).
+        factor = EmissionFactor.objects.for_claim(
+            behaviour=behaviour, when=factor_fallback_at, district=claim.user.district
+        )
     if factor is None:
         return ev.stop(
             "factor", ClaimStatus.NEEDS_REVIEW, "no_factor",
@@ -235,9 +246,14 @@ def evaluate(
         else:
             ev.step(name, "passed", cap_g=cap, already_credited_g=used)
     if amount == 0:
-        ev.outcome, ev.code = ClaimStatus.REJECTED, "cap_reached"
-        ev.reason = "The cap for this behaviour is already reached; nothing more can be credited."
-        ev.steps[-1]["code"] = "cap_reached"
+        cut_by = next((s for s in reversed(ev.steps) if s["outcome"] == "cut"), None)
+        ev.outcome = ClaimStatus.REJECTED
+        if cut_by is not None and cut_by["step"] in ("per_action_cap", "daily_cap", "monthly_cap"):
+            cut_by["code"] = ev.code = "cap_reached"
+            ev.reason = "The cap for this behaviour is already reached; nothing more can be credited."
+        else:
+            ev.code = "below_one_gram"
+            ev.reason = "This quantity earns less than one whole gram; nothing to credit."
         return ev
 
     # 7. throttle and penalty box (resident-submitted claims only: feeds are not bursts)

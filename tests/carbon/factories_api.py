@@ -1,0 +1,85 @@
+"""Helpers for the API tests: signed partner requests, tokens over HTTP, claim payloads."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from carbon.models import Claim, Transfer
+from carbon.services.partners import sign
+from carbon.verifiers import PreparedEvidence, Verdict
+
+PASSWORD = "correct horse battery"  # what tests.factories.UserFactory sets
+
+
+def new_key() -> str:
+    return str(uuid.uuid4())
+
+
+def obtain_tokens(email: str, password: str = PASSWORD) -> dict[str, str]:
+    response = APIClient().post(
+        "/api/v1/auth/token", {"email": email, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def claim_payload(behaviour: str, quantity: Any = 1, **extra: Any) -> dict[str, Any]:
+    payload = {"behaviour": behaviour, "quantity": quantity, "idempotency_key": new_key()}
+    payload.update(extra)
+    return payload
+
+
+def written() -> tuple[int, int]:
+    """What a refused request must leave untouched."""
+    return Claim.objects.count(), Transfer.objects.count()
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+def signed_headers(
+    *, key_id: str, secret: str, body: bytes = b"", timestamp: int | str | None = None
+) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "HTTP_X_PARTNER_KEY": key_id,
+        "HTTP_X_TIMESTAMP": ts,
+        "HTTP_X_SIGNATURE": sign(secret=secret, timestamp=ts, body=body),
+    }
+
+
+def partner_post(path: str, *, key_id: str, secret: str, payload: dict | None = None, **kw):
+    body = json.dumps(payload or {}).encode()
+    headers = signed_headers(key_id=key_id, secret=secret, body=body, **kw)
+    return APIClient().generic("POST", path, body, content_type="application/json", **headers)
+
+
+class TransitCardTestVerifier:
+    """A stand-in transit-feed adapter: trusts the evidence, tier "transit" (needs consent)."""
+
+    tier = "transit"
+    accepts_from_resident = True
+
+    def prepare(self, *, user: Any, evidence: dict[str, Any], files: Any) -> PreparedEvidence:
+        return PreparedEvidence(evidence={k: v for k, v in evidence.items() if k != "type"})
+
+    def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
+        return Verdict(outcome="verified", code="tap_matched", reason="Matched a card tap.")
