@@ -15,9 +15,6 @@ from carbon.errors import DomainError
 from carbon.models import (
     Account,
     Appeal,
-    PartnerEvent,
-    PartnerLink,
-    PenaltyBox,
     Behaviour,
     Claim,
     ClaimStatus,
@@ -28,6 +25,9 @@ from carbon.models import (
     Lot,
     Partner,
     PartnerCredential,
+    PartnerEvent,
+    PartnerLink,
+    PenaltyBox,
     Transfer,
     TransferCode,
     User,
@@ -72,10 +72,21 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password", "public_id"]}),
         ("Profile", {"fields": ["display_name", "role", "community", "district", "partner"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
         ("Dates", {"fields": ["last_login", "date_joined", "erased_at"]}),
     ]
-    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "display_name", "role", "password1", "password2"]})]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "display_name", "role", "password1", "password2"],
+            },
+        )
+    ]
 
 
 @admin.register(Consent)
@@ -87,7 +98,15 @@ class ConsentAdmin(ReadOnlyAdmin):
 class FactorPublishForm(forms.ModelForm):
     class Meta:
         model = EmissionFactor
-        fields = ["behaviour", "district", "grams_per_unit", "unit", "valid_from", "methodology", "source"]
+        fields = [
+            "behaviour",
+            "district",
+            "grams_per_unit",
+            "unit",
+            "valid_from",
+            "methodology",
+            "source",
+        ]
 
 
 @admin.register(EmissionFactor)
@@ -96,7 +115,16 @@ class EmissionFactorAdmin(admin.ModelAdmin):
     closes the one in force."""
 
     form = FactorPublishForm
-    list_display = ["behaviour", "version", "district", "grams_per_unit", "unit", "valid_from", "valid_to", "methodology"]
+    list_display = [
+        "behaviour",
+        "version",
+        "district",
+        "grams_per_unit",
+        "unit",
+        "valid_from",
+        "valid_to",
+        "methodology",
+    ]
     list_filter = ["behaviour", "district"]
 
     def has_change_permission(self, request, obj=None):
@@ -107,8 +135,13 @@ class EmissionFactorAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         published = emission_factor_publish(
-            behaviour=obj.behaviour, grams_per_unit=obj.grams_per_unit, methodology=obj.methodology,
-            source=obj.source, valid_from=obj.valid_from, district=obj.district, unit=obj.unit or None,
+            behaviour=obj.behaviour,
+            grams_per_unit=obj.grams_per_unit,
+            methodology=obj.methodology,
+            source=obj.source,
+            valid_from=obj.valid_from,
+            district=obj.district,
+            unit=obj.unit or None,
         )
         obj.pk, obj.version = published.pk, published.version
 
@@ -117,7 +150,16 @@ class FactorInline(admin.TabularInline):
     model = EmissionFactor
     extra = 0
     can_delete = False
-    fields = ["version", "district", "grams_per_unit", "unit", "valid_from", "valid_to", "methodology", "source"]
+    fields = [
+        "version",
+        "district",
+        "grams_per_unit",
+        "unit",
+        "valid_from",
+        "valid_to",
+        "methodology",
+        "source",
+    ]
     readonly_fields = fields
     show_change_link = True
 
@@ -127,7 +169,16 @@ class FactorInline(admin.TabularInline):
 
 @admin.register(Behaviour)
 class BehaviourAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "category", "unit", "daily_cap_g", "monthly_cap_g", "claim_window_days", "is_active"]
+    list_display = [
+        "code",
+        "name",
+        "category",
+        "unit",
+        "daily_cap_g",
+        "monthly_cap_g",
+        "claim_window_days",
+        "is_active",
+    ]
     list_filter = ["category", "is_active"]
     search_fields = ["code", "name"]
     inlines = [FactorInline]
@@ -145,12 +196,22 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         return [("open", "Needs review")]
 
     def queryset(self, request, queryset):
-        return queryset.filter(status=ClaimStatus.NEEDS_REVIEW) if self.value() == "open" else queryset
+        return (
+            queryset.filter(status=ClaimStatus.NEEDS_REVIEW) if self.value() == "open" else queryset
+        )
 
 
 @admin.register(Claim)
 class ClaimAdmin(ReadOnlyAdmin):
-    list_display = ["submitted_at", "user", "behaviour", "quantity", "evidence_type", "status", "credited_g"]
+    list_display = [
+        "submitted_at",
+        "user",
+        "behaviour",
+        "quantity",
+        "evidence_type",
+        "status",
+        "credited_g",
+    ]
     list_filter = [NeedsReviewFilter, "status", "behaviour", "evidence_type"]
     search_fields = ["user__email", "idempotency_key"]
     date_hierarchy = "submitted_at"
@@ -163,14 +224,24 @@ class ClaimAdmin(ReadOnlyAdmin):
         return format_html(
             "<p>{}</p><ol>{}</ol>",
             obj.receipt.get("reason", ""),
-            format_html_join("", "<li><b>{}</b>: {} {}</li>", (
-                (s.get("step"), s.get("outcome"), {k: v for k, v in s.items() if k not in ("step", "outcome")})
-                for s in steps
-            )),
+            format_html_join(
+                "",
+                "<li><b>{}</b>: {} {}</li>",
+                (
+                    (
+                        s.get("step"),
+                        s.get("outcome"),
+                        {k: v for k, v in s.items() if k not in ("step", "outcome")},
+                    )
+                    for s in steps
+                ),
+            ),
         )
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_staff  # to see the detail page and run actions; fields stay read-only
+        return (
+            request.user.is_staff
+        )  # to see the detail page and run actions; fields stay read-only
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Claim._meta.fields] + ["receipt_steps"]
@@ -182,20 +253,34 @@ class ClaimAdmin(ReadOnlyAdmin):
                 done = 0
                 for claim in queryset:
                     try:
-                        claim_review(claim_id=claim.pk, reviewer=request.user, approve=approve,
-                                     note=form.cleaned_data["note"])
+                        claim_review(
+                            claim_id=claim.pk,
+                            reviewer=request.user,
+                            approve=approve,
+                            note=form.cleaned_data["note"],
+                        )
                         done += 1
                     except DomainError as exc:
                         self.message_user(request, f"{claim.pk}: {exc.message}", messages.WARNING)
-                self.message_user(request, f"{done} claim(s) {'approved' if approve else 'rejected'}.")
+                self.message_user(
+                    request, f"{done} claim(s) {'approved' if approve else 'rejected'}."
+                )
                 return None
         else:
             form = ReviewForm()
-        return render(request, "admin/carbon/decide.html", {
-            **self.admin_site.each_context(request), "title": "Approve claims" if approve else "Reject claims",
-            "objects": queryset, "form": form, "action": request.POST["action"],
-            "checkbox_name": ACTION_CHECKBOX_NAME, "opts": self.model._meta,
-        })
+        return render(
+            request,
+            "admin/carbon/decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve claims" if approve else "Reject claims",
+                "objects": queryset,
+                "form": form,
+                "action": request.POST["action"],
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.action(description="Approve selected claims (runs the rules and credits)")
     def approve(self, request, queryset):
@@ -227,7 +312,9 @@ class PartnerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # `manage.py partner_create` prints the first secret once
 
-    @admin.action(description="Rotate key (old keys stop working now; the new secret is shown once)")
+    @admin.action(
+        description="Rotate key (old keys stop working now; the new secret is shown once)"
+    )
     def rotate_key(self, request, queryset):
         for partner in queryset:
             issued = partner_credential_rotate(partner=partner)
@@ -244,7 +331,16 @@ class ReverseForm(forms.Form):
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "code", "flag", "amount_g", "debit_account", "credit_account", "description"]
+    list_display = [
+        "id",
+        "created_at",
+        "code",
+        "flag",
+        "amount_g",
+        "debit_account",
+        "credit_account",
+        "description",
+    ]
     list_filter = ["code", "flag"]
     search_fields = ["reference", "idempotency_key", "=id"]
     actions = ["reverse"]
@@ -263,22 +359,47 @@ class TransferAdmin(ReadOnlyAdmin):
             if form.is_valid():
                 for transfer in awards:
                     try:
-                        r = ledger_reverse(transfer_id=transfer.pk, reason=form.cleaned_data["note"], actor=request.user)
-                        self.message_user(request, f"#{transfer.pk}: reversed {r.amount_g} g ({r.description}).")
+                        r = ledger_reverse(
+                            transfer_id=transfer.pk,
+                            reason=form.cleaned_data["note"],
+                            actor=request.user,
+                        )
+                        self.message_user(
+                            request, f"#{transfer.pk}: reversed {r.amount_g} g ({r.description})."
+                        )
                     except DomainError as exc:
-                        self.message_user(request, f"#{transfer.pk}: {exc.message}", messages.WARNING)
+                        self.message_user(
+                            request, f"#{transfer.pk}: {exc.message}", messages.WARNING
+                        )
                 return None
         else:
             form = ReverseForm()
-        return render(request, "admin/carbon/decide.html", {
-            **self.admin_site.each_context(request), "title": "Reverse awards", "objects": awards,
-            "form": form, "action": "reverse", "checkbox_name": ACTION_CHECKBOX_NAME, "opts": self.model._meta,
-        })
+        return render(
+            request,
+            "admin/carbon/decide.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reverse awards",
+                "objects": awards,
+                "form": form,
+                "action": "reverse",
+                "checkbox_name": ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+            },
+        )
 
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ["__str__", "kind", "shard", "credits_posted", "debits_posted", "debits_pending", "credits_pending"]
+    list_display = [
+        "__str__",
+        "kind",
+        "shard",
+        "credits_posted",
+        "debits_posted",
+        "debits_pending",
+        "credits_pending",
+    ]
     list_filter = ["kind"]
     search_fields = ["user__email"]
 
@@ -291,7 +412,15 @@ class LotAdmin(ReadOnlyAdmin):
 
 @admin.register(PartnerEvent)
 class PartnerEventAdmin(ReadOnlyAdmin):
-    list_display = ["received_at", "partner", "event_id", "behaviour", "quantity", "status", "claim"]
+    list_display = [
+        "received_at",
+        "partner",
+        "event_id",
+        "behaviour",
+        "quantity",
+        "status",
+        "claim",
+    ]
     list_filter = ["status", "partner", "behaviour"]
     search_fields = ["event_id"]
 

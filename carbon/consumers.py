@@ -94,9 +94,9 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
     async def balance_changed(self, event):
         # A socket outlives its token: stop pushing once the token expired or the account
         # was closed; the client reconnects with a fresh token.
-        if (self.expires_at is not None and time.time() >= self.expires_at) or not await _still_active(
-            self.user.pk
-        ):
+        if (
+            self.expires_at is not None and time.time() >= self.expires_at
+        ) or not await _still_active(self.user.pk):
             await self.close(code=4401)
             return
         await self._send_balance()

@@ -19,7 +19,9 @@ if (BASE_DIR / ".env").exists():
 
 DEBUG = env.bool("DEBUG", default=False)
 # The embedded default is for a newcomer's machine; production must set its own key.
-SECRET_KEY = env.str("SECRET_KEY", default="embedded-insecure-key-change-me-in-production-0123456789")
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="embedded-insecure-key-change-me-in-production-0123456789"
+)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -74,9 +76,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"spatialite:///{VAR_DIR / 'carbon.sqlite3'}"
-    )
+    "default": env.db_url("DATABASE_URL", default=f"spatialite:///{VAR_DIR / 'carbon.sqlite3'}")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
@@ -203,7 +203,10 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-expire-pending": {"task": "carbon.tasks.expire_pending_transfers", "schedule": 60.0},
     "ledger-expire-lots": {"task": "carbon.tasks.expire_lots", "schedule": 15 * 60.0},
     "claims-release-held": {"task": "carbon.tasks.release_held_claims", "schedule": 60.0},
-    "partner-events-expire": {"task": "carbon.tasks.expire_unmatched_partner_events", "schedule": 3600.0},
+    "partner-events-expire": {
+        "task": "carbon.tasks.expire_unmatched_partner_events",
+        "schedule": 3600.0,
+    },
     "photos-purge-orphans": {"task": "carbon.tasks.purge_orphan_photo_files", "schedule": 3600.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
 }

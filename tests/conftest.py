@@ -91,24 +91,44 @@ def auth_api(resident):
 @pytest.fixture
 def metro(db):
     behaviour = BehaviourFactory(
-        code="metro", name="Metro ride", category="green_travel", unit="km",
-        evidence_types=["transit", "self"], consent_scope="transit_card",
-        max_quantity=Decimal("120"), daily_cap_g=None, monthly_cap_g=None, claim_window_days=7,
+        code="metro",
+        name="Metro ride",
+        category="green_travel",
+        unit="km",
+        evidence_types=["transit", "self"],
+        consent_scope="transit_card",
+        max_quantity=Decimal("120"),
+        daily_cap_g=None,
+        monthly_cap_g=None,
+        claim_window_days=7,
     )
-    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("78.4"),
-                          valid_from=timezone.now() - timedelta(days=365))
+    EmissionFactorFactory(
+        behaviour=behaviour,
+        grams_per_unit=Decimal("78.4"),
+        valid_from=timezone.now() - timedelta(days=365),
+    )
     return behaviour
 
 
 @pytest.fixture
 def own_bag(db):
     behaviour = BehaviourFactory(
-        code="own-bag", name="Own shopping bag", category="consumption", unit="use",
-        evidence_types=["photo", "self"], max_quantity=Decimal("5"),
-        per_action_cap_g=None, daily_cap_g=10, monthly_cap_g=None, claim_window_days=3,
+        code="own-bag",
+        name="Own shopping bag",
+        category="consumption",
+        unit="use",
+        evidence_types=["photo", "self"],
+        max_quantity=Decimal("5"),
+        per_action_cap_g=None,
+        daily_cap_g=10,
+        monthly_cap_g=None,
+        claim_window_days=3,
     )
-    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("5"),
-                          valid_from=timezone.now() - timedelta(days=365))
+    EmissionFactorFactory(
+        behaviour=behaviour,
+        grams_per_unit=Decimal("5"),
+        valid_from=timezone.now() - timedelta(days=365),
+    )
     return behaviour
 
 

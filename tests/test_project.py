@@ -24,15 +24,31 @@ def test_seed_demo_is_idempotent_and_keeps_the_ledger_consistent(db, capsys):
     call_command("seed_demo")
     first = capsys.readouterr().out
     assert "secret" in first  # partner secrets are shown on creation...
-    counts = (User.objects.count(), Partner.objects.count(), Behaviour.objects.count(),
-              EmissionFactor.objects.count(), Claim.objects.count(), Transfer.objects.count())
+    counts = (
+        User.objects.count(),
+        Partner.objects.count(),
+        Behaviour.objects.count(),
+        EmissionFactor.objects.count(),
+        Claim.objects.count(),
+        Transfer.objects.count(),
+    )
     call_command("seed_demo")
     assert "secret" not in capsys.readouterr().out  # ...and never again
-    assert counts == (User.objects.count(), Partner.objects.count(), Behaviour.objects.count(),
-                      EmissionFactor.objects.count(), Claim.objects.count(), Transfer.objects.count())
+    assert counts == (
+        User.objects.count(),
+        Partner.objects.count(),
+        Behaviour.objects.count(),
+        EmissionFactor.objects.count(),
+        Claim.objects.count(),
+        Transfer.objects.count(),
+    )
     assert Behaviour.objects.count() >= 12
     assert set(Behaviour.objects.values_list("category", flat=True)) == {
-        "green_travel", "waste", "consumption", "energy"}
+        "green_travel",
+        "waste",
+        "consumption",
+        "energy",
+    }
     assert all(f.methodology and f.source for f in EmissionFactor.objects.all())
     call_command("ledger_check")
 
@@ -41,7 +57,7 @@ def test_every_admin_page_opens(admin_client):
     call_command("seed_demo")
     from django.contrib import admin
 
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         meta = model._meta
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
         response = admin_client.get(url)

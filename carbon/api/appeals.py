@@ -19,7 +19,16 @@ class AppealSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Appeal
-        fields = ["id", "kind", "status", "reason", "created_at", "decided_at", "decision_note", "claim"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "reason",
+            "created_at",
+            "decided_at",
+            "decision_note",
+            "claim",
+        ]
 
 
 class RefusedAppealSerializer(serializers.Serializer):
@@ -36,7 +45,9 @@ class MissedAppealSerializer(serializers.Serializer):
 
 
 class ClaimAppealView(APIView):
-    @extend_schema(request=RefusedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer})
+    @extend_schema(
+        request=RefusedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
+    )
     def post(self, request, pk):
         """Appeal my refused claim; it goes back to the review queue."""
         data = RefusedAppealSerializer(data=request.data)
@@ -44,10 +55,15 @@ class ClaimAppealView(APIView):
         # Someone else's claim id is simply not found.
         claim = generics.get_object_or_404(Claim.objects.owned_by(request.user), pk=pk)
         appeal, created = appeal_refused(
-            user=request.user, claim_id=claim.pk, reason=data.validated_data["reason"],
+            user=request.user,
+            claim_id=claim.pk,
+            reason=data.validated_data["reason"],
             idempotency_key=str(data.validated_data["idempotency_key"]),
         )
-        return Response(AppealSerializer(appeal).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            AppealSerializer(appeal).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 class NewestAppealsFirst(CursorPagination):
@@ -61,9 +77,13 @@ class AppealListCreateView(generics.ListAPIView):
     parser_classes = [JSONParser, MultiPartParser]
 
     def get_queryset(self):
-        return Appeal.objects.filter(user=self.request.user).select_related("claim", "claim__behaviour", "claim__factor")
+        return Appeal.objects.filter(user=self.request.user).select_related(
+            "claim", "claim__behaviour", "claim__factor"
+        )
 
-    @extend_schema(request=MissedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer})
+    @extend_schema(
+        request=MissedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
+    )
     def post(self, request):
         """Report a missed credit (JSON, or multipart with a `photo`); a reviewer decides."""
         fields = {k: request.data.get(k) for k in request.data if k not in request.FILES}
@@ -71,8 +91,15 @@ class AppealListCreateView(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         appeal, created = appeal_missed(
-            user=request.user, behaviour_code=v["behaviour"], quantity=v["quantity"],
-            occurred_at=v["occurred_at"], reason=v["reason"], idempotency_key=str(v["idempotency_key"]),
+            user=request.user,
+            behaviour_code=v["behaviour"],
+            quantity=v["quantity"],
+            occurred_at=v["occurred_at"],
+            reason=v["reason"],
+            idempotency_key=str(v["idempotency_key"]),
             files=dict(request.FILES.items()),
         )
-        return Response(AppealSerializer(appeal).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            AppealSerializer(appeal).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -70,8 +70,12 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
-    return JsonResponse(error_body("bad_request", "Bad request."), status=status.HTTP_400_BAD_REQUEST)
+    return JsonResponse(
+        error_body("bad_request", "Bad request."), status=status.HTTP_400_BAD_REQUEST
+    )
 
 
 def json_403(request, exception=None):
-    return JsonResponse(error_body("permission_denied", "Forbidden."), status=status.HTTP_403_FORBIDDEN)
+    return JsonResponse(
+        error_body("permission_denied", "Forbidden."), status=status.HTTP_403_FORBIDDEN
+    )

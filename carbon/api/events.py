@@ -57,16 +57,25 @@ class PartnerEventsView(APIView):
 
     @extend_schema(
         request=EventBatchSerializer,
-        responses=inline_serializer("PartnerEventBatchResult", {
-            "received": serializers.IntegerField(), "accepted": serializers.IntegerField(),
-            "duplicate": serializers.IntegerField(), "error": serializers.IntegerField(),
-            "results": inline_serializer("PartnerEventRowResult", ROW_FIELDS, many=True),
-        }),
+        responses=inline_serializer(
+            "PartnerEventBatchResult",
+            {
+                "received": serializers.IntegerField(),
+                "accepted": serializers.IntegerField(),
+                "duplicate": serializers.IntegerField(),
+                "error": serializers.IntegerField(),
+                "results": inline_serializer("PartnerEventRowResult", ROW_FIELDS, many=True),
+            },
+        ),
     )
     def post(self, request):
         data = EventBatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(partner_events_ingest(partner=request.user.partner, events=data.validated_data["events"]))
+        return Response(
+            partner_events_ingest(
+                partner=request.user.partner, events=data.validated_data["events"]
+            )
+        )
 
 
 class PartnerListView(APIView):
@@ -74,16 +83,35 @@ class PartnerListView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=inline_serializer("PartnerPublic", {
-        "id": serializers.IntegerField(), "name": serializers.CharField(), "kind": serializers.CharField(),
-        "behaviours": serializers.ListField(child=serializers.CharField()),
-    }, many=True))
+    @extend_schema(
+        responses=inline_serializer(
+            "PartnerPublic",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "kind": serializers.CharField(),
+                "behaviours": serializers.ListField(child=serializers.CharField()),
+            },
+            many=True,
+        )
+    )
     def get(self, request):
-        partners = Partner.objects.filter(is_active=True, behaviours__isnull=False).distinct().prefetch_related("behaviours")
-        return Response([
-            {"id": p.pk, "name": p.name, "kind": p.kind, "behaviours": sorted(b.code for b in p.behaviours.all())}
-            for p in partners
-        ])
+        partners = (
+            Partner.objects.filter(is_active=True, behaviours__isnull=False)
+            .distinct()
+            .prefetch_related("behaviours")
+        )
+        return Response(
+            [
+                {
+                    "id": p.pk,
+                    "name": p.name,
+                    "kind": p.kind,
+                    "behaviours": sorted(b.code for b in p.behaviours.all()),
+                }
+                for p in partners
+            ]
+        )
 
 
 class PartnerLinkCreateSerializer(serializers.Serializer):
@@ -103,7 +131,9 @@ class PartnerLinkSerializer(serializers.ModelSerializer):
 class PartnerLinksView(APIView):
     @extend_schema(responses=PartnerLinkSerializer(many=True))
     def get(self, request):
-        links = PartnerLink.objects.filter(user=request.user, unlinked_at__isnull=True).select_related("partner")
+        links = PartnerLink.objects.filter(
+            user=request.user, unlinked_at__isnull=True
+        ).select_related("partner")
         return Response(PartnerLinkSerializer(links, many=True).data)
 
     @extend_schema(request=PartnerLinkCreateSerializer, responses={201: PartnerLinkSerializer})
@@ -118,7 +148,9 @@ class PartnerLinksView(APIView):
         if partner is None:
             raise UnknownPartner()
         link = partner_link_create(
-            user=request.user, partner=partner, external_ref=data.validated_data["external_ref"],
+            user=request.user,
+            partner=partner,
+            external_ref=data.validated_data["external_ref"],
             consent=data.validated_data["consent"],
         )
         return Response(PartnerLinkSerializer(link).data, status=status.HTTP_201_CREATED)

@@ -6,13 +6,15 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
-from carbon.services.ledger import hold_status
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
+from carbon.services.ledger import hold_status
 
 
 class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(write_only=True, min_length=8, max_length=128, trim_whitespace=False)
+    password = serializers.CharField(
+        write_only=True, min_length=8, max_length=128, trim_whitespace=False
+    )
     display_name = serializers.CharField(max_length=80)
     community = serializers.SlugField(required=False, allow_blank=True)
 
@@ -68,8 +70,17 @@ class FactorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EmissionFactor
-        fields = ["id", "version", "district", "grams_per_unit", "unit", "valid_from", "valid_to",
-                  "methodology", "source"]
+        fields = [
+            "id",
+            "version",
+            "district",
+            "grams_per_unit",
+            "unit",
+            "valid_from",
+            "valid_to",
+            "methodology",
+            "source",
+        ]
 
 
 class BehaviourSerializer(serializers.ModelSerializer):
@@ -77,13 +88,30 @@ class BehaviourSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Behaviour
-        fields = ["code", "name", "description", "category", "unit", "evidence_types", "consent_scope",
-                  "max_quantity", "per_action_cap_g", "daily_cap_g", "monthly_cap_g", "claim_window_days",
-                  "credit_lifetime_days", "current_factors"]
+        fields = [
+            "code",
+            "name",
+            "description",
+            "category",
+            "unit",
+            "evidence_types",
+            "consent_scope",
+            "max_quantity",
+            "per_action_cap_g",
+            "daily_cap_g",
+            "monthly_cap_g",
+            "claim_window_days",
+            "credit_lifetime_days",
+            "current_factors",
+        ]
 
     def get_current_factors(self, obj) -> list[dict]:
         now = timezone.now()
-        factors = [f for f in obj.factors.all() if f.valid_from <= now and (f.valid_to is None or f.valid_to > now)]
+        factors = [
+            f
+            for f in obj.factors.all()
+            if f.valid_from <= now and (f.valid_to is None or f.valid_to > now)
+        ]
         return FactorSerializer(factors, many=True).data
 
 
@@ -106,8 +134,20 @@ class ClaimSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Claim
-        fields = ["id", "behaviour", "quantity", "occurred_at", "evidence_type", "status", "credited_g",
-                  "factor_version", "receipt", "idempotency_key", "submitted_at", "decided_at"]
+        fields = [
+            "id",
+            "behaviour",
+            "quantity",
+            "occurred_at",
+            "evidence_type",
+            "status",
+            "credited_g",
+            "factor_version",
+            "receipt",
+            "idempotency_key",
+            "submitted_at",
+            "decided_at",
+        ]
 
 
 class ConsentSerializer(serializers.ModelSerializer):
@@ -122,8 +162,17 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Transfer
-        fields = ["id", "created_at", "code", "flag", "status", "amount_g", "category", "description",
-                  "reference"]
+        fields = [
+            "id",
+            "created_at",
+            "code",
+            "flag",
+            "status",
+            "amount_g",
+            "category",
+            "description",
+            "reference",
+        ]
 
     def get_amount_g(self, obj) -> int:
         """Signed from the resident's side: credits positive, debits negative."""

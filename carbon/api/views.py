@@ -18,7 +18,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from carbon.api import serializers as s
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.errors import DomainError
-from carbon.models import Behaviour, Claim, Community, EmissionFactor, TransferCode
+from carbon.models import Behaviour, Claim, Community, EmissionFactor
 from carbon.services import claims as claim_services
 from carbon.services import people
 from carbon.services.ledger import balance_for_user, ledger_entries_for_user
@@ -82,10 +82,15 @@ class MeView(APIView):
 
     def get_throttles(self):
         # Deleting checks the password: throttle it like a login against guessing.
-        return [ScopedRateThrottle()] if self.request.method == "DELETE" else super().get_throttles()
+        return (
+            [ScopedRateThrottle()] if self.request.method == "DELETE" else super().get_throttles()
+        )
 
     def _render(self, user):
-        return {**s.MeSerializer(user).data, **s.BalanceSerializer(balance_for_user(user=user)).data}
+        return {
+            **s.MeSerializer(user).data,
+            **s.BalanceSerializer(balance_for_user(user=user)).data,
+        }
 
     # Named apart from MeSerializer: an inline "Me" collided with its component and the
     # schema showed /me without the balance.
@@ -122,7 +127,9 @@ class MeView(APIView):
 
 
 class MeExportView(APIView):
-    @extend_schema(responses={200: OpenApiResponse(description="All data we hold about me, as JSON")})
+    @extend_schema(
+        responses={200: OpenApiResponse(description="All data we hold about me, as JSON")}
+    )
     def get(self, request):
         response = Response(people.user_export(user=request.user))
         response["Content-Disposition"] = 'attachment; filename="my-carbon-data.json"'
@@ -139,7 +146,9 @@ class ConsentView(APIView):
     @extend_schema(request=None, responses=s.ConsentSerializer)
     def put(self, request, scope: str):
         """Authorise a data source (idempotent)."""
-        return Response(s.ConsentSerializer(people.consent_grant(user=request.user, scope=scope)).data)
+        return Response(
+            s.ConsentSerializer(people.consent_grant(user=request.user, scope=scope)).data
+        )
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, scope: str):
@@ -174,7 +183,9 @@ def _claim_fields(request) -> dict:
             try:
                 fields["evidence"] = json.loads(raw)
             except ValueError:
-                raise serializers.ValidationError({"evidence": ["Must be a JSON object."]}) from None
+                raise serializers.ValidationError(
+                    {"evidence": ["Must be a JSON object."]}
+                ) from None
         else:
             fields.pop("evidence", None)
         return fields
@@ -197,7 +208,10 @@ class ClaimListCreateView(generics.ListAPIView):
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
-        request={"application/json": s.ClaimCreateSerializer, "multipart/form-data": s.ClaimCreateSerializer},
+        request={
+            "application/json": s.ClaimCreateSerializer,
+            "multipart/form-data": s.ClaimCreateSerializer,
+        },
         responses={201: s.ClaimSerializer, 200: s.ClaimSerializer},
     )
     def post(self, request):
@@ -219,7 +233,8 @@ class ClaimListCreateView(generics.ListAPIView):
             files=files,
         )
         return Response(
-            s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            s.ClaimSerializer(claim).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 
@@ -262,7 +277,9 @@ class PartnerWhoAmIView(APIView):
 
     @extend_schema(
         request=None,
-        responses=inline_serializer("PartnerIdentity", {"partner": serializers.CharField(), "kind": serializers.CharField()}),
+        responses=inline_serializer(
+            "PartnerIdentity", {"partner": serializers.CharField(), "kind": serializers.CharField()}
+        ),
     )
     def post(self, request):
         partner = request.user.partner

@@ -2,6 +2,7 @@
 
 from .catalogue import Behaviour, Category, EmissionFactor, EvidenceTier
 from .claims import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox
+from .events import PartnerEvent, PartnerEventStatus, PartnerLink
 from .ledger import (
     Account,
     AccountKind,
@@ -11,7 +12,6 @@ from .ledger import (
     TransferCode,
     TransferFlag,
 )
-from .events import PartnerEvent, PartnerEventStatus, PartnerLink
 from .partners import Partner, PartnerCredential, PartnerRequestNonce
 from .people import Community, Consent, ConsentScope, District, User
 from .photos import ClaimPhoto, PhotoHashBand

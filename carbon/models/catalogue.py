@@ -77,7 +77,9 @@ class Behaviour(models.Model):
 
 class EmissionFactorQuerySet(models.QuerySet):
     def in_force_at(self, when: datetime) -> EmissionFactorQuerySet:
-        return self.filter(valid_from__lte=when).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=when))
+        return self.filter(valid_from__lte=when).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=when)
+        )
 
     def for_claim(
         self, *, behaviour: Behaviour, when: datetime, district: District | None
@@ -130,7 +132,9 @@ class EmissionFactor(models.Model):
 
     def __str__(self) -> str:
         where = self.district.code if self.district_id else "city"
-        return f"{self.behaviour.code} v{self.version} ({where}): {self.grams_per_unit} g/{self.unit}"
+        return (
+            f"{self.behaviour.code} v{self.version} ({where}): {self.grams_per_unit} g/{self.unit}"
+        )
 
     def grams_for(self, quantity: Decimal) -> int:
         """Whole grams, rounded down: a credit never exceeds the methodology."""

@@ -32,7 +32,9 @@ class ClaimQuerySet(models.QuerySet):
 
 class Claim(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims"
+    )
     behaviour = models.ForeignKey(Behaviour, on_delete=models.PROTECT, related_name="claims")
     quantity = models.DecimalField(max_digits=12, decimal_places=3)
     occurred_at = models.DateTimeField()
@@ -43,7 +45,9 @@ class Claim(models.Model):
     )
     idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.RECEIVED)
+    status = models.CharField(
+        max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.RECEIVED
+    )
     # Step-by-step outcome of the rules, shown to the resident as is.
     receipt = models.JSONField(default=dict, blank=True)
     credited_g = models.PositiveIntegerField(default=0)
@@ -73,7 +77,9 @@ class Claim(models.Model):
                 name="credited_claim_has_award",
             ),
         ]
-        indexes = [models.Index(fields=["user", "behaviour", "occurred_at"], name="claim_user_beh_idx")]
+        indexes = [
+            models.Index(fields=["user", "behaviour", "occurred_at"], name="claim_user_beh_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.behaviour.code} x{self.quantity} ({self.status})"
@@ -82,7 +88,9 @@ class Claim(models.Model):
 class PenaltyBox(models.Model):
     """A resident who claims in bursts waits a growing time before further claims are decided."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="penalty_box")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="penalty_box"
+    )
     level = models.PositiveSmallIntegerField(default=0)
     until = models.DateTimeField()
     last_triggered_at = models.DateTimeField()
@@ -101,12 +109,18 @@ class Appeal(models.Model):
     """A resident contests a refused claim or reports a missed credit, with evidence."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appeals"
+    )
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="appeals")
-    kind = models.CharField(max_length=16, choices=[("refused", "Refused credit"), ("missed", "Missed credit")])
+    kind = models.CharField(
+        max_length=16, choices=[("refused", "Refused credit"), ("missed", "Missed credit")]
+    )
     reason = models.TextField(max_length=2000)
     idempotency_key = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=AppealStatus.choices, default=AppealStatus.OPEN)
+    status = models.CharField(
+        max_length=16, choices=AppealStatus.choices, default=AppealStatus.OPEN
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
@@ -122,3 +136,6 @@ class Appeal(models.Model):
                 fields=["claim"], condition=Q(status="open"), name="one_open_appeal_per_claim"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"appeal {self.pk} on claim {self.claim_id} ({self.status})"

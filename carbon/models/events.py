@@ -15,7 +15,9 @@ from .partners import Partner
 class PartnerLink(models.Model):
     """A resident's account at a partner, known by a keyed hash of the partner's identifier."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_links")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_links"
+    )
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="links")
     external_ref_hash = models.CharField(max_length=64)
     linked_at = models.DateTimeField(auto_now_add=True)
@@ -31,6 +33,9 @@ class PartnerLink(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.partner_id}"
+
 
 class PartnerEventStatus(models.TextChoices):
     UNMATCHED = "unmatched", "No resident linked yet"
@@ -42,14 +47,23 @@ class PartnerEvent(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="events")
     event_id = models.CharField(max_length=100)
     payload_hash = models.CharField(max_length=64)
-    behaviour = models.ForeignKey(Behaviour, on_delete=models.PROTECT, related_name="partner_events")
+    behaviour = models.ForeignKey(
+        Behaviour, on_delete=models.PROTECT, related_name="partner_events"
+    )
     external_ref_hash = models.CharField(max_length=64, db_index=True)
     occurred_at = models.DateTimeField()
     quantity = models.DecimalField(max_digits=12, decimal_places=3)
     details = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=PartnerEventStatus.choices)
-    claim = models.OneToOneField(Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_event")
+    claim = models.OneToOneField(
+        Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="partner_event"
+    )
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["partner", "event_id"], name="unique_partner_event")]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "event_id"], name="unique_partner_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.status})"

@@ -209,7 +209,9 @@ class Lot(models.Model):
         indexes = [models.Index(fields=["account", "expires_at"], name="lot_account_expiry_idx")]
 
     def __str__(self) -> str:
-        return f"lot {self.pk}: {self.remaining_g}/{self.amount_g} g until {self.expires_at:%Y-%m-%d}"
+        return (
+            f"lot {self.pk}: {self.remaining_g}/{self.amount_g} g until {self.expires_at:%Y-%m-%d}"
+        )
 
 
 class LotAllocation(models.Model):
@@ -224,3 +226,6 @@ class LotAllocation(models.Model):
             models.CheckConstraint(condition=~Q(amount_g=0), name="allocation_nonzero"),
             models.UniqueConstraint(fields=["lot", "transfer"], name="unique_lot_transfer"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_g} g of lot {self.lot_id} by transfer {self.transfer_id}"

@@ -6,7 +6,6 @@ from django.db import models
 from django.utils import timezone
 
 
-
 class Partner(models.Model):
     class Kind(models.TextChoices):
         TRANSIT_OPERATOR = "transit_operator", "Transit operator"
@@ -69,5 +68,5 @@ class PartnerRequestNonce(models.Model):
             models.UniqueConstraint(fields=["credential", "signature"], name="unique_partner_nonce")
         ]
 
-
-
+    def __str__(self) -> str:
+        return f"nonce {self.signature[:8]}… of {self.credential_id}"

@@ -43,3 +43,6 @@ class PhotoHashBand(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["band", "value"], name="photo_band_idx")]
+
+    def __str__(self) -> str:
+        return f"band {self.band}={self.value} of photo {self.photo_id}"

@@ -39,14 +39,20 @@ def emission_factor_publish(
         raise InvalidFactor("A factor cannot be negative.")
     if not methodology.strip() or not source.strip():
         raise InvalidFactor("Methodology and source are required on every factor.")
-    same_scope = EmissionFactor.objects.select_for_update().filter(behaviour=behaviour).filter(
-        Q(district=district) if district else Q(district__isnull=True)
+    same_scope = (
+        EmissionFactor.objects.select_for_update()
+        .filter(behaviour=behaviour)
+        .filter(Q(district=district) if district else Q(district__isnull=True))
     )
     later = same_scope.filter(valid_from__gte=valid_from)
     if later.exists():
         raise InvalidFactor("A version starting at or after this date already exists.")
-    same_scope.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from)).update(valid_to=valid_from)
-    version = (EmissionFactor.objects.filter(behaviour=behaviour).aggregate(v=Max("version"))["v"] or 0) + 1
+    same_scope.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from)).update(
+        valid_to=valid_from
+    )
+    version = (
+        EmissionFactor.objects.filter(behaviour=behaviour).aggregate(v=Max("version"))["v"] or 0
+    ) + 1
     return EmissionFactor.objects.create(
         behaviour=behaviour,
         district=district,

@@ -24,7 +24,16 @@ from carbon.errors import (
     OutsideClaimWindow,
     UnknownBehaviour,
 )
-from carbon.models import Account, Appeal, AppealStatus, Behaviour, Claim, ClaimStatus, Partner, User
+from carbon.models import (
+    Account,
+    Appeal,
+    AppealStatus,
+    Behaviour,
+    Claim,
+    ClaimStatus,
+    Partner,
+    User,
+)
 from carbon.services import rules
 from carbon.services.ledger import account_for_user, ledger_award
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
@@ -53,9 +62,13 @@ def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
     except (InvalidOperation, ValueError):
         raise InvalidQuantity("Quantity must be a number.") from None
     if not q.is_finite() or q <= 0:
-        raise InvalidQuantity("Quantity must be a positive number.", details={"quantity": str(value)})
+        raise InvalidQuantity(
+            "Quantity must be a positive number.", details={"quantity": str(value)}
+        )
     if q != q.quantize(Decimal("0.001")):
-        raise InvalidQuantity("Quantity takes at most 3 decimals.", details={"quantity": str(value)})
+        raise InvalidQuantity(
+            "Quantity takes at most 3 decimals.", details={"quantity": str(value)}
+        )
     if q > behaviour.max_quantity:
         raise InvalidQuantity(
             f"At most {behaviour.max_quantity} {behaviour.unit} per claim for {behaviour.name}.",
@@ -77,25 +90,56 @@ def _tier(evidence_type: str) -> str:
     return verifier.tier if verifier is not None else evidence_type
 
 
-def _receipt(*, verdict: Verdict, tier: str, evaluation: rules.Evaluation | None, status: str,
-             credited_g: int, code: str, reason: str, history: list | None = None) -> dict:
-    steps = [{"step": "verification", "outcome": verdict.outcome, "tier": tier,
-              "code": verdict.code, "reason": verdict.reason, **({"facts": verdict.facts} if verdict.facts else {})}]
+def _receipt(
+    *,
+    verdict: Verdict,
+    tier: str,
+    evaluation: rules.Evaluation | None,
+    status: str,
+    credited_g: int,
+    code: str,
+    reason: str,
+    history: list | None = None,
+) -> dict:
+    steps = [
+        {
+            "step": "verification",
+            "outcome": verdict.outcome,
+            "tier": tier,
+            "code": verdict.code,
+            "reason": verdict.reason,
+            **({"facts": verdict.facts} if verdict.facts else {}),
+        }
+    ]
     if evaluation is not None:
         steps += evaluation.steps
-    receipt = {"status": status, "credited_g": credited_g, "code": code, "reason": reason, "steps": steps}
+    receipt = {
+        "status": status,
+        "credited_g": credited_g,
+        "code": code,
+        "reason": reason,
+        "steps": steps,
+    }
     if history:
         receipt["history"] = history
     return receipt
 
 
 def _apply_rules(
-    *, claim: Claim, verdict: Verdict, tier: str, now: datetime, skip_throttle: bool = False,
+    *,
+    claim: Claim,
+    verdict: Verdict,
+    tier: str,
+    now: datetime,
+    skip_throttle: bool = False,
     on_review: bool = False,
 ) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock."""
     evaluation = rules.evaluate(
-        claim=claim, tier=tier, now=now, skip_throttle=skip_throttle,
+        claim=claim,
+        tier=tier,
+        now=now,
+        skip_throttle=skip_throttle,
         factor_fallback_at=now if on_review else None,
     )
     if on_review and evaluation.code == "no_factor":
@@ -120,15 +164,28 @@ def _apply_rules(
             expires_at=now + timedelta(days=behaviour.credit_lifetime_days),
             reference=f"claim:{claim.pk}",
         )
-        evaluation.step("credit", "credited", amount_g=award.amount_g, transfer_id=award.pk,
-                        expires_at=award.lot.expires_at.isoformat())
+        evaluation.step(
+            "credit",
+            "credited",
+            amount_g=award.amount_g,
+            transfer_id=award.pk,
+            expires_at=award.lot.expires_at.isoformat(),
+        )
         claim.award = award
         claim.status = ClaimStatus.CREDITED
         claim.credited_g = award.amount_g
         code, reason = "credited", f"{award.amount_g} g credited."
     history = claim.receipt.get("history") if claim.receipt else None
-    claim.receipt = _receipt(verdict=verdict, tier=tier, evaluation=evaluation, status=claim.status,
-                             credited_g=claim.credited_g, code=code, reason=reason, history=history)
+    claim.receipt = _receipt(
+        verdict=verdict,
+        tier=tier,
+        evaluation=evaluation,
+        status=claim.status,
+        credited_g=claim.credited_g,
+        code=code,
+        reason=reason,
+        history=history,
+    )
     claim.decided_at = now if claim.status in (ClaimStatus.CREDITED, ClaimStatus.REJECTED) else None
     return claim
 
@@ -179,10 +236,14 @@ def claim_submit(
     if timezone.is_naive(occurred):
         raise OutsideClaimWindow("occurred_at needs a time zone offset.")
     request_hash = _request_hash(
-        behaviour=behaviour_code, quantity=_canonical_quantity(quantity),
-        occurred_at=occurred_at.isoformat() if occurred_at else None, evidence_type=evidence_type,
-        evidence=evidence, partner=partner.pk if partner else None,
-        files={name: _file_digest(f) for name, f in sorted(files.items())}, force_review=force_review,
+        behaviour=behaviour_code,
+        quantity=_canonical_quantity(quantity),
+        occurred_at=occurred_at.isoformat() if occurred_at else None,
+        evidence_type=evidence_type,
+        evidence=evidence,
+        partner=partner.pk if partner else None,
+        files={name: _file_digest(f) for name, f in sorted(files.items())},
+        force_review=force_review,
     )
     existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None:
@@ -220,22 +281,43 @@ def claim_submit(
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
             _lock_resident(user)
             claim = Claim.objects.create(
-                user=user, behaviour=behaviour, quantity=q, occurred_at=occurred,
-                evidence_type=evidence_type, evidence=prepared.evidence, partner=partner,
-                idempotency_key=idempotency_key, request_hash=request_hash,
+                user=user,
+                behaviour=behaviour,
+                quantity=q,
+                occurred_at=occurred,
+                evidence_type=evidence_type,
+                evidence=prepared.evidence,
+                partner=partner,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
             )
             claim.submitted_at = now
             verdict = verifier.verify(claim=claim, prepared=prepared)
             tier = verifier.tier
             if force_review and verdict.outcome != "rejected":
-                verdict = Verdict(outcome="needs_review", code="missed_credit_appeal", reason=force_review,
-                                  facts=verdict.facts)
+                verdict = Verdict(
+                    outcome="needs_review",
+                    code="missed_credit_appeal",
+                    reason=force_review,
+                    facts=verdict.facts,
+                )
             if verdict.outcome == "verified":
                 _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now)
             else:
-                claim.status = ClaimStatus.REJECTED if verdict.outcome == "rejected" else ClaimStatus.NEEDS_REVIEW
-                claim.receipt = _receipt(verdict=verdict, tier=tier, evaluation=None, status=claim.status,
-                                         credited_g=0, code=verdict.code, reason=verdict.reason)
+                claim.status = (
+                    ClaimStatus.REJECTED
+                    if verdict.outcome == "rejected"
+                    else ClaimStatus.NEEDS_REVIEW
+                )
+                claim.receipt = _receipt(
+                    verdict=verdict,
+                    tier=tier,
+                    evaluation=None,
+                    status=claim.status,
+                    credited_g=0,
+                    code=verdict.code,
+                    reason=verdict.reason,
+                )
                 claim.decided_at = now if claim.status == ClaimStatus.REJECTED else None
             claim.save()
             return claim, True
@@ -250,10 +332,13 @@ def claim_submit(
 
 
 def _history_entry(claim: Claim, now: datetime, **fields: Any) -> list:
-    return list(claim.receipt.get("history", [])) + [{
-        "at": now.isoformat(), **fields,
-        "previous": {k: claim.receipt.get(k) for k in ("status", "code", "reason")},
-    }]
+    return list(claim.receipt.get("history", [])) + [
+        {
+            "at": now.isoformat(),
+            **fields,
+            "previous": {k: claim.receipt.get(k) for k in ("status", "code", "reason")},
+        }
+    ]
 
 
 def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = "") -> Claim:
@@ -262,28 +347,52 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
     with transaction.atomic():
         claim = Claim.objects.select_related("user").get(pk=claim_id)
         _lock_resident(claim.user)
-        claim = Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
+        claim = (
+            Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
+        )
         if claim.status != ClaimStatus.NEEDS_REVIEW:
-            raise InvalidReview(f"Only claims that need review can be decided; this one is {claim.status}.")
+            raise InvalidReview(
+                f"Only claims that need review can be decided; this one is {claim.status}."
+            )
         now = timezone.now()
         tier = _tier(claim.evidence_type)
-        claim.receipt = {**claim.receipt, "history": _history_entry(
-            claim, now, event="review", reviewer=reviewer.pk,
-            decision="approved" if approve else "rejected", note=note,
-        )}
+        claim.receipt = {
+            **claim.receipt,
+            "history": _history_entry(
+                claim,
+                now,
+                event="review",
+                reviewer=reviewer.pk,
+                decision="approved" if approve else "rejected",
+                note=note,
+            ),
+        }
         claim.reviewed_by, claim.review_note = reviewer, note
         if approve:
-            verdict = Verdict(outcome="verified", code="approved_by_reviewer", reason=note or "Approved on review.")
-            _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True, on_review=True)
+            verdict = Verdict(
+                outcome="verified",
+                code="approved_by_reviewer",
+                reason=note or "Approved on review.",
+            )
+            _apply_rules(
+                claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True, on_review=True
+            )
         else:
             claim.status = ClaimStatus.REJECTED
             claim.decided_at = now
-            claim.receipt = {**claim.receipt, "status": claim.status, "code": "rejected_by_reviewer",
-                             "reason": note or "Rejected on review.", "credited_g": 0}
+            claim.receipt = {
+                **claim.receipt,
+                "status": claim.status,
+                "code": "rejected_by_reviewer",
+                "reason": note or "Rejected on review.",
+                "credited_g": 0,
+            }
         claim.save()
         Appeal.objects.filter(claim=claim, status=AppealStatus.OPEN).update(
             status=AppealStatus.APPROVED if approve else AppealStatus.REJECTED,
-            decided_at=now, decided_by=reviewer, decision_note=note,
+            decided_at=now,
+            decided_by=reviewer,
+            decision_note=note,
         )
         return claim
 
@@ -292,23 +401,43 @@ def claims_release_held(*, now: datetime | None = None) -> int:
     """Decide held claims whose penalty period is over (the periodic job)."""
     now = now or timezone.now()
     released = 0
-    for claim_id in Claim.objects.filter(status=ClaimStatus.HELD, held_until__lte=now).values_list("pk", flat=True):
+    for claim_id in Claim.objects.filter(status=ClaimStatus.HELD, held_until__lte=now).values_list(
+        "pk", flat=True
+    ):
         with transaction.atomic():
             claim = Claim.objects.select_related("user").get(pk=claim_id)
             _lock_resident(claim.user)
-            claim = Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
+            claim = (
+                Claim.objects.select_for_update()
+                .select_related("behaviour", "user")
+                .get(pk=claim_id)
+            )
             if claim.status != ClaimStatus.HELD:
                 continue
-            claim.receipt = {**claim.receipt, "history": _history_entry(claim, now, event="released")}
-            verdict = Verdict(outcome="verified", code="released_from_hold",
-                              reason="Verified earlier; decided after the penalty period.")
-            _apply_rules(claim=claim, verdict=verdict, tier=_tier(claim.evidence_type), now=now, skip_throttle=True)
+            claim.receipt = {
+                **claim.receipt,
+                "history": _history_entry(claim, now, event="released"),
+            }
+            verdict = Verdict(
+                outcome="verified",
+                code="released_from_hold",
+                reason="Verified earlier; decided after the penalty period.",
+            )
+            _apply_rules(
+                claim=claim,
+                verdict=verdict,
+                tier=_tier(claim.evidence_type),
+                now=now,
+                skip_throttle=True,
+            )
             claim.save()
             released += 1
     return released
 
 
-def appeal_refused(*, user: User, claim_id: Any, reason: str, idempotency_key: str) -> tuple[Appeal, bool]:
+def appeal_refused(
+    *, user: User, claim_id: Any, reason: str, idempotency_key: str
+) -> tuple[Appeal, bool]:
     """Contest a refused claim: it goes back to the review queue with the resident's reason.
 
     Allowed within the behaviour's claim window after the refusal; once per refusal.
@@ -323,20 +452,33 @@ def appeal_refused(*, user: User, claim_id: Any, reason: str, idempotency_key: s
         return existing, False
     with transaction.atomic():
         _lock_resident(user)
-        claim = Claim.objects.select_for_update().select_related("behaviour").get(pk=claim_id, user=user)
+        claim = (
+            Claim.objects.select_for_update()
+            .select_related("behaviour")
+            .get(pk=claim_id, user=user)
+        )
         if claim.status != ClaimStatus.REJECTED:
-            raise AppealNotAllowed(f"Only refused claims can be appealed; this one is {claim.status}.")
+            raise AppealNotAllowed(
+                f"Only refused claims can be appealed; this one is {claim.status}."
+            )
         now = timezone.now()
         decided = claim.decided_at or claim.submitted_at
         if now > decided + timedelta(days=claim.behaviour.claim_window_days):
             raise AppealNotAllowed(
                 f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
             )
-        appeal = Appeal.objects.create(user=user, claim=claim, kind="refused", reason=reason,
-                                       idempotency_key=idempotency_key)
-        claim.receipt = {**claim.receipt, "status": ClaimStatus.NEEDS_REVIEW, "code": "appealed",
-                         "reason": "Appealed by the resident; waiting for review.",
-                         "history": _history_entry(claim, now, event="appeal", appeal=str(appeal.pk), note=reason)}
+        appeal = Appeal.objects.create(
+            user=user, claim=claim, kind="refused", reason=reason, idempotency_key=idempotency_key
+        )
+        claim.receipt = {
+            **claim.receipt,
+            "status": ClaimStatus.NEEDS_REVIEW,
+            "code": "appealed",
+            "reason": "Appealed by the resident; waiting for review.",
+            "history": _history_entry(
+                claim, now, event="appeal", appeal=str(appeal.pk), note=reason
+            ),
+        }
         claim.status = ClaimStatus.NEEDS_REVIEW
         claim.decided_at = None
         claim.save()
@@ -365,11 +507,16 @@ def appeal_missed(
         return existing, False
     with transaction.atomic():
         claim, _ = claim_submit(
-            user=user, behaviour_code=behaviour_code, quantity=quantity,
-            idempotency_key=f"appeal:{idempotency_key}", occurred_at=occurred_at,
-            evidence_type="photo" if files else "self", files=files,
+            user=user,
+            behaviour_code=behaviour_code,
+            quantity=quantity,
+            idempotency_key=f"appeal:{idempotency_key}",
+            occurred_at=occurred_at,
+            evidence_type="photo" if files else "self",
+            files=files,
             force_review=f"Missed-credit appeal: {reason}"[:300],
         )
-        appeal = Appeal.objects.create(user=user, claim=claim, kind="missed", reason=reason,
-                                       idempotency_key=idempotency_key)
+        appeal = Appeal.objects.create(
+            user=user, claim=claim, kind="missed", reason=reason, idempotency_key=idempotency_key
+        )
         return appeal, True

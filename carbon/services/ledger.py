@@ -109,10 +109,14 @@ def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
     lots = Lot.objects.filter(account=account)
     # Grams of lots already past expiry are swept by the periodic job; never show them as
     # spendable in between.
-    expired_unswept = lots.open().filter(expires_at__lte=now).aggregate(s=Sum("remaining_g"))["s"] or 0
+    expired_unswept = (
+        lots.open().filter(expires_at__lte=now).aggregate(s=Sum("remaining_g"))["s"] or 0
+    )
     soon = lots.open().filter(expires_at__gt=now, expires_at__lte=until)
     by_day = (
-        soon.values("expires_at__date").annotate(grams=Sum("remaining_g")).order_by("expires_at__date")
+        soon.values("expires_at__date")
+        .annotate(grams=Sum("remaining_g"))
+        .order_by("expires_at__date")
     )
     lifetime = (
         Transfer.objects.filter(credit_account=account, code=TransferCode.AWARD).aggregate(
@@ -212,7 +216,12 @@ def _lock_account(account: Account) -> Account:
 
 
 def _allocate(
-    *, account: Account, transfer: Transfer, amount: int, categories: Sequence[str] | None, now: datetime
+    *,
+    account: Account,
+    transfer: Transfer,
+    amount: int,
+    categories: Sequence[str] | None,
+    now: datetime,
 ) -> None:
     """Take `amount` from the account's open lots, oldest expiry first."""
     lots = Lot.objects.select_for_update().filter(
@@ -296,7 +305,9 @@ def ledger_award(
                 description=description,
                 reference=reference,
             )
-            _apply_balances(flag=TransferFlag.POSTED, debit=issuance, credit=account, amount=amount_g)
+            _apply_balances(
+                flag=TransferFlag.POSTED, debit=issuance, credit=account, amount=amount_g
+            )
             Lot.objects.create(
                 account=account,
                 award=transfer,
@@ -360,7 +371,9 @@ def _debit_resident(
                 created_by=created_by,
             )
             _apply_balances(flag=flag, debit=account, credit=target, amount=amount_g)
-            _allocate(account=account, transfer=transfer, amount=amount_g, categories=categories, now=now)
+            _allocate(
+                account=account, transfer=transfer, amount=amount_g, categories=categories, now=now
+            )
             _on_commit_notify([account.pk])
             return transfer
     except IntegrityError:
@@ -425,7 +438,9 @@ def ledger_hold(
 def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
     key = f"resolve:{pending_id}"
     with transaction.atomic():
-        pending = Transfer.objects.select_related("debit_account", "credit_account").get(pk=pending_id)
+        pending = Transfer.objects.select_related("debit_account", "credit_account").get(
+            pk=pending_id
+        )
         if pending.flag != TransferFlag.PENDING:
             raise NotPending(details={"transfer": pending_id})
         # Lock the resident's account first: the same order as every other resident write.
@@ -434,7 +449,9 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
         if existing is not None:
             if existing.flag == flag:
                 return existing
-            raise PendingAlreadyResolved(details={"transfer": pending_id, "resolved_as": existing.flag})
+            raise PendingAlreadyResolved(
+                details={"transfer": pending_id, "resolved_as": existing.flag}
+            )
         try:
             resolution = _insert(
                 idempotency_key=key,
@@ -456,7 +473,10 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
                 details={"transfer": pending_id, "resolved_as": existing.flag}
             ) from None
         _apply_balances(
-            flag=flag, debit=pending.debit_account, credit=pending.credit_account, amount=pending.amount_g
+            flag=flag,
+            debit=pending.debit_account,
+            credit=pending.credit_account,
+            amount=pending.amount_g,
         )
         if flag == TransferFlag.VOID_PENDING:
             _release_allocations(pending=pending, resolution=resolution)
@@ -493,8 +513,10 @@ def ledger_expire_pending(*, now: datetime | None = None) -> int:
     """Void every hold past its timeout. Safe to run concurrently: each resolves once."""
     now = now or timezone.now()
     count = 0
-    for pending_id in Transfer.objects.unresolved_pending().filter(timeout_at__lte=now).values_list(
-        "pk", flat=True
+    for pending_id in (
+        Transfer.objects.unresolved_pending()
+        .filter(timeout_at__lte=now)
+        .values_list("pk", flat=True)
     ):
         try:
             ledger_void(pending_id=pending_id, description="Hold expired")
@@ -571,9 +593,7 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
             raise NothingToReverse("Only awards can be reversed here.")
         account = _lock_account(original.credit_account)
         lot = Lot.objects.select_for_update().get(award=original)
-        already = (
-            Transfer.objects.filter(reverses=original).aggregate(s=Sum("amount_g"))["s"] or 0
-        )
+        already = Transfer.objects.filter(reverses=original).aggregate(s=Sum("amount_g"))["s"] or 0
         amount = lot.remaining_g
         if amount <= 0:
             raise NothingToReverse(

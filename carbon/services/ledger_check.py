@@ -30,13 +30,22 @@ def ledger_check(*, now: datetime | None = None) -> list[Violation]:
     out: list[Violation] = []
 
     totals = Account.objects.aggregate(
-        dp=Sum("debits_posted"), cp=Sum("credits_posted"), dpe=Sum("debits_pending"), cpe=Sum("credits_pending")
+        dp=Sum("debits_posted"),
+        cp=Sum("credits_posted"),
+        dpe=Sum("debits_pending"),
+        cpe=Sum("credits_pending"),
     )
     if (totals["dp"] or 0) != (totals["cp"] or 0):
-        out.append(Violation("debits_equal_credits", f"posted debits {totals['dp']} != credits {totals['cp']}"))
+        out.append(
+            Violation(
+                "debits_equal_credits", f"posted debits {totals['dp']} != credits {totals['cp']}"
+            )
+        )
     if (totals["dpe"] or 0) != (totals["cpe"] or 0):
         out.append(
-            Violation("debits_equal_credits", f"pending debits {totals['dpe']} != credits {totals['cpe']}")
+            Violation(
+                "debits_equal_credits", f"pending debits {totals['dpe']} != credits {totals['cpe']}"
+            )
         )
 
     posted_flags = [TransferFlag.POSTED, TransferFlag.POST_PENDING]
@@ -49,15 +58,24 @@ def ledger_check(*, now: datetime | None = None) -> list[Violation]:
         "credits_pending": _sums(open_pending, "credit_account"),
     }
     for account in Account.objects.all().only(
-        "id", "kind", "shard", "user_id", "debits_posted", "credits_posted", "debits_pending",
-        "credits_pending", "debits_must_not_exceed_credits",
+        "id",
+        "kind",
+        "shard",
+        "user_id",
+        "debits_posted",
+        "credits_posted",
+        "debits_pending",
+        "credits_pending",
+        "debits_must_not_exceed_credits",
     ):
         for counter, sums in expected.items():
             want = sums.get(account.pk, 0)
             have = getattr(account, counter)
             if want != have:
                 out.append(
-                    Violation("cached_balance", f"{account} {counter} is {have}, transfers say {want}")
+                    Violation(
+                        "cached_balance", f"{account} {counter} is {have}, transfers say {want}"
+                    )
                 )
         if account.debits_must_not_exceed_credits and account.available_g < 0:
             out.append(Violation("non_negative", f"{account} available {account.available_g}"))
@@ -91,7 +109,11 @@ def ledger_check(*, now: datetime | None = None) -> list[Violation]:
 
     overdue = open_pending.filter(timeout_at__lte=now)
     for transfer in overdue.only("id", "timeout_at")[:100]:
-        out.append(Violation("pending_past_timeout", f"transfer {transfer.pk} timed out at {transfer.timeout_at}"))
+        out.append(
+            Violation(
+                "pending_past_timeout", f"transfer {transfer.pk} timed out at {transfer.timeout_at}"
+            )
+        )
 
     bad_resolutions = Transfer.objects.filter(
         Q(flag__in=[TransferFlag.POST_PENDING, TransferFlag.VOID_PENDING])

@@ -87,7 +87,9 @@ def _decimal(row: dict, name: str, *, maximum: Decimal | None = None) -> Decimal
 def _int(row: dict, name: str, *, minimum: int = 1, maximum: int = 10**9) -> int:
     value = row.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise RowError("invalid_field", f"`{name}` must be a whole number from {minimum} to {maximum}.")
+        raise RowError(
+            "invalid_field", f"`{name}` must be a whole number from {minimum} to {maximum}."
+        )
     return value
 
 
@@ -139,19 +141,34 @@ def _electricity(row: dict) -> tuple[Decimal, dict]:
 
 def _no_cutlery(row: dict) -> tuple[Decimal, dict]:
     if row.get("cutlery") is not False:
-        raise RowError("invalid_field", "Only orders placed without disposable cutlery (`cutlery`: false) count.")
+        raise RowError(
+            "invalid_field",
+            "Only orders placed without disposable cutlery (`cutlery`: false) count.",
+        )
     order_id = row.get("order_id")
     if not isinstance(order_id, str) or not order_id.strip():
         raise RowError("invalid_field", "`order_id` is required.")
     return Decimal(1), {"order_id_hash": hashlib.sha256(order_id.encode()).hexdigest()[:16]}
 
 
-ITEM_CATEGORIES = {"phone", "laptop", "tablet", "clothing", "furniture", "book", "appliance", "other"}
+ITEM_CATEGORIES = {
+    "phone",
+    "laptop",
+    "tablet",
+    "clothing",
+    "furniture",
+    "book",
+    "appliance",
+    "other",
+}
 
 
 def _second_hand(row: dict) -> tuple[Decimal, dict]:
     items = _int(row, "items", maximum=100)
-    return Decimal(items), {"items": items, "item_category": _choice(row, "item_category", ITEM_CATEGORIES)}
+    return Decimal(items), {
+        "items": items,
+        "item_category": _choice(row, "item_category", ITEM_CATEGORIES),
+    }
 
 
 def _count(field: str, maximum: int):
@@ -206,7 +223,9 @@ def _parse_row(*, partner: Partner, row: Any, allowed: dict[str, Behaviour], now
         raise RowError("malformed_row", "Each event is a JSON object.")
     event_id = row.get("event_id")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 100:
-        raise RowError("malformed_row", "`event_id` is a non-empty string of at most 100 characters.")
+        raise RowError(
+            "malformed_row", "`event_id` is a non-empty string of at most 100 characters."
+        )
     code = row.get("behaviour")
     behaviour = allowed.get(code) if isinstance(code, str) else None
     if behaviour is None:
@@ -214,16 +233,23 @@ def _parse_row(*, partner: Partner, row: Any, allowed: dict[str, Behaviour], now
     user_ref = row.get("user_ref")
     if not isinstance(user_ref, str) or not user_ref.strip() or len(user_ref) > 200:
         raise RowError("malformed_row", "`user_ref` is the partner's id of the resident, a string.")
-    occurred = parse_datetime(row["occurred_at"]) if isinstance(row.get("occurred_at"), str) else None
+    occurred = (
+        parse_datetime(row["occurred_at"]) if isinstance(row.get("occurred_at"), str) else None
+    )
     if occurred is None or timezone.is_naive(occurred):
         raise RowError("invalid_time", "`occurred_at` is an ISO-8601 time with an offset.")
     if occurred > now + CLOCK_SKEW:
         raise RowError("invalid_time", "`occurred_at` is in the future.")
     if occurred < now - timedelta(days=behaviour.claim_window_days):
-        raise RowError("outside_claim_window", f"Events older than {behaviour.claim_window_days} days are not credited.")
+        raise RowError(
+            "outside_claim_window",
+            f"Events older than {behaviour.claim_window_days} days are not credited.",
+        )
     quantity, details = SCHEMAS.get(behaviour.code, _generic)(row)
     if quantity > behaviour.max_quantity:
-        raise RowError("invalid_quantity", f"At most {behaviour.max_quantity} {behaviour.unit} per event.")
+        raise RowError(
+            "invalid_quantity", f"At most {behaviour.max_quantity} {behaviour.unit} per event."
+        )
     quantity = quantity.quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
     return event_id, behaviour, user_ref, occurred, quantity, details
 
@@ -266,25 +292,49 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
             results.append(RowResult(label, "error", exc.code, exc.message))
             continue
         ref_hash = external_ref_hash(partner=partner, external_ref=user_ref)
-        payload_hash = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+        payload_hash = hashlib.sha256(
+            json.dumps(row, sort_keys=True, default=str).encode()
+        ).hexdigest()
         existing = PartnerEvent.objects.filter(partner=partner, event_id=event_id).first()
         if existing is not None:
             if existing.payload_hash == payload_hash:
-                results.append(RowResult(event_id, "duplicate", claim_status=existing.claim.status if existing.claim_id else ""))
+                results.append(
+                    RowResult(
+                        event_id,
+                        "duplicate",
+                        claim_status=existing.claim.status if existing.claim_id else "",
+                    )
+                )
             else:
-                results.append(RowResult(event_id, "error", "event_conflict",
-                                         "This event_id was already received with different content."))
+                results.append(
+                    RowResult(
+                        event_id,
+                        "error",
+                        "event_conflict",
+                        "This event_id was already received with different content.",
+                    )
+                )
             continue
         try:
             with transaction.atomic():
                 event = PartnerEvent.objects.create(
-                    partner=partner, event_id=event_id, payload_hash=payload_hash, behaviour=behaviour,
-                    external_ref_hash=ref_hash, occurred_at=occurred, quantity=quantity, details=details,
+                    partner=partner,
+                    event_id=event_id,
+                    payload_hash=payload_hash,
+                    behaviour=behaviour,
+                    external_ref_hash=ref_hash,
+                    occurred_at=occurred,
+                    quantity=quantity,
+                    details=details,
                     status=PartnerEventStatus.UNMATCHED,
                 )
-                link = PartnerLink.objects.filter(
-                    partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True
-                ).select_related("user").first()
+                link = (
+                    PartnerLink.objects.filter(
+                        partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True
+                    )
+                    .select_related("user")
+                    .first()
+                )
                 claim = _claim_event(event, link.user) if link and link.user.is_active else None
         except IntegrityError:
             results.append(RowResult(event_id, "duplicate"))
@@ -292,10 +342,16 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
         except DomainError as exc:
             results.append(RowResult(event_id, "error", exc.code, exc.message))
             continue
-        results.append(RowResult(
-            event_id, "accepted", claim_status=claim.status if claim else "awaiting_link",
-        ))
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "error")}
+        results.append(
+            RowResult(
+                event_id,
+                "accepted",
+                claim_status=claim.status if claim else "awaiting_link",
+            )
+        )
+    counts = {
+        s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "error")
+    }
     return {"received": len(events), **counts, "results": [r.as_dict() for r in results]}
 
 
@@ -306,7 +362,9 @@ def _partner_scopes(partner: Partner) -> set[str]:
     return {b.consent_scope for b in partner.behaviours.all() if b.consent_scope}
 
 
-def partner_link_create(*, user: User, partner: Partner, external_ref: str, consent: bool = False) -> PartnerLink:
+def partner_link_create(
+    *, user: User, partner: Partner, external_ref: str, consent: bool = False
+) -> PartnerLink:
     """Link the resident's account at a partner; credits the partner's earlier events for it
     that are still inside their claim window."""
     external_ref = (external_ref or "").strip()
@@ -325,9 +383,11 @@ def partner_link_create(*, user: User, partner: Partner, external_ref: str, cons
         )
     ref_hash = external_ref_hash(partner=partner, external_ref=external_ref)
     with transaction.atomic():
-        current = PartnerLink.objects.select_for_update().filter(
-            partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True
-        ).first()
+        current = (
+            PartnerLink.objects.select_for_update()
+            .filter(partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True)
+            .first()
+        )
         if current is not None:
             if current.user_id != user.pk:
                 raise PartnerRefTaken()
@@ -335,7 +395,9 @@ def partner_link_create(*, user: User, partner: Partner, external_ref: str, cons
         else:
             try:
                 with transaction.atomic():
-                    link = PartnerLink.objects.create(user=user, partner=partner, external_ref_hash=ref_hash)
+                    link = PartnerLink.objects.create(
+                        user=user, partner=partner, external_ref_hash=ref_hash
+                    )
             except IntegrityError:
                 raise PartnerRefTaken() from None
     # Earlier events, each in its own transaction: one refused claim doesn't undo the link.
@@ -363,7 +425,9 @@ def partner_events_expire(*, now: datetime | None = None) -> int:
     """Events nobody linked within their claim window will never be credited."""
     now = now or timezone.now()
     expired = 0
-    for event in PartnerEvent.objects.filter(status=PartnerEventStatus.UNMATCHED).select_related("behaviour"):
+    for event in PartnerEvent.objects.filter(status=PartnerEventStatus.UNMATCHED).select_related(
+        "behaviour"
+    ):
         if event.occurred_at < now - timedelta(days=event.behaviour.claim_window_days):
             event.status = PartnerEventStatus.EXPIRED
             event.save(update_fields=["status"])

@@ -55,7 +55,9 @@ def partner_create(*, name: str, kind: str) -> IssuedCredential:
 
 
 @transaction.atomic
-def partner_credential_rotate(*, partner: Partner, keep_old_for: timedelta | None = None) -> IssuedCredential:
+def partner_credential_rotate(
+    *, partner: Partner, keep_old_for: timedelta | None = None
+) -> IssuedCredential:
     """Issue a new key and revoke the old ones (now, or after a grace period)."""
     revoke_at = timezone.now() + (keep_old_for or timedelta(0))
     # Keys still inside an earlier grace period end no later than this rotation says.
@@ -84,10 +86,7 @@ def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body:
         raise InvalidSignature("The request timestamp is outside the allowed window.")
     now = timezone.now()
     credential = (
-        PartnerCredential.objects.usable()
-        .select_related("partner")
-        .filter(key_id=key_id)
-        .first()
+        PartnerCredential.objects.usable().select_related("partner").filter(key_id=key_id).first()
     )
     if credential is None or (credential.revoked_at is not None and credential.revoked_at <= now):
         raise InvalidSignature()

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from carbon.errors import DomainError
-from carbon.models import Claim, Community, Consent, ConsentScope, Transfer, User
+from carbon.models import Claim, Community, Consent, ConsentScope, User
 from carbon.services.ledger import (
     account_for_user,
     balance_for_user,
@@ -91,7 +91,11 @@ def consent_is_current(*, user: User, scope: str, at=None) -> bool:
         return qs.current().exists()
     from django.db.models import Q
 
-    return qs.filter(granted_at__lte=at).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)).exists()
+    return (
+        qs.filter(granted_at__lte=at)
+        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+        .exists()
+    )
 
 
 def _photo_export(claim: Claim) -> dict[str, Any] | None:
@@ -146,21 +150,35 @@ def user_export(*, user: User) -> dict[str, Any]:
                 "evidence": c.evidence,
                 "receipt": c.receipt,
             }
-            for c in Claim.objects.owned_by(user).select_related("behaviour", "photo").order_by("submitted_at")
+            for c in Claim.objects.owned_by(user)
+            .select_related("behaviour", "photo")
+            .order_by("submitted_at")
         ],
         "transit_cards": [
-            {"label": c.label, "last_digits": c.last_digits, "linked_at": c.linked_at.isoformat(),
-             "unlinked_at": c.unlinked_at.isoformat() if c.unlinked_at else None}
+            {
+                "label": c.label,
+                "last_digits": c.last_digits,
+                "linked_at": c.linked_at.isoformat(),
+                "unlinked_at": c.unlinked_at.isoformat() if c.unlinked_at else None,
+            }
             for c in user.transit_cards.order_by("linked_at")
         ],
         "partner_links": [
-            {"partner": link.partner.name, "linked_at": link.linked_at.isoformat(),
-             "unlinked_at": link.unlinked_at.isoformat() if link.unlinked_at else None}
+            {
+                "partner": link.partner.name,
+                "linked_at": link.linked_at.isoformat(),
+                "unlinked_at": link.unlinked_at.isoformat() if link.unlinked_at else None,
+            }
             for link in user.partner_links.select_related("partner").order_by("linked_at")
         ],
         "appeals": [
-            {"claim": str(a.claim_id), "kind": a.kind, "reason": a.reason, "status": a.status,
-             "created_at": a.created_at.isoformat()}
+            {
+                "claim": str(a.claim_id),
+                "kind": a.kind,
+                "reason": a.reason,
+                "status": a.status,
+                "created_at": a.created_at.isoformat(),
+            }
             for a in user.appeals.order_by("created_at")
         ],
         "ledger": [
@@ -196,7 +214,9 @@ def user_erase(*, user: User) -> None:
     Claim.objects.filter(user=user).update(evidence={}, review_note="")
     Appeal.objects.filter(user=user).update(reason="", decision_note="")
     # Cards and partner accounts are unlinked and forgotten; photos, their EXIF and GPS go.
-    TransitCard.objects.filter(user=user).update(unlinked_at=now, label="", last_digits="", card_hash="")
+    TransitCard.objects.filter(user=user).update(
+        unlinked_at=now, label="", last_digits="", card_hash=""
+    )
     PartnerLink.objects.filter(user=user).update(unlinked_at=now, external_ref_hash="")
     photos_erase_for_user(user=user)
     user.email = f"erased-{anon}@erased.invalid"

@@ -35,7 +35,13 @@ class Evaluation:
         self.steps.append({"step": name, "outcome": outcome, **detail})
 
     def stop(self, name: str, status: str, code: str, reason: str, **detail: Any) -> Evaluation:
-        self.step(name, "refused" if status == ClaimStatus.REJECTED else "held", code=code, reason=reason, **detail)
+        self.step(
+            name,
+            "refused" if status == ClaimStatus.REJECTED else "held",
+            code=code,
+            reason=reason,
+            **detail,
+        )
         self.outcome, self.code, self.reason, self.amount_g = status, code, reason, 0
         return self
 
@@ -113,7 +119,9 @@ def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
         return box.until
     window = timedelta(minutes=settings.CARBON_THROTTLE_WINDOW_MINUTES)
     recent = (
-        Claim.objects.filter(user_id=claim.user_id, partner__isnull=True, submitted_at__gte=now - window)
+        Claim.objects.filter(
+            user_id=claim.user_id, partner__isnull=True, submitted_at__gte=now - window
+        )
         .exclude(pk=claim.pk)
         .count()
     )
@@ -131,11 +139,15 @@ def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
     return box.until
 
 
-def window_problem(*, behaviour: Behaviour, occurred_at: datetime, reference: datetime) -> str | None:
+def window_problem(
+    *, behaviour: Behaviour, occurred_at: datetime, reference: datetime
+) -> str | None:
     if occurred_at > reference + CLOCK_SKEW:
         return "The behaviour cannot have happened in the future."
     if occurred_at < reference - timedelta(days=behaviour.claim_window_days):
-        return f"Claims for {behaviour.name} must be made within {behaviour.claim_window_days} days."
+        return (
+            f"Claims for {behaviour.name} must be made within {behaviour.claim_window_days} days."
+        )
     return None
 
 
@@ -158,16 +170,22 @@ def evaluate(
     if tier in CONSENT_TIERS and behaviour.consent_scope:
         if not consent_is_current(user=claim.user, scope=behaviour.consent_scope):
             return ev.stop(
-                "eligibility", ClaimStatus.REJECTED, "no_consent",
+                "eligibility",
+                ClaimStatus.REJECTED,
+                "no_consent",
                 f"No current consent for the data source '{behaviour.consent_scope}'.",
             )
-    problem = window_problem(behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at)
+    problem = window_problem(
+        behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at
+    )
     if problem:
         return ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
     stronger = _same_act(claim, tier, stronger=True)
     if stronger is not None:
         return ev.stop(
-            "eligibility", ClaimStatus.REJECTED, "already_credited_by_stronger_evidence",
+            "eligibility",
+            ClaimStatus.REJECTED,
+            "already_credited_by_stronger_evidence",
             f"This act was already credited from {stronger.evidence_type} evidence "
             f"(claim {stronger.pk}); one act earns once.",
             other_claim=str(stronger.pk),
@@ -177,7 +195,9 @@ def evaluate(
     # 2. quantity
     if claim.quantity <= 0 or claim.quantity > behaviour.max_quantity:
         return ev.stop(
-            "quantity", ClaimStatus.REJECTED, "invalid_quantity",
+            "quantity",
+            ClaimStatus.REJECTED,
+            "invalid_quantity",
             f"Quantity must be above 0 and at most {behaviour.max_quantity} {behaviour.unit}.",
         )
     ev.step("quantity", "passed", quantity=str(claim.quantity), unit=behaviour.unit)
@@ -194,15 +214,23 @@ def evaluate(
         )
     if factor is None:
         return ev.stop(
-            "factor", ClaimStatus.NEEDS_REVIEW, "no_factor",
+            "factor",
+            ClaimStatus.NEEDS_REVIEW,
+            "no_factor",
             "No emission factor is in force for this behaviour and date; an administrator will review it.",
         )
     ev.factor = factor
     gross = factor.grams_for(claim.quantity)
     ev.step(
-        "factor", "applied", factor_id=factor.pk, version=factor.version,
-        grams_per_unit=str(factor.grams_per_unit), unit=factor.unit,
-        methodology=factor.methodology, source=factor.source, gross_g=gross,
+        "factor",
+        "applied",
+        factor_id=factor.pk,
+        version=factor.version,
+        grams_per_unit=str(factor.grams_per_unit),
+        unit=factor.unit,
+        methodology=factor.methodology,
+        source=factor.source,
+        gross_g=gross,
     )
 
     # 4. evidence-tier weight
@@ -225,7 +253,12 @@ def evaluate(
 
     # 5. per-action cap
     if behaviour.per_action_cap_g is not None and amount > behaviour.per_action_cap_g:
-        ev.step("per_action_cap", "cut", cap_g=behaviour.per_action_cap_g, cut_g=amount - behaviour.per_action_cap_g)
+        ev.step(
+            "per_action_cap",
+            "cut",
+            cap_g=behaviour.per_action_cap_g,
+            cut_g=amount - behaviour.per_action_cap_g,
+        )
         amount = behaviour.per_action_cap_g
     else:
         ev.step("per_action_cap", "passed", cap_g=behaviour.per_action_cap_g)
@@ -250,7 +283,9 @@ def evaluate(
         ev.outcome = ClaimStatus.REJECTED
         if cut_by is not None and cut_by["step"] in ("per_action_cap", "daily_cap", "monthly_cap"):
             cut_by["code"] = ev.code = "cap_reached"
-            ev.reason = "The cap for this behaviour is already reached; nothing more can be credited."
+            ev.reason = (
+                "The cap for this behaviour is already reached; nothing more can be credited."
+            )
         else:
             ev.code = "below_one_gram"
             ev.reason = "This quantity earns less than one whole gram; nothing to credit."
@@ -266,7 +301,9 @@ def evaluate(
         if held_until is not None:
             ev.held_until = held_until
             return ev.stop(
-                "throttle", ClaimStatus.HELD, "penalty_box",
+                "throttle",
+                ClaimStatus.HELD,
+                "penalty_box",
                 f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
                 f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
                 f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",

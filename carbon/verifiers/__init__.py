@@ -9,15 +9,14 @@ factory), so a new partner integration is a new package, not an edit of the core
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from django.core.files.uploadedfile import UploadedFile
-
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:

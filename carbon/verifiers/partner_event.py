@@ -13,10 +13,14 @@ class PartnerEventVerifier:
     tier = "partner"
     accepts_from_resident = False
 
-    def prepare(self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]) -> PreparedEvidence:
+    def prepare(
+        self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]
+    ) -> PreparedEvidence:
         from carbon.models import PartnerEvent
 
-        event = PartnerEvent.objects.filter(pk=evidence.get("event")).select_related("partner").first()
+        event = (
+            PartnerEvent.objects.filter(pk=evidence.get("event")).select_related("partner").first()
+        )
         if event is None:
             raise EvidenceNotAccepted("Partner evidence refers to an event we never received.")
         return PreparedEvidence(evidence={"event": event.pk}, payload=event)
@@ -24,7 +28,11 @@ class PartnerEventVerifier:
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         event = prepared.payload
         if claim.partner_id != event.partner_id:
-            return Verdict(outcome="rejected", code="partner_mismatch", reason="The event belongs to another partner.")
+            return Verdict(
+                outcome="rejected",
+                code="partner_mismatch",
+                reason="The event belongs to another partner.",
+            )
         return Verdict(
             outcome="verified",
             code="partner_event",

@@ -15,9 +15,13 @@ class SelfDeclarationVerifier:
     tier = "self"
     accepts_from_resident = True
 
-    def prepare(self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]) -> PreparedEvidence:
+    def prepare(
+        self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]
+    ) -> PreparedEvidence:
         if files:
-            raise EvidenceNotAccepted("A self declaration takes no files.", details={"files": sorted(files)})
+            raise EvidenceNotAccepted(
+                "A self declaration takes no files.", details={"files": sorted(files)}
+            )
         note = evidence.get("note", "")
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise EvidenceNotAccepted(

@@ -10,7 +10,7 @@ from django.utils import timezone
 from carbon.models import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox
 from carbon.services.claims import claim_review, claim_submit, claims_release_held
 from carbon.services.people import consent_grant
-from tests.carbon.factories_api import TransitCardTestVerifier, assert_error, claim_payload, new_key
+from tests.carbon.factories_api import assert_error, claim_payload, new_key
 from tests.factories import UserFactory
 
 
@@ -21,9 +21,13 @@ def low_throttle(settings):
     settings.CARBON_PENALTY_BASE_MINUTES = 15
 
 
-def test_a_burst_puts_the_resident_in_a_growing_penalty_box(auth_api, resident, metro, low_throttle, ledger_is_consistent):
-    statuses = [auth_api.post("/api/v1/claims", claim_payload("metro", 1), format="json").json()["status"]
-                for _ in range(5)]
+def test_a_burst_puts_the_resident_in_a_growing_penalty_box(
+    auth_api, resident, metro, low_throttle, ledger_is_consistent
+):
+    statuses = [
+        auth_api.post("/api/v1/claims", claim_payload("metro", 1), format="json").json()["status"]
+        for _ in range(5)
+    ]
     assert statuses == ["credited", "credited", "credited", "held", "held"]
     held = Claim.objects.filter(status=ClaimStatus.HELD).order_by("submitted_at")
     box = PenaltyBox.objects.get(user=resident)
@@ -61,41 +65,71 @@ def test_a_second_burst_within_a_day_doubles_the_stay(resident, metro, low_throt
 def test_partner_feeds_are_not_bursts(resident, metro, low_throttle, settings):
     from carbon.services.partners import partner_create
 
-    settings.CARBON_VERIFIERS = {**settings.CARBON_VERIFIERS,
-                                 "transit": "tests.carbon.factories_api.TransitCardTestVerifier"}
+    settings.CARBON_VERIFIERS = {
+        **settings.CARBON_VERIFIERS,
+        "transit": "tests.carbon.factories_api.TransitCardTestVerifier",
+    }
     consent_grant(user=resident, scope="transit_card")
     operator = partner_create(name="Metro", kind="transit_operator").partner
     start = timezone.now() - timedelta(hours=10)
     for i in range(6):
-        claim, _ = claim_submit(user=resident, behaviour_code="metro", quantity=2, idempotency_key=new_key(),
-                                occurred_at=start + timedelta(hours=i), evidence_type="transit",
-                                partner=operator, from_resident=False)
+        claim, _ = claim_submit(
+            user=resident,
+            behaviour_code="metro",
+            quantity=2,
+            idempotency_key=new_key(),
+            occurred_at=start + timedelta(hours=i),
+            evidence_type="transit",
+            partner=operator,
+            from_resident=False,
+        )
         assert claim.status == ClaimStatus.CREDITED
     assert not PenaltyBox.objects.exists()
 
 
-def test_same_act_card_after_self_declaration_is_credited_once(resident, metro, settings, ledger_is_consistent):
+def test_same_act_card_after_self_declaration_is_credited_once(
+    resident, metro, settings, ledger_is_consistent
+):
     from carbon.services.partners import partner_create
 
-    settings.CARBON_VERIFIERS = {**settings.CARBON_VERIFIERS,
-                                 "transit": "tests.carbon.factories_api.TransitCardTestVerifier"}
+    settings.CARBON_VERIFIERS = {
+        **settings.CARBON_VERIFIERS,
+        "transit": "tests.carbon.factories_api.TransitCardTestVerifier",
+    }
     consent_grant(user=resident, scope="transit_card")
     when = timezone.now() - timedelta(hours=2)
-    self_claim, _ = claim_submit(user=resident, behaviour_code="metro", quantity=10, idempotency_key=new_key(),
-                                 occurred_at=when)
+    self_claim, _ = claim_submit(
+        user=resident,
+        behaviour_code="metro",
+        quantity=10,
+        idempotency_key=new_key(),
+        occurred_at=when,
+    )
     assert self_claim.credited_g == 392  # 10 km x 78.4 at 50%
     operator = partner_create(name="Metro", kind="transit_operator").partner
-    card_claim, _ = claim_submit(user=resident, behaviour_code="metro", quantity=10, idempotency_key=new_key(),
-                                 occurred_at=when + timedelta(minutes=5), evidence_type="transit",
-                                 partner=operator, from_resident=False)
+    card_claim, _ = claim_submit(
+        user=resident,
+        behaviour_code="metro",
+        quantity=10,
+        idempotency_key=new_key(),
+        occurred_at=when + timedelta(minutes=5),
+        evidence_type="transit",
+        partner=operator,
+        from_resident=False,
+    )
     # The card trip pays the full 784 g, less what the weaker evidence already earned.
     assert card_claim.credited_g == 784 - 392
     step = next(s for s in card_claim.receipt["steps"] if s["step"] == "exclusive_evidence")
     assert step["cut_g"] == 392 and step["other_claims"] == [str(self_claim.pk)]
 
     # And a self declaration of the same ride after the card record earns nothing.
-    late, _ = claim_submit(user=resident, behaviour_code="metro", quantity=10, idempotency_key=new_key(),
-                           occurred_at=when + timedelta(minutes=10))
+    late, _ = claim_submit(
+        user=resident,
+        behaviour_code="metro",
+        quantity=10,
+        idempotency_key=new_key(),
+        occurred_at=when + timedelta(minutes=10),
+    )
     assert late.status == ClaimStatus.REJECTED
     assert late.receipt["code"] == "already_credited_by_stronger_evidence"
     ledger_is_consistent()
@@ -108,22 +142,37 @@ def test_refused_claim_appeal_goes_to_review_and_is_credited_on_approval(
     when = timezone.now() - timedelta(hours=1)
     # Fill the daily cap (10 g at 5 g/use x 50%: 2.5 -> 2 g per use)... use a refusal we control:
     claim = Claim.objects.create(
-        user=resident, behaviour=own_bag, quantity=1, occurred_at=when, evidence_type="self",
-        idempotency_key=new_key(), request_hash="x", status=ClaimStatus.REJECTED,
+        user=resident,
+        behaviour=own_bag,
+        quantity=1,
+        occurred_at=when,
+        evidence_type="self",
+        idempotency_key=new_key(),
+        request_hash="x",
+        status=ClaimStatus.REJECTED,
         receipt={"status": "rejected", "code": "duplicate_photo", "reason": "Looks reused."},
         decided_at=timezone.now(),
     )
     key = new_key()
-    response = auth_api.post(f"/api/v1/claims/{claim.pk}/appeal",
-                             {"reason": "It was my own photo, taken today.", "idempotency_key": key}, format="json")
+    response = auth_api.post(
+        f"/api/v1/claims/{claim.pk}/appeal",
+        {"reason": "It was my own photo, taken today.", "idempotency_key": key},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     assert response.json()["claim"]["status"] == "needs_review"
     # A retry returns the same appeal; a second appeal while one is open is refused.
-    again = auth_api.post(f"/api/v1/claims/{claim.pk}/appeal",
-                          {"reason": "It was my own photo, taken today.", "idempotency_key": key}, format="json")
+    again = auth_api.post(
+        f"/api/v1/claims/{claim.pk}/appeal",
+        {"reason": "It was my own photo, taken today.", "idempotency_key": key},
+        format="json",
+    )
     assert again.status_code == 200 and again.json()["id"] == response.json()["id"]
-    second = auth_api.post(f"/api/v1/claims/{claim.pk}/appeal",
-                           {"reason": "again", "idempotency_key": new_key()}, format="json")
+    second = auth_api.post(
+        f"/api/v1/claims/{claim.pk}/appeal",
+        {"reason": "again", "idempotency_key": new_key()},
+        format="json",
+    )
     assert_error(second, 409, "appeal_not_allowed")
 
     decided = claim_review(claim_id=claim.pk, reviewer=admin, approve=True, note="Original photo.")
@@ -134,43 +183,83 @@ def test_refused_claim_appeal_goes_to_review_and_is_credited_on_approval(
     ledger_is_consistent()
 
 
-def test_missed_credit_appeal_creates_a_claim_in_review(auth_api, resident, metro, ledger_is_consistent):
+def test_missed_credit_appeal_creates_a_claim_in_review(
+    auth_api, resident, metro, ledger_is_consistent
+):
     admin = UserFactory(is_staff=True, role="administrator")
     when = (timezone.now() - timedelta(days=2)).replace(microsecond=0)
-    response = auth_api.post("/api/v1/appeals", {
-        "behaviour": "metro", "quantity": "8.5", "occurred_at": when.isoformat(),
-        "reason": "My card trip from Jiedaokou to Guanggu was never credited.", "idempotency_key": new_key(),
-    }, format="json")
+    response = auth_api.post(
+        "/api/v1/appeals",
+        {
+            "behaviour": "metro",
+            "quantity": "8.5",
+            "occurred_at": when.isoformat(),
+            "reason": "My card trip from Jiedaokou to Guanggu was never credited.",
+            "idempotency_key": new_key(),
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     claim = Claim.objects.get(user=resident)
     assert claim.status == ClaimStatus.NEEDS_REVIEW
     assert claim.receipt["code"] == "missed_credit_appeal"
-    decided = claim_review(claim_id=claim.pk, reviewer=admin, approve=True, note="Checked the operator's log.")
+    decided = claim_review(
+        claim_id=claim.pk, reviewer=admin, approve=True, note="Checked the operator's log."
+    )
     assert decided.status == ClaimStatus.CREDITED
     assert decided.occurred_at == when  # credited retroactively, for the day it happened
     assert auth_api.get("/api/v1/appeals").json()["results"][0]["status"] == "approved"
     ledger_is_consistent()
 
 
-def test_appeals_outside_the_window_or_on_others_claims_are_refused(auth_api, other_resident, resident, metro):
+def test_appeals_outside_the_window_or_on_others_claims_are_refused(
+    auth_api, other_resident, resident, metro
+):
     old = timezone.now() - timedelta(days=30)
-    response = auth_api.post("/api/v1/appeals", {
-        "behaviour": "metro", "quantity": "3", "occurred_at": old.isoformat(),
-        "reason": "missed", "idempotency_key": new_key(),
-    }, format="json")
+    response = auth_api.post(
+        "/api/v1/appeals",
+        {
+            "behaviour": "metro",
+            "quantity": "3",
+            "occurred_at": old.isoformat(),
+            "reason": "missed",
+            "idempotency_key": new_key(),
+        },
+        format="json",
+    )
     assert_error(response, 400, "outside_claim_window")
     theirs = Claim.objects.create(
-        user=other_resident, behaviour=metro, quantity=1, occurred_at=timezone.now(), evidence_type="self",
-        idempotency_key=new_key(), request_hash="x", status=ClaimStatus.REJECTED, decided_at=timezone.now(),
+        user=other_resident,
+        behaviour=metro,
+        quantity=1,
+        occurred_at=timezone.now(),
+        evidence_type="self",
+        idempotency_key=new_key(),
+        request_hash="x",
+        status=ClaimStatus.REJECTED,
+        decided_at=timezone.now(),
     )
-    response = auth_api.post(f"/api/v1/claims/{theirs.pk}/appeal",
-                             {"reason": "mine!", "idempotency_key": new_key()}, format="json")
+    response = auth_api.post(
+        f"/api/v1/claims/{theirs.pk}/appeal",
+        {"reason": "mine!", "idempotency_key": new_key()},
+        format="json",
+    )
     assert_error(response, 404, "not_found")
     stale = Claim.objects.create(
-        user=resident, behaviour=metro, quantity=1, occurred_at=old, evidence_type="self",
-        idempotency_key=new_key(), request_hash="x", status=ClaimStatus.REJECTED, decided_at=old,
+        user=resident,
+        behaviour=metro,
+        quantity=1,
+        occurred_at=old,
+        evidence_type="self",
+        idempotency_key=new_key(),
+        request_hash="x",
+        status=ClaimStatus.REJECTED,
+        decided_at=old,
     )
-    response = auth_api.post(f"/api/v1/claims/{stale.pk}/appeal",
-                             {"reason": "late", "idempotency_key": new_key()}, format="json")
+    response = auth_api.post(
+        f"/api/v1/claims/{stale.pk}/appeal",
+        {"reason": "late", "idempotency_key": new_key()},
+        format="json",
+    )
     assert_error(response, 409, "appeal_not_allowed")
     assert not Appeal.objects.exists()

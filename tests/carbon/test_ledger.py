@@ -685,10 +685,21 @@ def test_a_hold_past_its_timeout_is_released_not_posted(ledger_is_consistent):
     from carbon.services.ledger import balance_for_user
 
     user = UserFactory()
-    ledger_award(user=user, amount_g=100, category="green_travel", idempotency_key="a-1",
-                 description="award", expires_at=timezone.now() + timedelta(days=30))
-    hold = ledger_hold(user=user, amount_g=60, idempotency_key="h-1", description="hold",
-                       timeout=timedelta(seconds=-1))
+    ledger_award(
+        user=user,
+        amount_g=100,
+        category="green_travel",
+        idempotency_key="a-1",
+        description="award",
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    hold = ledger_hold(
+        user=user,
+        amount_g=60,
+        idempotency_key="h-1",
+        description="hold",
+        timeout=timedelta(seconds=-1),
+    )
     with pytest.raises(HoldExpired):
         ledger_post(pending_id=hold.pk)
     assert hold.resolution.flag == "void_pending"

@@ -8,7 +8,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from carbon.models import Claim, ClaimStatus, PartnerEvent, PartnerEventStatus, PartnerLink, Transfer
+from carbon.models import (
+    Claim,
+    ClaimStatus,
+    PartnerEvent,
+    PartnerEventStatus,
+    PartnerLink,
+    Transfer,
+)
 from carbon.services.partner_events import external_ref_hash, partner_events_expire
 from carbon.services.partners import partner_create
 from tests.carbon.factories_api import assert_error, partner_post
@@ -20,23 +27,39 @@ URL = "/api/v1/partners/events"
 @pytest.fixture
 def bike(db):
     behaviour = BehaviourFactory(
-        code="bike-share", name="Shared bike ride", category="green_travel", unit="km",
-        evidence_types=["partner"], consent_scope="bike_share", max_quantity=Decimal("50"),
+        code="bike-share",
+        name="Shared bike ride",
+        category="green_travel",
+        unit="km",
+        evidence_types=["partner"],
+        consent_scope="bike_share",
+        max_quantity=Decimal("50"),
         daily_cap_g=2000,
     )
-    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("93.3"),
-                          valid_from=timezone.now() - timedelta(days=30))
+    EmissionFactorFactory(
+        behaviour=behaviour,
+        grams_per_unit=Decimal("93.3"),
+        valid_from=timezone.now() - timedelta(days=30),
+    )
     return behaviour
 
 
 @pytest.fixture
 def recycling(db):
     behaviour = BehaviourFactory(
-        code="recycling", name="Sorted recyclables", category="waste", unit="kg",
-        evidence_types=["partner", "photo"], consent_scope="recycling", max_quantity=Decimal("50"),
+        code="recycling",
+        name="Sorted recyclables",
+        category="waste",
+        unit="kg",
+        evidence_types=["partner", "photo"],
+        consent_scope="recycling",
+        max_quantity=Decimal("50"),
     )
-    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("300"),
-                          valid_from=timezone.now() - timedelta(days=30))
+    EmissionFactorFactory(
+        behaviour=behaviour,
+        grams_per_unit=Decimal("300"),
+        valid_from=timezone.now() - timedelta(days=30),
+    )
     return behaviour
 
 
@@ -49,22 +72,33 @@ def bike_partner(bike):
 
 def ride(event_id="e1", user_ref="u-42", km=3.2, seconds=900, when=None, **extra):
     return {
-        "event_id": event_id, "behaviour": "bike-share", "user_ref": user_ref,
+        "event_id": event_id,
+        "behaviour": "bike-share",
+        "user_ref": user_ref,
         "occurred_at": (when or timezone.now() - timedelta(hours=1)).isoformat(),
-        "distance_km": km, "duration_s": seconds, **extra,
+        "distance_km": km,
+        "duration_s": seconds,
+        **extra,
     }
 
 
 def link(auth_api, partner, ref="u-42", consent=True):
-    return auth_api.post("/api/v1/me/partner-links",
-                         {"partner": partner.pk, "external_ref": ref, "consent": consent}, format="json")
+    return auth_api.post(
+        "/api/v1/me/partner-links",
+        {"partner": partner.pk, "external_ref": ref, "consent": consent},
+        format="json",
+    )
 
 
 def push(issued, events, **kw):
-    return partner_post(URL, key_id=issued.key_id, secret=issued.secret, payload={"events": events}, **kw)
+    return partner_post(
+        URL, key_id=issued.key_id, secret=issued.secret, payload={"events": events}, **kw
+    )
 
 
-def test_linked_resident_is_credited_from_a_signed_event(auth_api, resident, bike_partner, ledger_is_consistent):
+def test_linked_resident_is_credited_from_a_signed_event(
+    auth_api, resident, bike_partner, ledger_is_consistent
+):
     assert link(auth_api, bike_partner.partner).status_code == 201
     response = push(bike_partner, [ride()])
     assert response.status_code == 200, response.content
@@ -80,7 +114,9 @@ def test_linked_resident_is_credited_from_a_signed_event(auth_api, resident, bik
     ledger_is_consistent()
 
 
-def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(auth_api, resident, bike_partner):
+def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
+    auth_api, resident, bike_partner
+):
     link(auth_api, bike_partner.partner)
     when = timezone.now() - timedelta(hours=1)
     assert push(bike_partner, [ride(when=when)]).json()["accepted"] == 1
@@ -90,22 +126,26 @@ def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(auth_
     assert again["duplicate"] == 1 and again["accepted"] == 0
     changed = push(bike_partner, [ride(when=when, km=9.9)]).json()
     assert changed["results"][0] == {
-        "event_id": "e1", "status": "error", "code": "event_conflict",
+        "event_id": "e1",
+        "status": "error",
+        "code": "event_conflict",
         "message": "This event_id was already received with different content.",
     }
     assert Claim.objects.filter(user=resident).count() == 1
     assert Transfer.objects.filter(code="award").count() == 1
 
 
-def test_bad_rows_are_reported_and_good_rows_still_apply(auth_api, resident, bike_partner, recycling):
+def test_bad_rows_are_reported_and_good_rows_still_apply(
+    auth_api, resident, bike_partner, recycling
+):
     link(auth_api, bike_partner.partner)
     events = [
         ride("ok-1"),
-        ride("fast", km=30, seconds=600),                    # 180 km/h on a bicycle
+        ride("fast", km=30, seconds=600),  # 180 km/h on a bicycle
         {"event_id": "no-behaviour", "user_ref": "u-42"},
         ride("future", when=timezone.now() + timedelta(hours=2)),
         ride("old", when=timezone.now() - timedelta(days=30)),
-        {**ride("recycle"), "behaviour": "recycling"},       # not allowed for this partner
+        {**ride("recycle"), "behaviour": "recycling"},  # not allowed for this partner
         ride("neg", km=-1),
         "not an object",
         ride("ok-2", km=1.0, seconds=300),
@@ -125,7 +165,9 @@ def test_bad_rows_are_reported_and_good_rows_still_apply(auth_api, resident, bik
     assert Claim.objects.filter(user=resident, status=ClaimStatus.CREDITED).count() == 2
 
 
-def test_events_before_linking_are_credited_on_linking_within_the_window(auth_api, resident, bike_partner, ledger_is_consistent):
+def test_events_before_linking_are_credited_on_linking_within_the_window(
+    auth_api, resident, bike_partner, ledger_is_consistent
+):
     body = push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=2))]).json()
     assert body["results"][0]["claim_status"] == "awaiting_link"
     assert not Claim.objects.exists()
@@ -146,14 +188,18 @@ def test_unlinked_events_expire_after_the_window(bike_partner, auth_api):
 
 def test_forged_and_stale_signatures_write_nothing(bike_partner, auth_api):
     link(auth_api, bike_partner.partner)
-    forged = partner_post(URL, key_id=bike_partner.key_id, secret="not-the-secret", payload={"events": [ride()]})
+    forged = partner_post(
+        URL, key_id=bike_partner.key_id, secret="not-the-secret", payload={"events": [ride()]}
+    )
     assert_error(forged, 401, "invalid_signature")
     stale = push(bike_partner, [ride()], timestamp=int(timezone.now().timestamp()) - 3600)
     assert_error(stale, 401, "invalid_signature")
     assert not PartnerEvent.objects.exists() and not Claim.objects.exists()
 
 
-def test_linking_needs_consent_and_one_resident_per_partner_account(auth_api, other_resident, bike_partner):
+def test_linking_needs_consent_and_one_resident_per_partner_account(
+    auth_api, other_resident, bike_partner
+):
     response = link(auth_api, bike_partner.partner, consent=False)
     assert_error(response, 400, "consent_required")
     assert link(auth_api, bike_partner.partner).status_code == 201
@@ -161,15 +207,20 @@ def test_linking_needs_consent_and_one_resident_per_partner_account(auth_api, ot
 
     other = APIClient()
     other.force_authenticate(other_resident)
-    taken = other.post("/api/v1/me/partner-links",
-                       {"partner": bike_partner.partner.pk, "external_ref": "u-42", "consent": True}, format="json")
+    taken = other.post(
+        "/api/v1/me/partner-links",
+        {"partner": bike_partner.partner.pk, "external_ref": "u-42", "consent": True},
+        format="json",
+    )
     assert_error(taken, 409, "partner_ref_taken")
 
 
 def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_partner):
     from carbon.services.partner_events import partner_link_create
 
-    theirs = partner_link_create(user=other_resident, partner=bike_partner.partner, external_ref="x", consent=True)
+    theirs = partner_link_create(
+        user=other_resident, partner=bike_partner.partner, external_ref="x", consent=True
+    )
     response = auth_api.delete(f"/api/v1/me/partner-links/{theirs.pk}")
     assert_error(response, 404, "not_found")
     theirs.refresh_from_db()
@@ -186,22 +237,30 @@ def test_revoked_consent_stops_credits(auth_api, resident, bike_partner):
 
 
 def test_residents_cannot_submit_partner_evidence_themselves(auth_api, bike):
-    response = auth_api.post("/api/v1/claims", {
-        "behaviour": "bike-share", "quantity": 3, "idempotency_key": "6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c99",
-        "evidence": {"type": "partner", "event": 1},
-    }, format="json")
+    response = auth_api.post(
+        "/api/v1/claims",
+        {
+            "behaviour": "bike-share",
+            "quantity": 3,
+            "idempotency_key": "6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c99",
+            "evidence": {"type": "partner", "event": 1},
+        },
+        format="json",
+    )
     assert_error(response, 400, "evidence_not_accepted")
     assert not Claim.objects.exists()
 
 
 def test_hash_is_keyed_per_partner(bike_partner):
     other = partner_create(name="Other", kind="platform").partner
-    assert external_ref_hash(partner=bike_partner.partner, external_ref="u-42") != external_ref_hash(
-        partner=other, external_ref="u-42"
-    )
+    assert external_ref_hash(
+        partner=bike_partner.partner, external_ref="u-42"
+    ) != external_ref_hash(partner=other, external_ref="u-42")
 
 
-def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(auth_api, resident, bike_partner):
+def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(
+    auth_api, resident, bike_partner
+):
     from carbon.services.people import user_erase
 
     link(auth_api, bike_partner.partner)

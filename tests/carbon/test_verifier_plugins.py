@@ -19,8 +19,13 @@ from tests.factories import BehaviourFactory, EmissionFactorFactory
 
 @pytest.fixture
 def walking(db):
-    behaviour = BehaviourFactory(code="walking", unit="km", evidence_types=["steps", "self"],
-                                 max_quantity=Decimal("40"), daily_cap_g=296)
+    behaviour = BehaviourFactory(
+        code="walking",
+        unit="km",
+        evidence_types=["steps", "self"],
+        max_quantity=Decimal("40"),
+        daily_cap_g=296,
+    )
     EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("24.7"))
     return behaviour
 
@@ -34,8 +39,13 @@ def test_the_example_package_is_discovered_without_touching_settings(settings):
 
 
 def test_a_claim_with_plugin_evidence_runs_the_same_rules(auth_api, walking, ledger_is_consistent):
-    response = auth_api.post("/api/v1/claims", claim_payload(
-        "walking", "8", evidence={"type": "steps", "steps": 11000, "source": "pedometer"}), format="json")
+    response = auth_api.post(
+        "/api/v1/claims",
+        claim_payload(
+            "walking", "8", evidence={"type": "steps", "steps": 11000, "source": "pedometer"}
+        ),
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "credited"
@@ -45,11 +55,17 @@ def test_a_claim_with_plugin_evidence_runs_the_same_rules(auth_api, walking, led
 
 
 def test_plugin_verdicts_and_input_errors(auth_api, walking):
-    mismatch = auth_api.post("/api/v1/claims", claim_payload(
-        "walking", "30", evidence={"type": "steps", "steps": 2000}), format="json")
+    mismatch = auth_api.post(
+        "/api/v1/claims",
+        claim_payload("walking", "30", evidence={"type": "steps", "steps": 2000}),
+        format="json",
+    )
     assert mismatch.json()["status"] == "needs_review"
-    bad = auth_api.post("/api/v1/claims", claim_payload(
-        "walking", "3", evidence={"type": "steps", "steps": "many"}), format="json")
+    bad = auth_api.post(
+        "/api/v1/claims",
+        claim_payload("walking", "3", evidence={"type": "steps", "steps": "many"}),
+        format="json",
+    )
     assert_error(bad, 400, "evidence_not_accepted")
     assert Claim.objects.count() == 1
 

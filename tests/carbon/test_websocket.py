@@ -211,7 +211,9 @@ def test_native_clients_without_origin_connect_but_foreign_origins_are_refused(m
         assert connected
         await native.disconnect()
         foreign = WebsocketCommunicator(
-            application, f"/ws/v1/balance?token={access}", headers=[(b"origin", b"https://evil.example")]
+            application,
+            f"/ws/v1/balance?token={access}",
+            headers=[(b"origin", b"https://evil.example")],
         )
         connected, _ = await foreign.connect()
         assert not connected
@@ -249,5 +251,11 @@ def ledger_award_for(user):
 
     from carbon.services.ledger import ledger_award
 
-    ledger_award(user=user, amount_g=5, category="waste", idempotency_key=new_key(), description="t",
-                 expires_at=timezone.now() + timedelta(days=10))
+    ledger_award(
+        user=user,
+        amount_g=5,
+        category="waste",
+        idempotency_key=new_key(),
+        description="t",
+        expires_at=timezone.now() + timedelta(days=10),
+    )

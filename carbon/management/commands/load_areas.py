@@ -43,7 +43,9 @@ class Command(BaseCommand):
                 raise CommandError(f"feature {i}: properties `code` and `name` are required")
             boundary = _multipolygon(feature["geometry"]) if feature.get("geometry") else None
             if kind == "district":
-                District.objects.update_or_create(code=code, defaults={"name": name, "boundary": boundary})
+                District.objects.update_or_create(
+                    code=code, defaults={"name": name, "boundary": boundary}
+                )
             else:
                 district = District.objects.filter(code=props.get("district")).first()
                 if district is None:

@@ -16,7 +16,9 @@ class Command(BaseCommand):
         try:
             issued = partner_create(name=name, kind=kind)
         except IntegrityError:
-            raise CommandError(f"A partner named {name!r} already exists; rotate its key in the admin.") from None
+            raise CommandError(
+                f"A partner named {name!r} already exists; rotate its key in the admin."
+            ) from None
         self.stdout.write(f"partner: {issued.partner.name} ({issued.partner.kind})")
         self.stdout.write(f"key id:  {issued.key_id}")
         self.stdout.write(f"secret:  {issued.secret}")

@@ -55,21 +55,49 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
 
     def _catalogue(self):
-        start = timezone.now().replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0) - timedelta(days=366)
-        for (code, name, category, unit, evidence, scope, max_q, per_action, daily, monthly, window,
-             grams, methodology, source) in BEHAVIOURS:
+        start = timezone.now().replace(
+            month=1, day=1, hour=0, minute=0, second=0, microsecond=0
+        ) - timedelta(days=366)
+        for (
+            code,
+            name,
+            category,
+            unit,
+            evidence,
+            scope,
+            max_q,
+            per_action,
+            daily,
+            monthly,
+            window,
+            grams,
+            methodology,
+            source,
+        ) in BEHAVIOURS:
             behaviour, _ = Behaviour.objects.update_or_create(
                 code=code,
                 defaults=dict(
-                    name=name, category=category, unit=unit, evidence_types=evidence, consent_scope=scope,
-                    max_quantity=max_q, per_action_cap_g=per_action, daily_cap_g=daily,
-                    monthly_cap_g=monthly, claim_window_days=window,
+                    name=name,
+                    category=category,
+                    unit=unit,
+                    evidence_types=evidence,
+                    consent_scope=scope,
+                    max_quantity=max_q,
+                    per_action_cap_g=per_action,
+                    daily_cap_g=daily,
+                    monthly_cap_g=monthly,
+                    claim_window_days=window,
                 ),
             )
             if not EmissionFactor.objects.filter(behaviour=behaviour).exists():
                 EmissionFactor.objects.create(
-                    behaviour=behaviour, version=1, grams_per_unit=grams, unit=unit, valid_from=start,
-                    methodology=methodology, source=source,
+                    behaviour=behaviour,
+                    version=1,
+                    grams_per_unit=grams,
+                    unit=unit,
+                    valid_from=start,
+                    methodology=methodology,
+                    source=source,
                 )
 
     def _partners(self):
@@ -78,25 +106,35 @@ class Command(BaseCommand):
             if partner is None:
                 issued = partner_create(name=name, kind=kind)
                 partner = issued.partner
-                self.stdout.write(f"partner {name}: key id {issued.key_id} secret {issued.secret} (shown once)")
+                self.stdout.write(
+                    f"partner {name}: key id {issued.key_id} secret {issued.secret} (shown once)"
+                )
             partner.behaviours.set(Behaviour.objects.filter(code__in=behaviours))
 
     def _people(self):
         if not User.objects.filter(email="admin@demo.carbon.city").exists():
-            User.objects.create_superuser("admin@demo.carbon.city", ADMIN_PASSWORD, display_name="Admin")
+            User.objects.create_superuser(
+                "admin@demo.carbon.city", ADMIN_PASSWORD, display_name="Admin"
+            )
             self.stdout.write(f"administrator admin@demo.carbon.city / {ADMIN_PASSWORD}")
         for email, display_name, community_code in RESIDENTS:
             user = User.objects.filter(email=email).first()
             if user is None:
                 user = resident_register(
-                    email=email, password=DEMO_PASSWORD, display_name=display_name,
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    display_name=display_name,
                     community=Community.objects.get(code=community_code),
                 )
                 self.stdout.write(f"resident {email} / {DEMO_PASSWORD}")
             consent_grant(user=user, scope="transit_card")
             # A few self-declared claims so the ledger and receipts have something to show;
             # fixed keys make a second run a no-op.
-            for i, (code, quantity) in enumerate([("metro", "12.4"), ("bus", "2"), ("own-bag", "1")]):
+            for i, (code, quantity) in enumerate(
+                [("metro", "12.4"), ("bus", "2"), ("own-bag", "1")]
+            ):
                 key = str(uuid.uuid5(NAMESPACE, f"{email}:{i}"))
                 if not Claim.objects.filter(user=user, idempotency_key=key).exists():
-                    claim_submit(user=user, behaviour_code=code, quantity=quantity, idempotency_key=key)
+                    claim_submit(
+                        user=user, behaviour_code=code, quantity=quantity, idempotency_key=key
+                    )

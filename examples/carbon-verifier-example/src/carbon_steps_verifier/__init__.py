@@ -22,7 +22,9 @@ class StepCountVerifier:
     tier = "self"
     accepts_from_resident = True
 
-    def prepare(self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]) -> PreparedEvidence:
+    def prepare(
+        self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]
+    ) -> PreparedEvidence:
         steps = evidence.get("steps")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
             raise EvidenceNotAccepted("`evidence.steps` must be a positive whole number.")
@@ -34,14 +36,24 @@ class StepCountVerifier:
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         steps = prepared.evidence["steps"]
         if steps > MAX_STEPS_PER_DAY:
-            return Verdict(outcome="rejected", code="implausible_steps",
-                           reason=f"More than {MAX_STEPS_PER_DAY} steps is not a day's walk.")
+            return Verdict(
+                outcome="rejected",
+                code="implausible_steps",
+                reason=f"More than {MAX_STEPS_PER_DAY} steps is not a day's walk.",
+            )
         metres = claim.quantity * 1000 if claim.behaviour.unit == "km" else None
         if metres is not None:
             stride = metres / steps
             if not STRIDE_M[0] <= stride <= STRIDE_M[1]:
-                return Verdict(outcome="needs_review", code="distance_steps_mismatch",
-                               reason=f"{steps} steps do not cover {claim.quantity} km.",
-                               facts={"steps": steps, "stride_m": str(round(stride, 2))})
-        return Verdict(outcome="verified", code="steps_counted", reason=f"{steps} steps from the phone.",
-                       facts={"steps": steps})
+                return Verdict(
+                    outcome="needs_review",
+                    code="distance_steps_mismatch",
+                    reason=f"{steps} steps do not cover {claim.quantity} km.",
+                    facts={"steps": steps, "stride_m": str(round(stride, 2))},
+                )
+        return Verdict(
+            outcome="verified",
+            code="steps_counted",
+            reason=f"{steps} steps from the phone.",
+            facts={"steps": steps},
+        )
