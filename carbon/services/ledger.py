@@ -58,7 +58,13 @@ def account_for_user(*, user: User) -> Account:
 
 
 def system_account(*, kind: str, shard: int | None = None) -> Account:
-    """A shard of a system account; a random shard when none is asked for."""
+    """A shard of a system account; a random shard when none is asked for.
+
+    Only the id, kind and shard of the returned row are meant to be used: balances change
+    by F() updates. Ids are cached once the transaction that saw the row has committed, so
+    a row created in a transaction that rolled back is never served from the cache (SQLite
+    would hand its id to the next row inserted, e.g. a resident's account).
+    """
     if kind == AccountKind.RESIDENT:
         raise ValueError("resident accounts belong to a user")
     shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
@@ -67,15 +73,13 @@ def system_account(*, kind: str, shard: int | None = None) -> Account:
     key = (str(kind), shard)
     cached = _system_account_ids.get(key)
     if cached is not None:
-        # The id may be stale: the row was created in a transaction that rolled back, and
-        # SQLite hands the same id to the next row inserted (e.g. a resident's account).
-        account = Account.objects.filter(pk=cached, kind=kind, shard=shard).first()
-        if account is not None:
-            return account
+        return Account(
+            pk=cached, kind=kind, shard=shard, user=None, debits_must_not_exceed_credits=False
+        )
     account, _ = Account.objects.get_or_create(
         kind=kind, shard=shard, defaults={"debits_must_not_exceed_credits": False}
     )
-    _system_account_ids[key] = account.pk
+    transaction.on_commit(lambda: _system_account_ids.__setitem__(key, account.pk))
     return account
 
 
@@ -206,7 +210,9 @@ def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) 
 
 
 def _insert(**fields) -> Transfer:
-    """Insert under a savepoint; a concurrent twin with the same key is resolved by the caller."""
+    """Insert under a savepoint, for callers that handle a duplicate key inside their own
+    transaction. (Award and spend need none: a duplicate aborts their whole atomic block,
+    and the caller looks the twin up after it.)"""
     with transaction.atomic():
         return Transfer.objects.create(**fields)
 
@@ -257,11 +263,12 @@ def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
     LotAllocation.objects.bulk_create(restored)
 
 
-def _on_commit_notify(account_ids: Iterable[int]) -> None:
+def _on_commit_notify(user_ids: Iterable[int | None]) -> None:
     from carbon.services.realtime import balance_changed
 
-    ids = list(account_ids)
-    transaction.on_commit(lambda: balance_changed(account_ids=ids))
+    ids = [i for i in user_ids if i is not None]
+    if ids:
+        transaction.on_commit(lambda: balance_changed(user_ids=ids))
 
 
 # --- public operations --------------------------------------------------------------------
@@ -287,13 +294,13 @@ def ledger_award(
         "reference": reference,
     }
     digest = _payload_hash(payload)
-    if (found := _existing(idempotency_key, digest)) is not None:
-        return found
+    # No look-up first: awards are the hot path and retries are rare, so a duplicate key is
+    # found by the unique index, and the original is read after the rollback.
     try:
         with transaction.atomic():
             account = account_for_user(user=user)
             issuance = system_account(kind=AccountKind.ISSUANCE)
-            transfer = _insert(
+            transfer = Transfer.objects.create(
                 idempotency_key=idempotency_key,
                 payload_hash=digest,
                 debit_account=issuance,
@@ -316,7 +323,7 @@ def ledger_award(
                 remaining_g=amount_g,
                 expires_at=expires_at,
             )
-            _on_commit_notify([account.pk])
+            _on_commit_notify([account.user_id])
             return transfer
     except IntegrityError:
         if (found := _existing(idempotency_key, digest)) is not None:
@@ -357,7 +364,7 @@ def _debit_resident(
             account = _lock_account(account_for_user(user=user))
             _sweep_expired_lots(account=account, now=now)
             target = system_account(kind=to_kind)
-            transfer = _insert(
+            transfer = Transfer.objects.create(
                 idempotency_key=idempotency_key,
                 payload_hash=digest,
                 debit_account=account,
@@ -374,7 +381,7 @@ def _debit_resident(
             _allocate(
                 account=account, transfer=transfer, amount=amount_g, categories=categories, now=now
             )
-            _on_commit_notify([account.pk])
+            _on_commit_notify([account.user_id])
             return transfer
     except IntegrityError:
         if (found := _existing(idempotency_key, digest)) is not None:
@@ -480,7 +487,7 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
         )
         if flag == TransferFlag.VOID_PENDING:
             _release_allocations(pending=pending, resolution=resolution)
-        _on_commit_notify([pending.debit_account_id])
+        _on_commit_notify([pending.debit_account.user_id])
         return resolution
 
 
@@ -556,7 +563,7 @@ def _sweep_expired_lots(*, account: Account, now: datetime) -> Transfer | None:
     LotAllocation.objects.bulk_create(
         [LotAllocation(lot=lot, transfer=transfer, amount_g=lot.remaining_g) for lot in lots]
     )
-    _on_commit_notify([account.pk])
+    _on_commit_notify([account.user_id])
     return transfer
 
 
@@ -621,7 +628,7 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         _apply_balances(flag=TransferFlag.POSTED, debit=account, credit=issuance, amount=amount)
         Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
         LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
-        _on_commit_notify([account.pk])
+        _on_commit_notify([account.user_id])
         return reversal
 
 

@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from carbon.models import Account
-
 log = logging.getLogger(__name__)
 
 
@@ -17,13 +15,10 @@ def balance_group(user_id: int) -> str:
     return f"balance.{user_id}"
 
 
-def balance_changed(*, account_ids: Iterable[int]) -> None:
+def balance_changed(*, user_ids: Iterable[int]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    user_ids = Account.objects.filter(pk__in=list(account_ids), user__isnull=False).values_list(
-        "user_id", flat=True
-    )
     for user_id in user_ids:
         try:
             async_to_sync(layer.group_send)(balance_group(user_id), {"type": "balance.changed"})
