@@ -178,6 +178,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConsentScopeEnum": "carbon.models.people.ConsentScope",
+        "ClaimStatusEnum": "carbon.models.claims.ClaimStatus",
+        "AppealStatusEnum": "carbon.models.claims.AppealStatus",
+        "BatchRowStatusEnum": ["accepted", "duplicate", "error"],
+    },
 }
 
 # Celery: Redis in production; a filesystem broker in the embedded mode so the periodic

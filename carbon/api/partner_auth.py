@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
@@ -46,3 +47,22 @@ class PartnerSignatureAuthentication(BaseAuthentication):
 class IsPartner(BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.user, PartnerPrincipal)
+
+
+class PartnerSignatureScheme(OpenApiAuthenticationExtension):
+    """Documents the partner signature in the OpenAPI schema."""
+
+    target_class = "carbon.api.partner_auth.PartnerSignatureAuthentication"
+    name = "PartnerSignature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Signature",
+            "description": (
+                "Send X-Partner-Key (key id), X-Timestamp (Unix seconds, within 5 minutes) and "
+                'X-Signature: hex HMAC-SHA256 with the secret over "{timestamp}.{raw body}". '
+                "Each signed request is accepted once."
+            ),
+        }

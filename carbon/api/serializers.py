@@ -47,8 +47,8 @@ class MeSerializer(serializers.Serializer):
     email = serializers.EmailField()
     display_name = serializers.CharField()
     role = serializers.CharField()
-    community = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    district = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    community = serializers.CharField(source="community.code", default=None, read_only=True)
+    district = serializers.CharField(source="district.code", default=None, read_only=True)
     date_joined = serializers.DateTimeField()
 
 
