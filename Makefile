@@ -24,6 +24,12 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+# The benchmarks, run by hand (PostgreSQL; `make services` first). Each prints its baseline.
+bench: setup
+	DATABASE_URL=$${DATABASE_URL:-postgis://carbon:carbon@127.0.0.1:5432/carbon} $(PY) bench/ledger.py
+	DATABASE_URL=$${DATABASE_URL:-postgis://carbon:carbon@127.0.0.1:5432/carbon} $(PY) bench/photo_verify.py
+	DATABASE_URL=$${DATABASE_URL:-postgis://carbon:carbon@127.0.0.1:5432/carbon} $(PY) bench/transit_ingest.py --taps 30000 --cards 3000
+
 # PostgreSQL + PostGIS and Redis on 127.0.0.1, for the full suite and the benchmarks.
 services:
 	bash scripts/services.sh

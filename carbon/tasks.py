@@ -40,3 +40,17 @@ def purge_orphan_photo_files() -> int:
     from carbon.services.photos import photo_orphans_purge
 
     return photo_orphans_purge()
+
+
+@shared_task
+def settle_transit_taps() -> int:
+    from carbon.services.transit import transit_taps_settle
+
+    return transit_taps_settle().created
+
+
+@shared_task
+def expire_transit_trips() -> int:
+    from carbon.services.transit import transit_trips_expire
+
+    return transit_trips_expire()

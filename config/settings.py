@@ -152,6 +152,8 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
+        # Linking answers 409 for a card someone else linked: slow down card-number guessing.
+        "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Proxies in front of the app; throttles trust X-Forwarded-For only that deep.
@@ -214,6 +216,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
     "photos-purge-orphans": {"task": "carbon.tasks.purge_orphan_photo_files", "schedule": 3600.0},
+    "transit-settle-taps": {"task": "carbon.tasks.settle_transit_taps", "schedule": 5 * 60.0},
+    "transit-expire-trips": {"task": "carbon.tasks.expire_transit_trips", "schedule": 60 * 60.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
 }
 

@@ -93,5 +93,7 @@ def test_unknown_urls_answer_json_errors(db):
 
 
 def test_the_openapi_schema_generates_without_warnings(db, tmp_path):
-    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml"))
+    call_command(
+        "spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml")
+    )
     assert (tmp_path / "schema.yml").read_text().startswith("openapi:")

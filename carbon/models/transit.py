@@ -33,7 +33,9 @@ class TransitLine(models.Model):
     code = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     mode = models.CharField(max_length=8, choices=TransitMode.choices)
-    operator = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+    operator = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
 
     class Meta:
         ordering = ["code"]
@@ -58,11 +60,16 @@ class LineStop(models.Model):
             models.UniqueConstraint(fields=["line", "station"], name="unique_line_station"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.line_id}#{self.sequence}: {self.station_id}"
+
 
 class TransitCard(models.Model):
     """A resident's card, known only by a keyed hash of its number."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transit_cards")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transit_cards"
+    )
     card_hash = models.CharField(max_length=64, db_index=True)
     label = models.CharField(max_length=80, blank=True)
     last_digits = models.CharField(max_length=4, blank=True)
@@ -73,7 +80,9 @@ class TransitCard(models.Model):
         ordering = ["-linked_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["card_hash"], condition=Q(unlinked_at__isnull=True), name="one_active_link_per_card"
+                fields=["card_hash"],
+                condition=Q(unlinked_at__isnull=True),
+                name="one_active_link_per_card",
             )
         ]
 
@@ -92,18 +101,25 @@ class Tap(models.Model):
     payload_hash = models.CharField(max_length=64)
     card_hash = models.CharField(max_length=64)
     station = models.ForeignKey(Station, on_delete=models.PROTECT, related_name="taps")
-    line = models.ForeignKey(TransitLine, null=True, blank=True, on_delete=models.PROTECT, related_name="taps")
+    line = models.ForeignKey(
+        TransitLine, null=True, blank=True, on_delete=models.PROTECT, related_name="taps"
+    )
     mode = models.CharField(max_length=8, choices=TransitMode.choices)
     direction = models.CharField(max_length=4, choices=TapDirection.choices)
     tapped_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
-    trip = models.ForeignKey("Trip", null=True, blank=True, on_delete=models.SET_NULL, related_name="taps")
+    trip = models.ForeignKey(
+        "Trip", null=True, blank=True, on_delete=models.SET_NULL, related_name="taps"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["partner", "record_id"], name="unique_tap_record"),
         ]
         indexes = [models.Index(fields=["card_hash", "tapped_at"], name="tap_card_time_idx")]
+
+    def __str__(self) -> str:
+        return f"tap {self.record_id} {self.direction} at {self.station_id}"
 
 
 class TripStatus(models.TextChoices):
@@ -117,8 +133,12 @@ class Trip(models.Model):
     card_hash = models.CharField(max_length=64, db_index=True)
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="trips")
     mode = models.CharField(max_length=8, choices=TransitMode.choices)
-    entry_station = models.ForeignKey(Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    exit_station = models.ForeignKey(Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry_station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    exit_station = models.ForeignKey(
+        Station, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     started_at = models.DateTimeField(db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     distance_m = models.PositiveIntegerField(null=True, blank=True)
@@ -126,7 +146,9 @@ class Trip(models.Model):
     # Why a trip went to review: impossible_speed, overlapping_trip, exit_without_entry, ...
     anomaly = models.CharField(max_length=64, blank=True)
     anomaly_detail = models.CharField(max_length=300, blank=True)
-    claim = models.OneToOneField(Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="trip")
+    claim = models.OneToOneField(
+        Claim, null=True, blank=True, on_delete=models.SET_NULL, related_name="trip"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -51,6 +51,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._catalogue()
         self._partners()
+        # After the partners: the metro lines name their operator, "Wuhan Metro".
+        call_command("load_transit", demo=True, verbosity=0)
         self._people()
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
 

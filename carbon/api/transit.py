@@ -1,0 +1,242 @@
+"""The transit API: a resident's linked cards, and the operator's signed tap feed. Thin:
+validate, call a service in carbon.services.transit, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
+
+from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
+from carbon.models import Partner, TransitCard
+from carbon.services import transit as transit_services
+
+# --- serializers --------------------------------------------------------------------------
+
+
+class TransitCardSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TransitCard
+        fields = ["id", "label", "last_digits", "linked_at"]
+
+
+class TransitCardLinkSerializer(serializers.Serializer):
+    card_number = serializers.CharField(
+        max_length=40,
+        write_only=True,
+        help_text="8 to 20 digits; spaces and dashes are ignored. Only a keyed hash and the last "
+        "four digits are kept.",
+    )
+    label = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    consent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Grant the transit_card data source in the same call (needed once).",
+    )
+
+
+class EarlierTripsSerializer(serializers.Serializer):
+    claims = serializers.IntegerField(help_text="Earlier trips of the card turned into claims now.")
+    credited_g = serializers.IntegerField()
+    expired = serializers.IntegerField(
+        help_text="Earlier trips too old to credit (outside the claim window)."
+    )
+
+
+class TransitCardLinkedSerializer(TransitCardSerializer):
+    earlier_trips = EarlierTripsSerializer(read_only=True)
+
+    class Meta(TransitCardSerializer.Meta):
+        fields = [*TransitCardSerializer.Meta.fields, "earlier_trips"]
+
+
+class TapSerializer(serializers.Serializer):
+    """One tap, as the operator sends it (documentation; rows are checked one by one by the
+    service so that a bad row never refuses the batch)."""
+
+    record_id = serializers.CharField(
+        max_length=100, help_text="The operator's id of this tap record."
+    )
+    card_hash = serializers.RegexField(
+        r"^[0-9a-f]{64}$",
+        help_text="hex HMAC-SHA256 of the card number (digits only, spaces and dashes removed), "
+        "keyed with the shared TRANSIT_CARD_HASH_KEY. Card numbers never travel.",
+    )
+    station = serializers.SlugField(help_text="Station code.")
+    line = serializers.SlugField(required=False, help_text="Line code; required for bus taps.")
+    mode = serializers.ChoiceField(choices=["metro", "bus"])
+    direction = serializers.ChoiceField(choices=["in", "out"])
+    at = serializers.DateTimeField(
+        help_text="ISO-8601 with a UTC offset, e.g. 2025-05-01T08:12:30+08:00."
+    )
+
+
+class TapBatchSerializer(serializers.Serializer):
+    taps = TapSerializer(many=True, help_text=f"At most {transit_services.MAX_BATCH_TAPS} taps.")
+
+
+class TapRowReportSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    record_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "error"])
+    code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+
+
+TapBatchReportSerializer = inline_serializer(
+    "TapBatchReport",
+    {
+        "accepted": serializers.IntegerField(),
+        "duplicates": serializers.IntegerField(),
+        "errors": serializers.IntegerField(),
+        "trips": inline_serializer(
+            "TapBatchTrips",
+            {
+                "created": serializers.IntegerField(),
+                "claims": serializers.IntegerField(),
+                "review": serializers.IntegerField(),
+                "awaiting_link": serializers.IntegerField(),
+                "expired": serializers.IntegerField(),
+            },
+        ),
+        "rows": TapRowReportSerializer(many=True),
+    },
+)
+
+
+# --- a resident's cards -------------------------------------------------------------------
+
+
+class CardLinkThrottle(UserRateThrottle):
+    """Linking answers whether a card number is taken: slow down anyone trying numbers."""
+
+    scope = "transit_cards"
+
+    def get_rate(self):
+        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope, "20/hour")
+
+
+class TransitCardListView(APIView):
+    def get_throttles(self):
+        return [CardLinkThrottle()] if self.request.method == "POST" else super().get_throttles()
+
+    @extend_schema(responses=TransitCardSerializer(many=True))
+    def get(self, request):
+        """My linked cards (only the last four digits are known)."""
+        cards = transit_services.transit_cards_of(user=request.user)
+        return Response(TransitCardSerializer(cards, many=True).data)
+
+    @extend_schema(
+        request=TransitCardLinkSerializer,
+        responses={201: TransitCardLinkedSerializer, 200: TransitCardLinkedSerializer},
+    )
+    def post(self, request):
+        """Link a card. Needs the transit_card consent (or "consent": true here). The card's
+        trips from before the link that are still inside the claim window are credited now.
+        Linking a card already linked to me answers 200 with it; a card linked to someone
+        else is refused with 409 card_linked_to_another_resident."""
+        data = TransitCardLinkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        linked = transit_services.transit_card_link(
+            user=request.user, card_number=v["card_number"], label=v["label"], consent=v["consent"]
+        )
+        body = {
+            **TransitCardSerializer(linked.card).data,
+            "earlier_trips": {
+                "claims": len(linked.claims),
+                "credited_g": linked.credited_g,
+                "expired": linked.expired_trips,
+            },
+        }
+        return Response(
+            body, status=status.HTTP_201_CREATED if linked.created else status.HTTP_200_OK
+        )
+
+
+class TransitCardDetailView(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        """Unlink one of my cards; its later taps wait for a new link."""
+        transit_services.transit_card_unlink(user=request.user, card_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the operator's feed ------------------------------------------------------------------
+
+
+class IsTransitOperator(BasePermission):
+    message = "Only transit operators may push taps."
+
+    def has_permission(self, request, view):
+        return IsPartner().has_permission(request, view) and (
+            request.user.partner.kind == Partner.Kind.TRANSIT_OPERATOR
+        )
+
+
+class TransitTapsView(APIView):
+    """The transit operator's tap feed (server to server, HMAC-signed).
+
+    Sign the raw body: X-Partner-Key, X-Timestamp (Unix seconds) and X-Signature = hex
+    HMAC-SHA256 with the partner secret over "{timestamp}.{body}". Each body may be sent
+    once; send a retry with a new timestamp and signature.
+
+    A tap names the card by `card_hash` = hex HMAC-SHA256(TRANSIT_CARD_HASH_KEY, card number
+    with spaces and dashes removed); the key is shared with the operator, card numbers never
+    travel. Rows are idempotent by `record_id`: the same record again is a `duplicate` (nothing
+    new), the same id with other content is an error `record_conflict`. Each row is stored
+    whole or not at all, bad rows are reported with a code and never block the good ones.
+    The accepted taps are paired into trips and credited to linked cards before the answer.
+    """
+
+    authentication_classes = [PartnerSignatureAuthentication]
+    permission_classes = [IsTransitOperator]
+
+    @extend_schema(
+        request=TapBatchSerializer,
+        responses={200: TapBatchReportSerializer},
+        examples=[
+            OpenApiExample(
+                "A metro trip",
+                request_only=True,
+                value={
+                    "taps": [
+                        {
+                            "record_id": "gate-0912-000001",
+                            "card_hash": "0" * 64,
+                            "station": "m-jiedaokou",
+                            "mode": "metro",
+                            "direction": "in",
+                            "at": "2025-05-01T08:12:30+08:00",
+                        },
+                        {
+                            "record_id": "gate-0433-000017",
+                            "card_hash": "0" * 64,
+                            "station": "m-wuchang-railway-station",
+                            "mode": "metro",
+                            "direction": "out",
+                            "at": "2025-05-01T08:41:02+08:00",
+                        },
+                    ]
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        taps = request.data.get("taps") if isinstance(request.data, dict) else None
+        if not isinstance(taps, list):
+            raise serializers.ValidationError({"taps": ["A list of taps is required."]})
+        report = transit_services.transit_taps_ingest(partner=request.user.partner, rows=taps)
+        return Response(
+            {
+                "accepted": report.count("accepted"),
+                "duplicates": report.count("duplicate"),
+                "errors": report.count("error"),
+                "trips": report.trips.as_dict(),
+                "rows": [r.as_dict() for r in report.rows],
+            }
+        )

@@ -1,0 +1,718 @@
+"""Transit cards over HTTP: a resident links a card, the operator pushes signed tap batches,
+trips are priced along the network and credited (or sent to review)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from carbon.models import (
+    Claim,
+    ClaimStatus,
+    PartnerRequestNonce,
+    Tap,
+    Transfer,
+    TransitCard,
+    Trip,
+    TripStatus,
+)
+from carbon.services.partners import partner_create
+from carbon.services.people import consent_grant
+from carbon.services.transit import (
+    card_hash,
+    forget_network,
+    transit_card_link,
+    transit_trips_expire,
+)
+from tests.carbon.factories_api import (
+    assert_error,
+    bearer,
+    obtain_tokens,
+    partner_post,
+    signed_headers,
+)
+from tests.factories import BehaviourFactory, EmissionFactorFactory
+
+pytestmark = pytest.mark.django_db
+
+TAPS = "/api/v1/partners/transit/taps"
+CARDS = "/api/v1/me/transit-cards"
+CARD = "6227 0012 3456 7890"
+OTHER_CARD = "6227-0098-7654-3210"
+
+
+# --- fixtures and helpers (also used by test_transit_pairing) ---------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_network():
+    forget_network()
+    yield
+    forget_network()
+
+
+@pytest.fixture
+def operator(db):
+    """The metro operator, named as in the demo network's lines.csv."""
+    return partner_create(name="Wuhan Metro", kind="transit_operator")
+
+
+@pytest.fixture
+def demo_network(operator):
+    call_command("load_transit", demo=True, verbosity=0)
+
+
+@pytest.fixture
+def bus(db):
+    behaviour = BehaviourFactory(
+        code="bus",
+        name="Bus ride",
+        category="green_travel",
+        unit="trip",
+        evidence_types=["transit", "self"],
+        consent_scope="transit_card",
+        max_quantity=Decimal("10"),
+        daily_cap_g=None,
+        monthly_cap_g=None,
+        claim_window_days=7,
+    )
+    EmissionFactorFactory(
+        behaviour=behaviour,
+        grams_per_unit=Decimal("150"),
+        unit="trip",
+        valid_from=timezone.now() - timedelta(days=365),
+    )
+    return behaviour
+
+
+@pytest.fixture
+def transit(demo_network, metro, bus):
+    """The demo network and both behaviours."""
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def linked(user, number: str = CARD) -> TransitCard:
+    return transit_card_link(user=user, card_number=number, consent=True).card
+
+
+_seq = iter(range(1, 10**9))
+
+
+def tap(
+    station: str,
+    direction: str,
+    at: datetime,
+    *,
+    number: str = CARD,
+    mode: str = "metro",
+    line: str | None = None,
+    record_id: str | None = None,
+) -> dict:
+    row = {
+        "record_id": record_id or f"rec-{next(_seq)}",
+        "card_hash": card_hash(number),
+        "station": station,
+        "mode": mode,
+        "direction": direction,
+        "at": at.isoformat(),
+    }
+    if line:
+        row["line"] = line
+    return row
+
+
+def push(issued, taps: list[dict], **kw):
+    return partner_post(
+        TAPS, key_id=issued.key_id, secret=issued.secret, payload={"taps": taps}, **kw
+    )
+
+
+def pushed(issued, taps: list[dict], **kw) -> dict:
+    response = push(issued, taps, **kw)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def ago(**kw) -> datetime:
+    return timezone.now() - timedelta(**kw)
+
+
+def steps_of(claim: Claim) -> dict:
+    return {s["step"]: s for s in claim.receipt["steps"]}
+
+
+# --- the happy path ----------------------------------------------------------------------
+
+
+def test_a_signed_batch_becomes_a_credited_trip_priced_along_the_network(
+    transit, operator, resident, ledger_is_consistent
+):
+    linked(resident)
+    start = ago(hours=2)
+
+    body = pushed(
+        operator,
+        [
+            tap("m-jiedaokou", "in", start, record_id="g-1"),
+            tap("m-wuchang-railway-station", "out", start + timedelta(minutes=18), record_id="g-2"),
+        ],
+    )
+
+    assert body["accepted"] == 2 and body["duplicates"] == 0 and body["errors"] == 0
+    assert [r["status"] for r in body["rows"]] == ["accepted", "accepted"]
+    assert body["trips"]["created"] == 1 and body["trips"]["claims"] == 1
+    trip = Trip.objects.get()
+    assert trip.status == TripStatus.CLAIMED and trip.anomaly == ""
+    # Jiedaokou -> Baotong Temple -> Zhongnan Road (change to Line 4) -> Meiyuan -> Wuchang
+    # Railway Station: 1310 + 1250 + 1220 + 1080 m along the track.
+    assert trip.distance_m == 4860
+    claim = trip.claim
+    assert (
+        claim.user == resident
+        and claim.evidence_type == "transit"
+        and claim.partner == operator.partner
+    )
+    assert claim.status == ClaimStatus.CREDITED
+    assert claim.quantity == Decimal("4.860")
+    assert claim.credited_g == 381  # 4.86 km x 78.4 g/km, rounded down
+    steps = steps_of(claim)
+    facts = steps["verification"]["facts"]
+    assert steps["verification"]["tier"] == "transit"
+    assert facts["distance_m"] == 4860 and facts["distance_basis"] == "network"
+    assert facts["route"] == [
+        "m-jiedaokou",
+        "m-baotong-temple",
+        "m-zhongnan-road",
+        "m-meiyuan",
+        "m-wuchang-railway-station",
+    ]
+    # The straight line is shorter: the network distance is what was priced.
+    assert 3400 < facts["straight_line_m"] < 3700
+    assert Decimal(steps["factor"]["grams_per_unit"]) == Decimal("78.4")
+    assert steps["factor"]["gross_g"] == 381
+    assert Transfer.objects.get(pk=steps["credit"]["transfer_id"]).amount_g == 381
+    # The resident sees it over the API too.
+    mine = client_for(resident).get(f"/api/v1/claims/{claim.pk}").json()
+    assert mine["credited_g"] == 381 and mine["receipt"]["steps"][0]["facts"]["distance_m"] == 4860
+    ledger_is_consistent()
+
+
+def test_a_bus_boarding_is_one_trip_when_the_factor_counts_trips(
+    transit, operator, resident, ledger_is_consistent
+):
+    linked(resident)
+
+    body = pushed(
+        operator, [tap("b-zhongnan-road", "in", ago(minutes=30), mode="bus", line="bus-401")]
+    )
+
+    assert body["trips"] == {
+        "created": 1,
+        "claims": 1,
+        "review": 0,
+        "awaiting_link": 0,
+        "expired": 0,
+    }
+    claim = Trip.objects.get().claim
+    assert claim.behaviour.code == "bus" and claim.quantity == Decimal("1")
+    assert claim.status == ClaimStatus.CREDITED and claim.credited_g == 150
+    ledger_is_consistent()
+
+
+# --- replays and bad input -----------------------------------------------------------------
+
+
+def test_a_replayed_batch_credits_nothing_twice(transit, operator, resident, ledger_is_consistent):
+    linked(resident)
+    start = ago(hours=3)
+    taps = [
+        tap("m-jianghan-road", "in", start),
+        tap("m-hongshan-square", "out", start + timedelta(minutes=20)),
+    ]
+    first = pushed(operator, taps, timestamp=int(time.time()) - 5)
+    assert first["accepted"] == 2 and first["trips"]["claims"] == 1
+    before = (
+        Tap.objects.count(),
+        Trip.objects.count(),
+        Claim.objects.count(),
+        Transfer.objects.count(),
+    )
+
+    again = pushed(operator, taps)  # the same records, signed anew
+
+    assert again["accepted"] == 0 and again["duplicates"] == 2 and again["errors"] == 0
+    assert [r["status"] for r in again["rows"]] == ["duplicate", "duplicate"]
+    assert again["trips"]["created"] == 0 and again["trips"]["claims"] == 0
+    assert (
+        Tap.objects.count(),
+        Trip.objects.count(),
+        Claim.objects.count(),
+        Transfer.objects.count(),
+    ) == before
+    ledger_is_consistent()
+
+
+def test_the_very_same_signed_request_is_refused_as_a_replay(transit, operator, resident):
+    linked(resident)
+    body = json.dumps({"taps": [tap("m-jiedaokou", "in", ago(hours=1))]}).encode()
+    headers = signed_headers(key_id=operator.key_id, secret=operator.secret, body=body)
+    assert (
+        APIClient()
+        .generic("POST", TAPS, body, content_type="application/json", **headers)
+        .status_code
+        == 200
+    )
+
+    response = APIClient().generic("POST", TAPS, body, content_type="application/json", **headers)
+
+    assert_error(response, 409, "replayed_request")
+    assert Tap.objects.count() == 1
+
+
+def test_bad_rows_are_reported_one_by_one_and_good_rows_still_apply(
+    transit, operator, resident, ledger_is_consistent
+):
+    linked(resident)
+    start = ago(hours=2)
+    pushed(operator, [tap("m-xunlimen", "in", ago(days=1), record_id="old-1")])
+    naive = tap("m-jiedaokou", "out", start)
+    naive["at"] = (start + timedelta(minutes=5)).replace(tzinfo=None).isoformat()
+    rows = [
+        tap("m-jiedaokou", "in", start, record_id="ok-in"),  # 0
+        tap("m-atlantis", "in", start, record_id="bad-station"),  # 1
+        {**tap("m-jiedaokou", "in", start, record_id="bad-mode"), "mode": "ferry"},  # 2
+        {**naive, "record_id": "naive"},  # 3
+        tap("m-jiedaokou", "out", timezone.now() + timedelta(hours=1), record_id="future"),  # 4
+        "not an object",  # 5
+        tap("m-jiedaokou", "in", ago(days=1), record_id="old-1"),  # 6 same id, other content
+        {**tap("m-jiedaokou", "in", start, record_id="bad-hash"), "card_hash": "1234"},  # 7
+        tap("b-jiedaokou", "in", start, mode="bus", record_id="bus-no-line"),  # 8
+        tap("m-jiedaokou", "in", start, line="bus-401", record_id="wrong-line"),  # 9
+        tap("m-jiedaokou", "in", start, record_id="ok-in"),  # 10 repeated in batch
+        {**tap("m-jiedaokou", "in", start, record_id="extra"), "card_number": "6227"},  # 11
+        tap("m-guangbutun", "out", start + timedelta(minutes=6), record_id="ok-out"),  # 12
+    ]
+
+    body = pushed(operator, rows)
+
+    report = {r["index"]: r for r in body["rows"]}
+    assert [report[i]["status"] for i in range(len(rows))] == [
+        "accepted",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "error",
+        "duplicate",
+        "error",
+        "accepted",
+    ]
+    assert {i: report[i]["code"] for i in report if report[i]["status"] == "error"} == {
+        1: "unknown_station",
+        2: "invalid_mode",
+        3: "time_without_offset",
+        4: "time_in_future",
+        5: "malformed_row",
+        6: "record_conflict",
+        7: "invalid_card_hash",
+        8: "line_required",
+        9: "mode_mismatch",
+        11: "malformed_row",
+    }
+    assert all(report[i]["message"] for i in report if report[i]["status"] == "error")
+    assert report[6]["record_id"] == "old-1" and report[1]["record_id"] == "bad-station"
+    assert body["accepted"] == 2 and body["duplicates"] == 1 and body["errors"] == 10
+    assert set(Tap.objects.values_list("record_id", flat=True)) == {"old-1", "ok-in", "ok-out"}
+    # The stored "old-1" kept its first content.
+    assert Tap.objects.get(record_id="old-1").station.code == "m-xunlimen"
+    trip = Trip.objects.get(entry_station__code="m-jiedaokou")
+    assert trip.exit_station.code == "m-guangbutun" and trip.claim.status == ClaimStatus.CREDITED
+    ledger_is_consistent()
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"taps": {"a": 1}}', b"[]", b"not json"])
+def test_a_batch_that_is_not_a_list_of_taps_is_refused(transit, operator, body):
+    headers = signed_headers(key_id=operator.key_id, secret=operator.secret, body=body)
+
+    response = APIClient().generic("POST", TAPS, body, content_type="application/json", **headers)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("invalid", "malformed_request")
+    assert Tap.objects.count() == 0
+
+
+def test_a_batch_over_the_size_limit_is_refused_whole(transit, operator, resident):
+    start = ago(hours=1)
+    rows = [tap("m-jiedaokou", "in", start, record_id=f"r{i}") for i in range(5001)]
+
+    response = push(operator, rows)
+
+    assert_error(response, 413, "batch_too_large")
+    assert Tap.objects.count() == 0
+
+
+@pytest.mark.parametrize("how", ["wrong_secret", "stale", "unknown_key", "unsigned"])
+def test_a_forged_or_stale_signature_is_refused_and_nothing_is_written(
+    transit, operator, resident, how
+):
+    linked(resident)
+    body = json.dumps({"taps": [tap("m-jiedaokou", "in", ago(hours=1))]}).encode()
+    if how == "wrong_secret":
+        headers = signed_headers(key_id=operator.key_id, secret="not-the-secret", body=body)
+    elif how == "stale":
+        headers = signed_headers(
+            key_id=operator.key_id,
+            secret=operator.secret,
+            body=body,
+            timestamp=int(time.time()) - 3600,
+        )
+    elif how == "unknown_key":
+        headers = signed_headers(key_id="pk_nobody", secret=operator.secret, body=body)
+    else:
+        headers = {}
+
+    response = APIClient().generic("POST", TAPS, body, content_type="application/json", **headers)
+
+    assert_error(response, 401, "invalid_signature")
+    assert Tap.objects.count() == 0 and Trip.objects.count() == 0
+    assert PartnerRequestNonce.objects.count() == 0
+
+
+def test_a_partner_that_is_not_a_transit_operator_is_forbidden(transit, resident):
+    linked(resident)
+    merchant = partner_create(name="Green Grocer", kind="merchant")
+
+    response = push(merchant, [tap("m-jiedaokou", "in", ago(hours=1))])
+
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert Tap.objects.count() == 0
+
+
+def test_a_resident_token_cannot_push_taps(transit, resident):
+    client = bearer(obtain_tokens(resident.email)["access"])
+
+    response = client.post(TAPS, {"taps": [tap("m-jiedaokou", "in", ago(hours=1))]}, format="json")
+
+    assert_error(response, 401, "invalid_signature")
+    assert Tap.objects.count() == 0
+
+
+def test_a_bus_operator_cannot_report_taps_on_the_metro_operators_lines(
+    transit, operator, resident
+):
+    other = partner_create(name="Hubei Bus Group", kind="transit_operator")
+
+    body = pushed(other, [tap("m-jiedaokou", "in", ago(hours=1), line="metro-2", record_id="x")])
+
+    assert body["rows"][0]["code"] == "not_your_line"
+    assert Tap.objects.count() == 0
+
+
+# --- impossible trips go to review -----------------------------------------------------------
+
+
+def test_an_impossibly_fast_trip_goes_to_review_not_to_credit(
+    transit, operator, resident, ledger_is_consistent
+):
+    linked(resident)
+    start = ago(hours=2)
+
+    body = pushed(
+        operator,
+        [
+            tap("m-zhongshan-park", "in", start),
+            tap("m-optics-valley-square", "out", start + timedelta(minutes=4)),
+        ],
+    )
+
+    assert body["trips"]["review"] == 1
+    trip = Trip.objects.get()
+    assert trip.status == TripStatus.REVIEW and trip.anomaly == "impossible_speed"
+    claim = trip.claim
+    assert (
+        claim.status == ClaimStatus.NEEDS_REVIEW and claim.credited_g == 0 and claim.award is None
+    )
+    assert claim.receipt["code"] == "impossible_speed"
+    assert steps_of(claim)["verification"]["outcome"] == "needs_review"
+    assert claim in Claim.objects.review_queue()
+    assert Transfer.objects.count() == 0
+    ledger_is_consistent()
+
+
+# --- linking cards ----------------------------------------------------------------------------
+
+
+def test_taps_before_linking_are_credited_when_the_card_is_linked_within_the_window(
+    transit, operator, resident, ledger_is_consistent
+):
+    recent, old = ago(days=2), ago(days=9)
+    body = pushed(
+        operator,
+        [
+            tap("m-jiedaokou", "in", old),
+            tap("m-guangbutun", "out", old + timedelta(minutes=5)),
+            tap("m-jiedaokou", "in", recent),
+            tap("m-huquan", "out", recent + timedelta(minutes=8)),
+        ],
+    )
+    assert body["trips"]["created"] == 2 and body["trips"]["claims"] == 0
+    assert body["trips"]["awaiting_link"] == 2
+    assert set(Trip.objects.values_list("status", flat=True)) == {TripStatus.AWAITING_LINK}
+    assert Claim.objects.count() == 0
+
+    response = client_for(resident).post(
+        CARDS, {"card_number": CARD, "label": "Commute", "consent": True}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    earlier = response.json()["earlier_trips"]
+    assert earlier["claims"] == 1 and earlier["expired"] == 1
+    # Jiedaokou -> Guangbutun -> Huquan: 1310 + 1630 m.
+    assert earlier["credited_g"] == int(Decimal("2.940") * Decimal("78.4"))
+    credited = Trip.objects.get(started_at=recent)
+    assert credited.status == TripStatus.CLAIMED and credited.claim.user == resident
+    assert credited.claim.status == ClaimStatus.CREDITED
+    assert Trip.objects.get(started_at=old).status == TripStatus.EXPIRED
+    ledger_is_consistent()
+
+
+def test_trips_of_a_card_nobody_links_within_the_window_expire_and_are_never_credited(
+    transit, operator, resident, ledger_is_consistent
+):
+    start = ago(days=1)
+    pushed(
+        operator,
+        [tap("m-jiedaokou", "in", start), tap("m-huquan", "out", start + timedelta(minutes=8))],
+    )
+
+    assert transit_trips_expire(now=timezone.now() + timedelta(days=7)) == 1
+
+    response = client_for(resident).post(
+        CARDS, {"card_number": CARD, "consent": True}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["earlier_trips"] == {"claims": 0, "credited_g": 0, "expired": 0}
+    assert Trip.objects.get().status == TripStatus.EXPIRED
+    assert Claim.objects.count() == 0
+    ledger_is_consistent()
+
+
+def test_linking_keeps_only_a_keyed_hash_and_the_last_four_digits(transit, resident):
+    response = client_for(resident).post(
+        CARDS, {"card_number": CARD, "label": "Blue card", "consent": True}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["last_digits"] == "7890" and body["label"] == "Blue card"
+    assert "6227" not in json.dumps(body)
+    card = TransitCard.objects.get()
+    assert card.card_hash == card_hash("6227001234567890") and len(card.card_hash) == 64
+    assert "622700123456" not in json.dumps(list(TransitCard.objects.values()), default=str)
+    assert resident.consents.current().filter(scope="transit_card").exists()
+    listed = client_for(resident).get(CARDS).json()
+    assert [c["id"] for c in listed] == [card.pk] and listed[0]["last_digits"] == "7890"
+
+
+def test_linking_without_consent_is_refused(transit, resident):
+    response = client_for(resident).post(CARDS, {"card_number": CARD}, format="json")
+
+    assert_error(response, 409, "consent_required")
+    assert TransitCard.objects.count() == 0
+
+
+def test_linking_with_consent_already_granted_needs_no_flag(transit, resident):
+    consent_grant(user=resident, scope="transit_card")
+
+    response = client_for(resident).post(CARDS, {"card_number": CARD}, format="json")
+
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "number", ["1234567", "123456789012345678901", "6227 0012 3456 789X", "", "12.345678"]
+)
+def test_a_malformed_card_number_is_refused(transit, resident, number):
+    response = client_for(resident).post(
+        CARDS, {"card_number": number, "consent": True}, format="json"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("invalid_card_number", "invalid")
+    assert TransitCard.objects.count() == 0
+
+
+def test_a_card_linked_to_another_resident_is_refused(transit, resident, other_resident):
+    linked(other_resident)
+
+    response = client_for(resident).post(
+        CARDS, {"card_number": "6227001234567890", "consent": True}, format="json"
+    )
+
+    assert_error(response, 409, "card_linked_to_another_resident")
+    assert list(TransitCard.objects.values_list("user", flat=True)) == [other_resident.pk]
+
+
+def test_linking_the_same_card_again_answers_the_existing_link(transit, resident):
+    first = client_for(resident).post(CARDS, {"card_number": CARD, "consent": True}, format="json")
+
+    again = client_for(resident).post(CARDS, {"card_number": "6227001234567890"}, format="json")
+
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert TransitCard.objects.count() == 1
+
+
+def test_someone_elses_card_cannot_be_unlinked(transit, resident, other_resident):
+    theirs = linked(other_resident)
+
+    response = client_for(resident).delete(f"{CARDS}/{theirs.pk}")
+
+    assert_error(response, 404, "not_found")
+    theirs.refresh_from_db()
+    assert theirs.unlinked_at is None
+
+
+def test_an_unlinked_card_earns_nothing_until_linked_again(
+    transit, operator, resident, other_resident, ledger_is_consistent
+):
+    card = linked(resident)
+    assert client_for(resident).delete(f"{CARDS}/{card.pk}").status_code == 204
+    assert client_for(resident).get(CARDS).json() == []
+    assert client_for(resident).delete(f"{CARDS}/{card.pk}").status_code == 404
+    start = ago(hours=2)
+
+    body = pushed(
+        operator,
+        [tap("m-jiedaokou", "in", start), tap("m-huquan", "out", start + timedelta(minutes=8))],
+    )
+
+    assert body["trips"]["awaiting_link"] == 1 and Claim.objects.count() == 0
+    # Now someone else may link the card, and gets the trip still inside the window.
+    response = client_for(other_resident).post(
+        CARDS, {"card_number": CARD, "consent": True}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert Trip.objects.get().claim.user == other_resident
+    ledger_is_consistent()
+
+
+def test_cards_need_a_resident_login(transit, api):
+    assert api.get(CARDS).status_code == 401
+    assert api.post(CARDS, {"card_number": CARD, "consent": True}, format="json").status_code == 401
+
+
+def test_a_trip_credited_from_the_card_is_not_paid_again_for_a_self_declared_ride(
+    transit, operator, resident, ledger_is_consistent
+):
+    linked(resident)
+    start = ago(hours=2)
+    pushed(
+        operator,
+        [tap("m-jiedaokou", "in", start), tap("m-huquan", "out", start + timedelta(minutes=8))],
+    )
+
+    response = client_for(resident).post(
+        "/api/v1/claims",
+        {
+            "behaviour": "metro",
+            "quantity": "3",
+            "idempotency_key": "7b0c9a52-30a4-4c1e-9f3e-3f6f3b0a9c11",
+            "occurred_at": (start + timedelta(minutes=2)).isoformat(),
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "rejected"
+    assert response.json()["receipt"]["code"] == "already_credited_by_stronger_evidence"
+    ledger_is_consistent()
+
+
+def test_a_users_card_list_shows_only_their_own_cards(transit, resident, other_resident):
+    linked(other_resident, OTHER_CARD)
+    mine = linked(resident)
+
+    assert [c["id"] for c in client_for(resident).get(CARDS).json()] == [mine.pk]
+
+
+# --- the admin and the schema ------------------------------------------------------------------
+
+
+def test_the_admin_shows_the_network_cards_taps_and_trips_without_card_numbers(
+    transit, operator, resident
+):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.urls import reverse
+
+    linked(resident)
+    start = ago(hours=2)
+    pushed(
+        operator,
+        [
+            tap("m-zhongshan-park", "in", start),
+            tap("m-optics-valley-square", "out", start + timedelta(minutes=4)),
+        ],
+    )
+    admin = Client()
+    admin.force_login(
+        get_user_model().objects.create_superuser("root@example.org", "a-strong-pass-1")
+    )
+    pages = []
+    for model in ("station", "transitline", "transitcard", "tap", "trip"):
+        pages.append(reverse(f"admin:carbon_{model}_changelist"))
+    trip = Trip.objects.get()
+    pages += [
+        reverse("admin:carbon_trip_changelist") + "?anomaly=impossible_speed&status=review",
+        reverse("admin:carbon_trip_change", args=[trip.pk]),
+        reverse("admin:carbon_transitline_change", args=[trip.entry_station.stops.first().line_id]),
+        reverse("admin:carbon_transitcard_change", args=[TransitCard.objects.get().pk]),
+        reverse("admin:carbon_tap_change", args=[Tap.objects.first().pk]),
+    ]
+    for url in pages:
+        response = admin.get(url)
+        assert response.status_code == 200, url
+        assert b"6227001234" not in response.content, url
+    listed = admin.get(reverse("admin:carbon_trip_changelist") + "?anomaly=impossible_speed")
+    assert f"/admin/carbon/claim/{trip.claim_id}/".encode() in listed.content
+
+
+def test_the_transit_endpoints_are_in_the_api_schema(db):
+    schema = APIClient().get("/api/schema/", {"format": "json"})
+
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {
+        "/api/v1/partners/transit/taps",
+        "/api/v1/me/transit-cards",
+        "/api/v1/me/transit-cards/{id}",
+    } <= set(paths)
+    body = paths["/api/v1/partners/transit/taps"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]
+    assert body["schema"]["$ref"].endswith("/TapBatchRequest")
+    components = schema.json()["components"]["schemas"]
+    tap_schema = components[
+        components["TapBatchRequest"]["properties"]["taps"]["items"]["$ref"].split("/")[-1]
+    ]
+    assert {"record_id", "card_hash", "station", "mode", "direction", "at"} <= set(
+        tap_schema["required"]
+    )
