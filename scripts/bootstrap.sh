@@ -23,4 +23,4 @@ if [ ! -x .tools/bin/uv ]; then
 fi
 export UV_PYTHON=/usr/bin/python3 UV_PROJECT_ENVIRONMENT=.venv UV_LINK_MODE=copy
 .tools/bin/uv sync --frozen --quiet
-mkdir -p var
+mkdir -p var/static
