@@ -11,6 +11,7 @@ from django.contrib.gis.admin import GISModelAdmin
 from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
 
+from carbon.admin_review import ClaimDecisionActions
 from carbon.errors import DomainError
 from carbon.models import (
     Account,
@@ -33,7 +34,6 @@ from carbon.models import (
     User,
 )
 from carbon.services.catalogue import emission_factor_publish
-from carbon.services.claims import claim_review
 from carbon.services.ledger import ledger_reverse
 from carbon.services.partners import partner_credential_rotate
 
@@ -184,10 +184,6 @@ class BehaviourAdmin(admin.ModelAdmin):
     inlines = [FactorInline]
 
 
-class ReviewForm(forms.Form):
-    note = forms.CharField(max_length=500, required=True, widget=forms.Textarea(attrs={"rows": 3}))
-
-
 class NeedsReviewFilter(admin.SimpleListFilter):
     title = "review queue"
     parameter_name = "queue"
@@ -202,7 +198,7 @@ class NeedsReviewFilter(admin.SimpleListFilter):
 
 
 @admin.register(Claim)
-class ClaimAdmin(ReadOnlyAdmin):
+class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     list_display = [
         "submitted_at",
         "user",
@@ -245,50 +241,6 @@ class ClaimAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Claim._meta.fields] + ["receipt_steps"]
-
-    def _decide(self, request, queryset, approve: bool):
-        if "apply" in request.POST:
-            form = ReviewForm(request.POST)
-            if form.is_valid():
-                done = 0
-                for claim in queryset:
-                    try:
-                        claim_review(
-                            claim_id=claim.pk,
-                            reviewer=request.user,
-                            approve=approve,
-                            note=form.cleaned_data["note"],
-                        )
-                        done += 1
-                    except DomainError as exc:
-                        self.message_user(request, f"{claim.pk}: {exc.message}", messages.WARNING)
-                self.message_user(
-                    request, f"{done} claim(s) {'approved' if approve else 'rejected'}."
-                )
-                return None
-        else:
-            form = ReviewForm()
-        return render(
-            request,
-            "admin/carbon/decide.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Approve claims" if approve else "Reject claims",
-                "objects": queryset,
-                "form": form,
-                "action": request.POST["action"],
-                "checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
-        )
-
-    @admin.action(description="Approve selected claims (runs the rules and credits)")
-    def approve(self, request, queryset):
-        return self._decide(request, queryset, approve=True)
-
-    @admin.action(description="Reject selected claims")
-    def reject(self, request, queryset):
-        return self._decide(request, queryset, approve=False)
 
 
 class CredentialInline(admin.TabularInline):

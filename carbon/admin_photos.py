@@ -6,24 +6,15 @@ public media."""
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from carbon.errors import DomainError
+from carbon.admin_review import ClaimDecisionActions
 from carbon.models import ClaimPhoto, ClaimStatus
-from carbon.services.claims import claim_review
-
-
-class ReasonForm(forms.Form):
-    note = forms.CharField(
-        label="reason", max_length=500, required=True, widget=forms.Textarea(attrs={"rows": 3})
-    )
 
 
 class ModerationQueueFilter(admin.SimpleListFilter):
@@ -53,7 +44,7 @@ class ModerationQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(ClaimPhoto)
-class PhotoModerationAdmin(admin.ModelAdmin):
+class PhotoModerationAdmin(ClaimDecisionActions, admin.ModelAdmin):
     list_display = [
         "thumb",
         "claim_link",
@@ -72,6 +63,7 @@ class PhotoModerationAdmin(admin.ModelAdmin):
     ordering = ["claim__submitted_at"]
     list_per_page = 50
     actions = ["approve", "reject"]
+    decision_noun = "photo claim(s)"
     fields = [
         "preview",
         "claim_summary",
@@ -253,53 +245,5 @@ class PhotoModerationAdmin(admin.ModelAdmin):
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
-    # --- decisions ----------------------------------------------------------------------
-
-    def _decide(self, request, queryset, approve: bool):
-        if "apply" in request.POST:
-            form = ReasonForm(request.POST)
-            if form.is_valid():
-                done = 0
-                for photo in queryset:
-                    try:
-                        claim_review(
-                            claim_id=photo.claim_id,
-                            reviewer=request.user,
-                            approve=approve,
-                            note=form.cleaned_data["note"],
-                        )
-                        done += 1
-                    except DomainError as exc:
-                        self.message_user(
-                            request, f"claim {photo.claim_id}: {exc.message}", messages.WARNING
-                        )
-                self.message_user(
-                    request, f"{done} photo claim(s) {'approved' if approve else 'rejected'}."
-                )
-                return None
-        else:
-            form = ReasonForm()
-        return render(
-            request,
-            "admin/carbon/decide.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Approve photo claims" if approve else "Reject photo claims",
-                "objects": queryset,
-                "form": form,
-                "action": request.POST["action"],
-                "checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
-        )
-
-    @admin.action(
-        description="Approve selected photo claims (runs the rules and credits)",
-        permissions=["change"],
-    )
-    def approve(self, request, queryset):
-        return self._decide(request, queryset, approve=True)
-
-    @admin.action(description="Reject selected photo claims", permissions=["change"])
-    def reject(self, request, queryset):
-        return self._decide(request, queryset, approve=False)
+    def claim_id_of(self, obj):
+        return obj.claim_id
