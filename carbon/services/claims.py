@@ -276,6 +276,17 @@ def claim_submit(
     if problem:
         raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
     prepared: PreparedEvidence = verifier.prepare(user=user, evidence=evidence, files=files)
+    if (
+        occurred_at is None
+        and prepared.occurred_at is not None
+        and rules.window_problem(
+            behaviour=behaviour, occurred_at=prepared.occurred_at, reference=now
+        )
+        is None
+    ):
+        # The evidence dates the act; out of the window, the adapter refuses it on the
+        # receipt (kept for an appeal), so the claim keeps the submission time then.
+        occurred = prepared.occurred_at
 
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():

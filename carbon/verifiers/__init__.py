@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -45,6 +46,9 @@ class PreparedEvidence:
 
     evidence: dict[str, Any]
     payload: Any = None
+    # When the evidence itself says when the act happened (a photo's capture time), a claim
+    # sent without `occurred_at` takes it: caps and windows count the day of the act.
+    occurred_at: datetime | None = None
 
 
 @runtime_checkable

@@ -60,7 +60,9 @@ class PhotoVerifier:
         prepared_evidence = inspected.evidence()
         if note:
             prepared_evidence["note"] = note
-        return PreparedEvidence(evidence=prepared_evidence, payload=inspected)
+        return PreparedEvidence(
+            evidence=prepared_evidence, payload=inspected, occurred_at=inspected.taken_at
+        )
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         inspected: photos.InspectedPhoto = prepared.payload

@@ -825,3 +825,14 @@ def test_a_big_jpeg_is_decoded_scaled_down_and_stored_at_most_2048_px():
     # The same picture at another size hashes (nearly) the same.
     small = photos.photo_inspect(data=encode(picture(28, (4000, 3000)).resize((1000, 750)), "PNG"))
     assert (small.phash ^ inspected.phash).bit_count() <= photos.SAME_PICTURE_DISTANCE
+
+
+def test_a_claim_without_occurred_at_takes_the_photos_capture_time(auth_api, own_bag):
+    taken = (timezone.now() - timedelta(days=1)).replace(microsecond=0)
+
+    response = upload(auth_api, photo_bytes(21, taken_at=taken))
+
+    assert response.status_code == 201, response.content
+    claim = Claim.objects.get(pk=response.json()["id"])
+    # The daily cap counts the day of the act, not the day of the upload.
+    assert claim.occurred_at == taken
