@@ -77,10 +77,10 @@ def _credited_between(claim: Claim, start: datetime, end: datetime) -> int:
 TIER_RANK = {"self": 1, "photo": 2, "transit": 3, "partner": 4}
 
 
-def _same_act(claim: Claim, tier: str, *, stronger: bool):
+def _same_act(claim: Claim, tier: str) -> tuple[Claim | None, list[Claim]]:
     """Credited claims of the same behaviour by other evidence types close in time: the same
-    act seen twice (a card trip and a photo of the ride). Returns the first stronger-or-equal
-    one, or the list of weaker ones."""
+    act seen twice (a card trip and a photo of the ride). Returns the first one with
+    stronger-or-equal evidence, and the list of those with weaker evidence (one query)."""
     window = timedelta(minutes=settings.CARBON_SAME_ACT_MINUTES)
     others = (
         Claim.objects.filter(
@@ -101,9 +101,9 @@ def _same_act(claim: Claim, tier: str, *, stronger: bool):
         v = get_verifier(c.evidence_type)
         return TIER_RANK.get(v.tier if v else c.evidence_type, 0)
 
-    if stronger:
-        return next((c for c in others if tier_of(c) >= rank), None)
-    return [c for c in others if tier_of(c) < rank]
+    found = list(others)
+    stronger = next((c for c in found if tier_of(c) >= rank), None)
+    return stronger, [c for c in found if tier_of(c) < rank]
 
 
 def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
@@ -180,7 +180,7 @@ def evaluate(
     )
     if problem:
         return ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
-    stronger = _same_act(claim, tier, stronger=True)
+    stronger, weaker = _same_act(claim, tier)
     if stronger is not None:
         return ev.stop(
             "eligibility",
@@ -240,7 +240,6 @@ def evaluate(
 
     # Mutually exclusive evidence: weaker evidence already credited for the same act is
     # deducted, so the act earns once, at the stronger evidence's rate.
-    weaker = _same_act(claim, tier, stronger=False)
     if weaker:
         already = sum(c.credited_g for c in weaker)
         cut = min(amount, already)
