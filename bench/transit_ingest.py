@@ -149,62 +149,20 @@ def seed(args):
     from django.db import transaction
     from django.utils import timezone
 
-    from carbon.demo.catalogue import BEHAVIOURS
     from carbon.models import (
         Account,
         AccountKind,
-        Behaviour,
         Consent,
-        EmissionFactor,
         TransitCard,
         User,
     )
+    from carbon.services.catalogue import catalogue_seed
     from carbon.services.partners import partner_create
     from carbon.services.transit import card_hash
 
     t0 = time.perf_counter()
     start = timezone.now() - timedelta(days=400)
-    with transaction.atomic():
-        for (
-            code,
-            name,
-            category,
-            unit,
-            evidence,
-            scope,
-            max_q,
-            per_action,
-            daily,
-            monthly,
-            window,
-            grams,
-            methodology,
-            source,
-        ) in BEHAVIOURS:
-            if code not in ("metro", "bus"):
-                continue
-            behaviour = Behaviour.objects.create(
-                code=code,
-                name=name,
-                category=category,
-                unit=unit,
-                evidence_types=evidence,
-                consent_scope=scope,
-                max_quantity=max_q,
-                per_action_cap_g=per_action,
-                daily_cap_g=daily,
-                monthly_cap_g=monthly,
-                claim_window_days=window,
-            )
-            EmissionFactor.objects.create(
-                behaviour=behaviour,
-                version=1,
-                grams_per_unit=grams,
-                unit=unit,
-                valid_from=start,
-                methodology=methodology,
-                source=source,
-            )
+    catalogue_seed(valid_from=start, codes={"metro", "bus"})
     operator = partner_create(name="Wuhan Metro", kind="transit_operator")
     call_command("load_transit", demo=True, verbosity=0)
 

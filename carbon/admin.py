@@ -9,9 +9,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.gis.admin import GISModelAdmin
 from django.shortcuts import render
-from django.utils.html import format_html, format_html_join
 
-from carbon.admin_review import ClaimDecisionActions
+from carbon.admin_review import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
 from carbon.errors import DomainError
 from carbon.models import (
     Account,
@@ -36,17 +35,6 @@ from carbon.models import (
 from carbon.services.catalogue import emission_factor_publish
 from carbon.services.ledger import ledger_reverse
 from carbon.services.partners import partner_credential_rotate
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(District)
@@ -216,23 +204,7 @@ class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
 
     @admin.display(description="receipt")
     def receipt_steps(self, obj):
-        steps = obj.receipt.get("steps", [])
-        return format_html(
-            "<p>{}</p><ol>{}</ol>",
-            obj.receipt.get("reason", ""),
-            format_html_join(
-                "",
-                "<li><b>{}</b>: {} {}</li>",
-                (
-                    (
-                        s.get("step"),
-                        s.get("outcome"),
-                        {k: v for k, v in s.items() if k not in ("step", "outcome")},
-                    )
-                    for s in steps
-                ),
-            ),
-        )
+        return receipt_html(obj.receipt)
 
     def has_change_permission(self, request, obj=None):
         return (

@@ -11,9 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from carbon.admin_review import ClaimDecisionActions
+from carbon.admin_review import ClaimDecisionActions, receipt_html
 from carbon.models import ClaimPhoto, ClaimStatus
 
 
@@ -160,24 +160,7 @@ class PhotoModerationAdmin(ClaimDecisionActions, admin.ModelAdmin):
 
     @admin.display(description="receipt")
     def receipt(self, obj):
-        steps = obj.claim.receipt.get("steps", [])
-        return format_html(
-            "<p><b>{}</b>: {}</p><ol>{}</ol>",
-            obj.claim.receipt.get("code", ""),
-            obj.claim.receipt.get("reason", ""),
-            format_html_join(
-                "",
-                "<li><b>{}</b>: {} {}</li>",
-                (
-                    (
-                        s.get("step"),
-                        s.get("outcome"),
-                        {k: v for k, v in s.items() if k not in ("step", "outcome")},
-                    )
-                    for s in steps
-                ),
-            ),
-        )
+        return receipt_html(obj.claim.receipt)
 
     @admin.display(description="may copy")
     def possible_original(self, obj):

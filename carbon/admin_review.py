@@ -1,5 +1,6 @@
-"""The review decision shared by the claim queue and the photo moderation queue: approve
-or reject with a required reason, each through claims.claim_review (rules and ledger)."""
+"""Admin pieces shared by the console's pages: read-only registrations, a claim's receipt
+as HTML, and the review decision of the claim queue and the photo moderation queue
+(approve or reject with a required reason, each through claims.claim_review)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,44 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
 
 from carbon.errors import DomainError
 from carbon.services.claims import claim_review
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services (ledger, feeds): visible, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def receipt_html(receipt: dict):
+    """The receipt of a claim, step by step, as the resident sees it."""
+    return format_html(
+        "<p><b>{}</b>: {}</p><ol>{}</ol>",
+        receipt.get("code", ""),
+        receipt.get("reason", ""),
+        format_html_join(
+            "",
+            "<li><b>{}</b>: {} {}</li>",
+            (
+                (
+                    s.get("step"),
+                    s.get("outcome"),
+                    {k: v for k, v in s.items() if k not in ("step", "outcome")},
+                )
+                for s in receipt.get("steps", [])
+            ),
+        ),
+    )
 
 
 class ReasonForm(forms.Form):

@@ -9,19 +9,9 @@ from django.contrib.gis.admin import GISModelAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from carbon.admin_review import ReadOnlyAdmin
 from carbon.models import LineStop, Station, Tap, TransitCard, TransitLine, Trip
 from carbon.services.transit import network_changed
-
-
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class _NetworkEdit:
@@ -72,7 +62,7 @@ def _short_hash(value: str) -> str:
 
 
 @admin.register(TransitCard)
-class TransitCardAdmin(_ReadOnly):
+class TransitCardAdmin(ReadOnlyAdmin):
     list_display = ["__str__", "user", "label", "linked_at", "unlinked_at", "hash_prefix"]
     list_filter = [("unlinked_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__email", "last_digits", "=card_hash"]
@@ -84,7 +74,7 @@ class TransitCardAdmin(_ReadOnly):
 
 
 @admin.register(Tap)
-class TapAdmin(_ReadOnly):
+class TapAdmin(ReadOnlyAdmin):
     list_display = [
         "tapped_at",
         "record_id",
@@ -107,7 +97,7 @@ class TapAdmin(_ReadOnly):
 
 
 @admin.register(Trip)
-class TripAdmin(_ReadOnly):
+class TripAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "started_at",

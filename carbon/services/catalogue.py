@@ -63,3 +63,44 @@ def emission_factor_publish(
         methodology=methodology.strip(),
         source=source.strip(),
     )
+
+
+@transaction.atomic
+def catalogue_seed(*, valid_from: datetime, codes: set[str] | None = None) -> list[Behaviour]:
+    """Load version 1 of the behaviour catalogue (carbon/demo/catalogue.py): behaviours are
+    created or updated; a behaviour's first factor is published only if it has none, so
+    running it again never touches versions an administrator published since."""
+    from carbon.demo.catalogue import BEHAVIOURS
+
+    loaded = []
+    for row in BEHAVIOURS:
+        (code, name, category, unit, evidence, scope, max_q, per_action, daily, monthly,
+         window, grams, methodology, source) = row  # fmt: skip
+        if codes is not None and code not in codes:
+            continue
+        behaviour, _ = Behaviour.objects.update_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "category": category,
+                "unit": unit,
+                "evidence_types": evidence,
+                "consent_scope": scope,
+                "max_quantity": max_q,
+                "per_action_cap_g": per_action,
+                "daily_cap_g": daily,
+                "monthly_cap_g": monthly,
+                "claim_window_days": window,
+            },
+        )
+        if not EmissionFactor.objects.filter(behaviour=behaviour).exists():
+            emission_factor_publish(
+                behaviour=behaviour,
+                grams_per_unit=grams,
+                methodology=methodology,
+                source=source,
+                valid_from=valid_from,
+                unit=unit,
+            )
+        loaded.append(behaviour)
+    return loaded

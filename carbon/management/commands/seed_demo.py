@@ -9,11 +9,10 @@ from pathlib import Path
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import transaction
 from django.utils import timezone
 
-from carbon.demo.catalogue import BEHAVIOURS
-from carbon.models import Behaviour, Claim, Community, EmissionFactor, Partner, User
+from carbon.models import Behaviour, Claim, Community, Partner, User
+from carbon.services.catalogue import catalogue_seed
 from carbon.services.claims import claim_submit
 from carbon.services.partners import partner_create
 from carbon.services.people import consent_grant, resident_register
@@ -48,8 +47,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         call_command("load_areas", str(DEMO / "districts.geojson"), kind="district", verbosity=0)
         call_command("load_areas", str(DEMO / "communities.geojson"), kind="community", verbosity=0)
-        with transaction.atomic():
-            self._catalogue()
+        self._catalogue()
         self._partners()
         # After the partners: the metro lines name their operator, "Wuhan Metro".
         call_command("load_transit", demo=True, verbosity=0)
@@ -60,47 +58,7 @@ class Command(BaseCommand):
         start = timezone.now().replace(
             month=1, day=1, hour=0, minute=0, second=0, microsecond=0
         ) - timedelta(days=366)
-        for (
-            code,
-            name,
-            category,
-            unit,
-            evidence,
-            scope,
-            max_q,
-            per_action,
-            daily,
-            monthly,
-            window,
-            grams,
-            methodology,
-            source,
-        ) in BEHAVIOURS:
-            behaviour, _ = Behaviour.objects.update_or_create(
-                code=code,
-                defaults=dict(
-                    name=name,
-                    category=category,
-                    unit=unit,
-                    evidence_types=evidence,
-                    consent_scope=scope,
-                    max_quantity=max_q,
-                    per_action_cap_g=per_action,
-                    daily_cap_g=daily,
-                    monthly_cap_g=monthly,
-                    claim_window_days=window,
-                ),
-            )
-            if not EmissionFactor.objects.filter(behaviour=behaviour).exists():
-                EmissionFactor.objects.create(
-                    behaviour=behaviour,
-                    version=1,
-                    grams_per_unit=grams,
-                    unit=unit,
-                    valid_from=start,
-                    methodology=methodology,
-                    source=source,
-                )
+        catalogue_seed(valid_from=start)
 
     def _partners(self):
         for name, kind, behaviours in PARTNERS:
