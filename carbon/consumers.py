@@ -16,6 +16,7 @@ from django.conf import settings
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from carbon.api.serializers import BalanceSerializer
 from carbon.models import User
 from carbon.services.ledger import balance_for_user
 from carbon.services.realtime import balance_group
@@ -56,13 +57,9 @@ def _still_active(user_id: int) -> bool:
 
 @database_sync_to_async
 def _balance(user) -> dict:
-    b = balance_for_user(user=user)
-    return {
-        "available_g": b.available_g,
-        "pending_g": b.pending_g,
-        "lifetime_g": b.lifetime_g,
-        "expiring_30d_g": b.expiring_soon_g,
-    }
+    # The fields of GET /me's balance, minus the expiry list.
+    data = BalanceSerializer(balance_for_user(user=user)).data
+    return {k: data[k] for k in ("available_g", "pending_g", "lifetime_g", "expiring_30d_g")}
 
 
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
@@ -88,7 +85,7 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        if content.get("type") == "snapshot":
+        if isinstance(content, dict) and content.get("type") == "snapshot":
             await self._send_balance()
 
     async def balance_changed(self, event):

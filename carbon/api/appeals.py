@@ -9,7 +9,8 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from carbon.api.serializers import ClaimSerializer
+from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
+from carbon.api.views import request_fields, request_files
 from carbon.models import Appeal, Claim
 from carbon.services.claims import appeal_missed, appeal_refused
 
@@ -39,7 +40,7 @@ class RefusedAppealSerializer(serializers.Serializer):
 class MissedAppealSerializer(serializers.Serializer):
     behaviour = serializers.SlugField(max_length=64)
     quantity = serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=False)
-    occurred_at = serializers.DateTimeField()
+    occurred_at = AwareDateTimeField()
     reason = serializers.CharField(max_length=2000)
     idempotency_key = serializers.UUIDField(format="hex_verbose")
 
@@ -67,7 +68,7 @@ class ClaimAppealView(APIView):
 
 
 class NewestAppealsFirst(CursorPagination):
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")
     page_size = 50
 
 
@@ -86,8 +87,7 @@ class AppealListCreateView(generics.ListAPIView):
     )
     def post(self, request):
         """Report a missed credit (JSON, or multipart with a `photo`); a reviewer decides."""
-        fields = {k: request.data.get(k) for k in request.data if k not in request.FILES}
-        data = MissedAppealSerializer(data=fields)
+        data = MissedAppealSerializer(data=request_fields(request))
         data.is_valid(raise_exception=True)
         v = data.validated_data
         appeal, created = appeal_missed(
@@ -97,7 +97,7 @@ class AppealListCreateView(generics.ListAPIView):
             occurred_at=v["occurred_at"],
             reason=v["reason"],
             idempotency_key=str(v["idempotency_key"]),
-            files=dict(request.FILES.items()),
+            files=request_files(request),
         )
         return Response(
             AppealSerializer(appeal).data,

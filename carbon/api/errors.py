@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -37,6 +38,13 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if (
+        isinstance(exc, exceptions.NotFound)
+        and str(exc.detail) == CursorPagination.invalid_cursor_message
+    ):
+        exc = exceptions.ValidationError(
+            {"cursor": ["Invalid cursor: use the `next` link as given."]}
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

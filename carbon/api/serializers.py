@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
-from carbon.services.ledger import hold_status
+from carbon.services.ledger import hold_status, signed_amount
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -115,11 +115,26 @@ class BehaviourSerializer(serializers.ModelSerializer):
         return FactorSerializer(factors, many=True).data
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time of an act must say its offset: a phone abroad or off-zone would otherwise be
+    read as city time and land on the wrong day for caps and windows."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+    default_error_messages = {
+        **serializers.DateTimeField.default_error_messages,
+        "naive": "Give a time zone offset, e.g. 2026-11-28T08:30:00+08:00.",
+    }
+
+
 class ClaimCreateSerializer(serializers.Serializer):
     behaviour = serializers.SlugField(max_length=64)
     quantity = serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=False)
     idempotency_key = serializers.UUIDField(format="hex_verbose")
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = AwareDateTimeField(required=False)
     evidence = serializers.DictField(required=False, default=dict)
 
     def validate_evidence(self, value):
@@ -177,7 +192,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     def get_amount_g(self, obj) -> int:
         """Signed from the resident's side: credits positive, debits negative."""
         account_id = self.context["account_id"]
-        return obj.amount_g if obj.credit_account_id == account_id else -obj.amount_g
+        return signed_amount(obj, account_id=account_id)
 
     def get_status(self, obj) -> str:
         return hold_status(obj)

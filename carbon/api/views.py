@@ -174,7 +174,7 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
 
 
-def _claim_fields(request) -> dict:
+def request_fields(request) -> dict:
     """Multipart forms carry `evidence` as a JSON string; JSON bodies carry it as an object."""
     if request.content_type.startswith("multipart/"):
         fields = {k: request.data.get(k) for k in request.data if k not in request.FILES}
@@ -190,6 +190,16 @@ def _claim_fields(request) -> dict:
             fields.pop("evidence", None)
         return fields
     return request.data
+
+
+def request_files(request) -> dict:
+    """One file per form field; a second part under the same name is refused, not dropped."""
+    files = {}
+    for name, parts in request.FILES.lists():
+        if len(parts) != 1:
+            raise serializers.ValidationError({name: ["Send one file under this name."]})
+        files[name] = parts[0]
+    return files
 
 
 class ClaimListCreateView(generics.ListAPIView):
@@ -217,11 +227,11 @@ class ClaimListCreateView(generics.ListAPIView):
     def post(self, request):
         """JSON, or multipart with the same fields plus a `photo` file (evidence type photo;
         `evidence` then comes as a JSON string field, if at all)."""
-        data = s.ClaimCreateSerializer(data=_claim_fields(request))
+        data = s.ClaimCreateSerializer(data=request_fields(request))
         data.is_valid(raise_exception=True)
         v = data.validated_data
         evidence = dict(v.get("evidence") or {})
-        files = {name: f for name, f in request.FILES.items()}
+        files = request_files(request)
         claim, created = claim_services.claim_submit(
             user=request.user,
             behaviour_code=v["behaviour"],

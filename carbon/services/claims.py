@@ -511,12 +511,9 @@ def appeal_missed(
     reason = (reason or "").strip()
     if not reason:
         raise AppealNotAllowed("Say what was missed.")
-    existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if existing.reason != reason or existing.claim.behaviour.code != behaviour_code:
-            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
-        return existing, False
     with transaction.atomic():
+        # The claim's own idempotency compares the whole request (behaviour, quantity, time,
+        # photo, reason): a retry returns it, a different request under the key conflicts.
         claim, _ = claim_submit(
             user=user,
             behaviour_code=behaviour_code,
@@ -527,6 +524,11 @@ def appeal_missed(
             files=files,
             force_review=f"Missed-credit appeal: {reason}"[:300],
         )
+        existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.claim_id != claim.pk:
+                raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+            return existing, False
         appeal = Appeal.objects.create(
             user=user, claim=claim, kind="missed", reason=reason, idempotency_key=idempotency_key
         )

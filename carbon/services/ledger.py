@@ -632,6 +632,11 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         return reversal
 
 
+def signed_amount(transfer: Transfer, *, account_id: int) -> int:
+    """Grams as the account sees them: credits positive, debits negative."""
+    return transfer.amount_g if transfer.credit_account_id == account_id else -transfer.amount_g
+
+
 def hold_status(transfer: Transfer) -> str:
     """posted / pending / voided, from the resident's side."""
     if transfer.flag == TransferFlag.PENDING:

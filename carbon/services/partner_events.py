@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
@@ -26,11 +26,11 @@ from carbon.models import (
     PartnerLink,
     User,
 )
+from carbon.services import rules
 from carbon.services.claims import claim_submit
 from carbon.services.people import consent_grant, consent_is_current
 
 MAX_BATCH = 1000
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 class PartnerLinkError(DomainError):
@@ -233,24 +233,26 @@ def _parse_row(*, partner: Partner, row: Any, allowed: dict[str, Behaviour], now
     user_ref = row.get("user_ref")
     if not isinstance(user_ref, str) or not user_ref.strip() or len(user_ref) > 200:
         raise RowError("malformed_row", "`user_ref` is the partner's id of the resident, a string.")
-    occurred = (
-        parse_datetime(row["occurred_at"]) if isinstance(row.get("occurred_at"), str) else None
-    )
+    try:
+        raw_time = row.get("occurred_at")
+        occurred = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        occurred = None
     if occurred is None or timezone.is_naive(occurred):
         raise RowError("invalid_time", "`occurred_at` is an ISO-8601 time with an offset.")
-    if occurred > now + CLOCK_SKEW:
+    if occurred > now + rules.CLOCK_SKEW:
         raise RowError("invalid_time", "`occurred_at` is in the future.")
-    if occurred < now - timedelta(days=behaviour.claim_window_days):
-        raise RowError(
-            "outside_claim_window",
-            f"Events older than {behaviour.claim_window_days} days are not credited.",
-        )
+    problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
+    if problem:
+        raise RowError("outside_claim_window", problem)
     quantity, details = SCHEMAS.get(behaviour.code, _generic)(row)
     if quantity > behaviour.max_quantity:
         raise RowError(
             "invalid_quantity", f"At most {behaviour.max_quantity} {behaviour.unit} per event."
         )
     quantity = quantity.quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+    if quantity <= 0:
+        raise RowError("invalid_quantity", "Below the smallest quantity we count (0.001).")
     return event_id, behaviour, user_ref, occurred, quantity, details
 
 
@@ -405,7 +407,9 @@ def partner_link_create(
     for event in PartnerEvent.objects.filter(
         partner=partner, external_ref_hash=ref_hash, status=PartnerEventStatus.UNMATCHED
     ).select_related("behaviour", "partner"):
-        if event.occurred_at < now - timedelta(days=event.behaviour.claim_window_days):
+        if rules.window_problem(
+            behaviour=event.behaviour, occurred_at=event.occurred_at, reference=now
+        ):
             continue
         try:
             with transaction.atomic():
@@ -428,7 +432,9 @@ def partner_events_expire(*, now: datetime | None = None) -> int:
     for event in PartnerEvent.objects.filter(status=PartnerEventStatus.UNMATCHED).select_related(
         "behaviour"
     ):
-        if event.occurred_at < now - timedelta(days=event.behaviour.claim_window_days):
+        if rules.window_problem(
+            behaviour=event.behaviour, occurred_at=event.occurred_at, reference=now
+        ):
             event.status = PartnerEventStatus.EXPIRED
             event.save(update_fields=["status"])
             expired += 1

@@ -16,6 +16,7 @@ from carbon.services.ledger import (
     balance_for_user,
     hold_status,
     ledger_entries_for_user,
+    signed_amount,
 )
 
 
@@ -187,7 +188,7 @@ def user_export(*, user: User) -> dict[str, Any]:
                 "at": t.created_at.isoformat(),
                 "code": t.code,
                 "status": hold_status(t),
-                "amount_g": t.amount_g if t.credit_account_id == account.pk else -t.amount_g,
+                "amount_g": signed_amount(t, account_id=account.pk),
                 "description": t.description,
             }
             for t in ledger_entries_for_user(user=user)[0].order_by("created_at", "id")

@@ -263,3 +263,34 @@ def test_appeals_outside_the_window_or_on_others_claims_are_refused(
     )
     assert_error(response, 409, "appeal_not_allowed")
     assert not Appeal.objects.exists()
+
+
+def test_missed_appeal_retries_return_the_original_and_changes_conflict(auth_api, metro):
+    when = (timezone.now() - timedelta(days=1)).replace(microsecond=0).isoformat()
+    body = {
+        "behaviour": "metro",
+        "quantity": "8.5",
+        "occurred_at": when,
+        "reason": "Card trip never credited.",
+        "idempotency_key": new_key(),
+    }
+    first = auth_api.post("/api/v1/appeals", body, format="json")
+    assert first.status_code == 201
+    again = auth_api.post("/api/v1/appeals", body, format="json")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    changed = auth_api.post("/api/v1/appeals", {**body, "quantity": "30"}, format="json")
+    assert_error(changed, 409, "idempotency_conflict")
+    assert Appeal.objects.count() == 1 and Claim.objects.count() == 1
+
+
+def test_malformed_appeal_and_claim_requests_are_400s(auth_api, metro):
+    assert_error(auth_api.post("/api/v1/appeals", [1, 2], format="json"), 400, "invalid")
+    naive = auth_api.post(
+        "/api/v1/claims",
+        claim_payload("metro", 2, occurred_at="2026-11-28T08:00:00"),
+        format="json",
+    )
+    error = assert_error(naive, 400, "invalid")
+    assert "occurred_at" in error["details"]
+    assert_error(auth_api.get("/api/v1/claims?cursor=garbage"), 400, "invalid")
+    assert not Claim.objects.exists() and not Appeal.objects.exists()

@@ -181,7 +181,7 @@ def test_events_before_linking_are_credited_on_linking_within_the_window(
 def test_unlinked_events_expire_after_the_window(bike_partner, auth_api):
     push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=6))])
     assert partner_events_expire(now=timezone.now() + timedelta(days=2)) == 1
-    link(auth_api, bike_partner.partner)
+    assert link(auth_api, bike_partner.partner).status_code == 201
     assert PartnerEvent.objects.get().status == PartnerEventStatus.EXPIRED
     assert not Claim.objects.exists()
 
@@ -228,8 +228,8 @@ def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_par
 
 
 def test_revoked_consent_stops_credits(auth_api, resident, bike_partner):
-    link(auth_api, bike_partner.partner)
-    auth_api.delete("/api/v1/me/consents/bike_share")
+    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert auth_api.delete("/api/v1/me/consents/bike_share").status_code == 204
     body = push(bike_partner, [ride()]).json()
     assert body["results"][0]["claim_status"] == "rejected"
     claim = Claim.objects.get(user=resident)
@@ -273,3 +273,21 @@ def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(
     # The partner's next event for that id matches nobody.
     body = push(bike_partner, [ride("e2")]).json()
     assert body["results"][0]["claim_status"] == "awaiting_link"
+
+
+def test_impossible_dates_and_vanishing_quantities_are_row_errors(
+    auth_api, bike_partner, recycling
+):
+    bike_partner.partner.behaviours.add(recycling)
+    link(auth_api, bike_partner.partner)
+    body = push(
+        bike_partner,
+        [
+            ride("month-13", when=None) | {"occurred_at": "2026-13-45T00:00:00+00:00"},
+            {**ride("tiny"), "behaviour": "recycling", "weight_kg": "0.0001", "material": "glass"},
+            ride("ok"),
+        ],
+    ).json()
+    codes = {r["event_id"]: r.get("code") for r in body["results"]}
+    assert codes == {"month-13": "invalid_time", "tiny": "invalid_quantity", "ok": None}
+    assert list(PartnerEvent.objects.values_list("event_id", flat=True)) == ["ok"]
