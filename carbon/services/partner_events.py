@@ -4,7 +4,6 @@ platforms, matched to residents by an identifier they linked, turned into claims
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,7 @@ from carbon.models import (
 )
 from carbon.services import rules
 from carbon.services.claims import claim_submit
+from carbon.services.partners import hmac_hex
 from carbon.services.people import consent_grant, consent_is_current
 
 MAX_BATCH = 1000
@@ -56,8 +56,8 @@ class BatchTooLarge(DomainError):
 
 def external_ref_hash(*, partner: Partner, external_ref: str) -> str:
     """Keyed hash of a partner's own id for a resident: we never store the raw id."""
-    msg = f"{partner.pk}:{external_ref.strip()}".encode()
-    return hmac.new(settings.PARTNER_REF_HASH_KEY.encode(), msg, hashlib.sha256).hexdigest()
+    message = f"{partner.pk}:{external_ref.strip()}".encode()
+    return hmac_hex(key=settings.PARTNER_REF_HASH_KEY, message=message)
 
 
 # --- per-behaviour event schemas ------------------------------------------------------------

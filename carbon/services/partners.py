@@ -67,9 +67,15 @@ def partner_credential_rotate(
     return _issue(partner)
 
 
+def hmac_hex(*, key: str, message: bytes) -> str:
+    """Hex HMAC-SHA256: request signatures, and the keyed hashes that stand in for card
+    numbers and partner account ids."""
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
 def sign(*, secret: str, timestamp: str, body: bytes) -> str:
     """The signature a partner sends: hex HMAC-SHA256 over "{timestamp}.{raw body}"."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac_hex(key=secret, message=timestamp.encode() + b"." + body)
 
 
 def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body: bytes) -> Partner:

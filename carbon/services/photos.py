@@ -165,9 +165,10 @@ def photo_metadata(
     return taken_at, gps, summary
 
 
-def photo_decode(*, img: Image.Image) -> Image.Image:
-    """Decode the pixels, apply the EXIF orientation, and return an sRGB RGB image whose
-    long side is at most MAX_SIDE, with no metadata attached."""
+def photo_load(*, img: Image.Image) -> None:
+    """Decode the pixels (large JPEGs at a reduced scale), refusing corrupt data. Runs before
+    the metadata is read: for some formats reading EXIF decodes the image, and a failure
+    there must not pass as "no metadata"."""
     try:
         long_side = max(img.size)
         if img.format in ("JPEG", "MPO") and long_side >= 2 * DRAFT_MIN_SIDE:
@@ -182,6 +183,12 @@ def photo_decode(*, img: Image.Image) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, RuntimeError):
         # Truncated or corrupt data behind a valid header (RuntimeError: libheif).
         raise _not_an_image() from None
+
+
+def photo_decode(*, img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation to the loaded pixels and return an sRGB RGB image whose
+    long side is at most MAX_SIDE, with no metadata attached."""
+    photo_load(img=img)  # a no-op when already loaded
     try:
         ImageOps.exif_transpose(img, in_place=True)
     except Exception:  # a broken orientation tag leaves the picture as it is
@@ -223,6 +230,7 @@ def photo_inspect(*, data: bytes, now: datetime | None = None) -> InspectedPhoto
     img = photo_open(data=data)
     width, height = img.size
     original_format = _format(img)
+    photo_load(img=img)
     taken_at, gps, summary = photo_metadata(img=img, now=now)
     decoded = photo_decode(img=img)
     thumbnail = photo_thumbnail(img=decoded)
@@ -318,6 +326,8 @@ def _capture_time(exif: Image.Exif) -> datetime | None:
             naive = datetime.strptime(raw[:19], "%Y:%m:%d %H:%M:%S")
         except ValueError:
             continue
+        if naive.year < 1990:
+            continue  # a reset camera clock (year 1, 1970): not a capture time
         offset = _OFFSET.match(_clean_text(ifd.get(offset_tag)) or "")
         if offset:
             sign = -1 if offset.group(1) == "-" else 1

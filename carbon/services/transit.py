@@ -9,7 +9,6 @@ taps not yet in a trip, so pairing can run again at any time and never pairs a t
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import math
@@ -47,6 +46,7 @@ from carbon.models import (
     TripStatus,
     User,
 )
+from carbon.services.partners import hmac_hex
 from carbon.services.rules import CLOCK_SKEW
 
 log = logging.getLogger(__name__)
@@ -56,12 +56,15 @@ BEHAVIOUR_FOR_MODE = {TransitMode.METRO: "metro", TransitMode.BUS: "bus"}
 # An entry tap with no exit for this long is an unfinished trip; an exit this long after
 # its entry is not the same trip.
 MAX_TRIP_DURATION = timedelta(hours=4)
+# Older taps can never be credited (claim windows are days, not months): refuse them.
+MAX_TAP_AGE = timedelta(days=31)
 # A tap still waiting for its other half may see it arrive in a later batch: a lonely tap is
 # only decided (missing exit, exit without entry) once it has waited this long since it was
 # received, and is older than the longest trip.
 PAIRING_GRACE = timedelta(minutes=15)
 MAX_BATCH_TAPS = 5000
-CARD_DIGITS = re.compile(r"^\d{8,20}$")
+# ASCII digits only: a full-width "６２２７…" would hash differently from what the operator sends.
+CARD_DIGITS = re.compile(r"^[0-9]{8,20}$")
 CARD_HASH = re.compile(r"^[0-9a-f]{64}$")
 NETWORK_VERSION_KEY = "transit:network-version"
 
@@ -123,9 +126,7 @@ def card_hash(card_number: str) -> str:
     TRANSIT_CARD_HASH_KEY over the digits (spaces and dashes removed). The operator computes
     the same value for its taps."""
     number = card_number_normalise(card_number)
-    return hmac.new(
-        settings.TRANSIT_CARD_HASH_KEY.encode(), number.encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac_hex(key=settings.TRANSIT_CARD_HASH_KEY, message=number.encode())
 
 
 # --- the network --------------------------------------------------------------------------
@@ -433,9 +434,16 @@ def _row(raw: Any, net: Network, partner: Partner, now: datetime) -> TapRow:
     record_id = raw.get("record_id")
     if isinstance(record_id, int) and not isinstance(record_id, bool):
         record_id = str(record_id)
-    if not isinstance(record_id, str) or not record_id.strip() or len(record_id) > 100:
+    if (
+        not isinstance(record_id, str)
+        or not record_id.strip()
+        or len(record_id) > 100
+        or record_id != record_id.strip()
+        or any(ord(c) < 32 for c in record_id)
+    ):
         raise RowError(
-            "invalid_record_id", "record_id is a non-empty string of at most 100 characters."
+            "invalid_record_id",
+            "record_id is a string of 1 to 100 printable characters, without surrounding spaces.",
         )
     digest = raw.get("card_hash")
     if not isinstance(digest, str) or not CARD_HASH.match(digest.lower()):
@@ -460,8 +468,15 @@ def _row(raw: Any, net: Network, partner: Partner, now: datetime) -> TapRow:
         raise RowError("invalid_time", "at is an ISO-8601 date and time with a UTC offset.")
     if timezone.is_naive(when):
         raise RowError("time_without_offset", "at needs a UTC offset (e.g. +08:00).")
-    if when > now + CLOCK_SKEW:
+    try:
+        too_old = when < now - MAX_TAP_AGE
+        in_future = when > now + CLOCK_SKEW
+    except OverflowError:  # e.g. year 1 at +14:00
+        raise RowError("invalid_time", "at is not a plausible time.") from None
+    if in_future:
         raise RowError("time_in_future", "This tap is in the future.")
+    if too_old:
+        raise RowError("time_too_old", "Taps older than 31 days can no longer be credited.")
     station = net.stations.get(raw.get("station")) if isinstance(raw.get("station"), str) else None
     if station is None:
         raise RowError("unknown_station", f"No station has the code {raw.get('station')!r}.")

@@ -775,7 +775,7 @@ def test_the_body_limit_refuses_before_the_app_reads_the_body():
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    from carbon.api.photos import RequestBodyLimit
+    from config.body_limit import RequestBodyLimit
 
     guard = RequestBodyLimit(app, max_bytes=1000)
 
@@ -800,7 +800,7 @@ def test_the_body_limit_refuses_before_the_app_reads_the_body():
 def test_the_body_limit_in_front_of_django(settings):
     from django.core.asgi import get_asgi_application
 
-    from carbon.api.photos import RequestBodyLimit
+    from config.body_limit import RequestBodyLimit
 
     settings.PHOTO_MAX_BYTES = 10_000
     guard = RequestBodyLimit(get_asgi_application())
@@ -836,3 +836,50 @@ def test_a_claim_without_occurred_at_takes_the_photos_capture_time(auth_api, own
     claim = Claim.objects.get(pk=response.json()["id"])
     # The daily cap counts the day of the act, not the day of the upload.
     assert claim.occurred_at == taken
+
+
+def test_a_png_with_corrupt_pixel_data_is_not_an_image(auth_api, own_bag, settings):
+    data = bytearray(photo_bytes(31, "PNG"))
+    at = data.find(b"IDAT")
+    data[at + 60] ^= 0xFF  # the header and EXIF still read; the pixels do not
+
+    response = upload(auth_api, bytes(data), name="photo.png", content_type="image/png")
+
+    assert_error(response, 400, "not_an_image")
+    assert state(settings) == (0, 0, 0, 0, [])
+
+
+def test_a_reset_camera_clock_counts_as_no_capture_time(auth_api, own_bag):
+    from PIL import ExifTags
+
+    img = Image.open(io.BytesIO(photo_bytes(32)))
+    exif = Image.Exif()
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.DateTimeOriginal] = "0001:01:01 00:00:00"
+    ifd[ExifTags.Base.OffsetTimeOriginal] = "+14:00"
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif)
+
+    response = upload(auth_api, buf.getvalue())
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "needs_review"
+    assert response.json()["receipt"]["code"] == "no_capture_time"
+
+
+def test_two_files_under_the_name_photo_are_refused(auth_api, own_bag, settings):
+    payload = {
+        "behaviour": "own-bag",
+        "quantity": 1,
+        "idempotency_key": new_key(),
+        "photo": [
+            SimpleUploadedFile("a.jpg", photo_bytes(33), content_type="image/jpeg"),
+            SimpleUploadedFile("b.jpg", photo_bytes(34), content_type="image/jpeg"),
+        ],
+    }
+
+    response = auth_api.post("/api/v1/claims", payload, format="multipart")
+
+    error = assert_error(response, 400, "invalid")
+    assert "photo" in error["details"]
+    assert state(settings) == (0, 0, 0, 0, [])

@@ -556,3 +556,21 @@ def test_the_same_batch_pushed_twice_at_once_credits_once(transit, operator, res
     assert Trip.objects.count() == 1
     assert Claim.objects.count() == 1 and Transfer.objects.count() == 1
     call_command("ledger_check")
+
+
+def test_the_loader_refuses_malformed_files_and_loads_nothing(db, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from carbon.models import Station
+
+    bad = tmp_path / "stations.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": ["not a feature"]}')
+    with pytest.raises(CommandError):
+        call_command("load_transit", stations=str(bad), verbosity=0)
+    short = tmp_path / "lines.csv"
+    short.write_text(
+        "line,line_name,mode,operator,sequence,station,metres_from_previous\nmetro-9\n"
+    )
+    with pytest.raises(CommandError):
+        call_command("load_transit", lines=str(short), verbosity=0)
+    assert not Station.objects.exists()

@@ -71,15 +71,20 @@ class Command(BaseCommand):
             lines = lines or str(DEMO / "lines.csv")
         if not stations and not lines:
             raise CommandError("give --stations and/or --lines (or --demo)")
-        with transaction.atomic():
-            if stations:
-                count = self._stations(Path(stations))
-                if verbosity:
-                    self.stdout.write(f"{count} station(s) loaded")
-            if lines:
-                count, stops = self._lines(Path(lines))
-                if verbosity:
-                    self.stdout.write(f"{count} line(s) with {stops} stop(s) loaded")
+        try:
+            with transaction.atomic():
+                if stations:
+                    count = self._stations(Path(stations))
+                    if verbosity:
+                        self.stdout.write(f"{count} station(s) loaded")
+                if lines:
+                    count, stops = self._lines(Path(lines))
+                    if verbosity:
+                        self.stdout.write(f"{count} line(s) with {stops} stop(s) loaded")
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # A feature or row of the wrong shape (not an object, short row, text where a
+            # number belongs): nothing was loaded, say so plainly instead of a traceback.
+            raise CommandError(f"malformed input, nothing loaded: {exc!r}") from None
         network_changed()
         if verbosity:
             self.stdout.write(self.style.SUCCESS("transit network loaded"))

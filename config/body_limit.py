@@ -1,0 +1,91 @@
+"""ASGI middleware: refuse oversized request bodies before Django spools them to disk."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+
+from carbon.api.errors import error_body
+
+
+class RequestBodyLimit:
+    """ASGI middleware: answer 413 to a request body above `max_bytes` on `prefixes`.
+
+    Django's ASGI handler reads the whole body into a temporary file before any Django
+    middleware or view runs, so a size check in Django comes after a 2 GB upload has been
+    written to disk. This wraps the Django ASGI app and refuses on Content-Length at once,
+    or, for a chunked body, stops reading as soon as the limit is passed.
+    """
+
+    def __init__(
+        self, app, *, max_bytes: int | None = None, prefixes: tuple[str, ...] = ("/api/",)
+    ):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.prefixes = prefixes
+
+    def limit(self) -> int:
+        # The photo plus the multipart envelope and the form's small fields.
+        return (
+            self.max_bytes if self.max_bytes is not None else settings.PHOTO_MAX_BYTES + 1024 * 1024
+        )
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+            return await self.app(scope, receive, send)
+        limit = self.limit()
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if declared is not None and int(declared) > limit:
+                return await self._refuse(send, limit)
+        except ValueError:
+            pass  # a malformed header: Django answers 400 itself
+        received = 0
+        cut_off = False
+        started = False
+
+        async def limited_receive():
+            nonlocal received, cut_off
+            if cut_off:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Django treats a disconnect as an aborted request and answers nothing.
+                    cut_off = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracked_send)
+        if cut_off and not started:
+            await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send, limit: int) -> None:
+        body = json.dumps(
+            error_body(
+                "request_too_large",
+                f"The request body may be at most {limit} bytes.",
+                {"max_bytes": limit},
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
