@@ -94,3 +94,12 @@ class ReplayedRequest(DomainError):
 class InvalidReview(DomainError):
     code = "invalid_review"
     status = 409
+
+
+class RowError(Exception):
+    """One bad row of a partner batch (taps, events): reported in the per-row answer with a
+    stable code, never raised out of the batch."""
+
+    def __init__(self, code: str, message: str):
+        self.code, self.message = code, message
+        super().__init__(message)

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from carbon.errors import DomainError
+from carbon.errors import DomainError, RowError
 from carbon.models import (
     Behaviour,
     Claim,
@@ -61,12 +61,6 @@ def external_ref_hash(*, partner: Partner, external_ref: str) -> str:
 
 
 # --- per-behaviour event schemas ------------------------------------------------------------
-
-
-class RowError(Exception):
-    def __init__(self, code: str, message: str):
-        self.code, self.message = code, message
-        super().__init__(message)
 
 
 def _decimal(row: dict, name: str, *, maximum: Decimal | None = None) -> Decimal:

@@ -28,7 +28,7 @@ from django.db.models import Count, Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from carbon.errors import DomainError
+from carbon.errors import DomainError, RowError
 from carbon.models import (
     Behaviour,
     Claim,
@@ -402,12 +402,6 @@ class TapBatchReport:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r.status == status)
-
-
-class RowError(Exception):
-    def __init__(self, code: str, message: str):
-        self.code, self.message = code, message
-        super().__init__(message)
 
 
 @dataclass(frozen=True)
