@@ -104,8 +104,9 @@ def fill_hashes(n: int) -> float:
     from django.db import transaction
     from django.utils import timezone
 
-    from carbon.models import Behaviour, Claim, ClaimPhoto, PhotoHashBand, User
-    from carbon.services.photos import hash_bands
+    from carbon.adapters.photo.duplicates import hash_bands
+    from carbon.adapters.photo.models import ClaimPhoto, PhotoHashBand
+    from carbon.models import Behaviour, Claim, User
 
     started = time.perf_counter()
     rnd = random.Random(42)
@@ -226,14 +227,14 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     from django.utils import timezone
     from PIL import Image
 
-    from carbon.models import ClaimPhoto, PhotoHashBand
-    from carbon.services import photos
-    from carbon.verifiers.photo import PhotoVerifier
+    from carbon.adapters.photo import duplicates, images
+    from carbon.adapters.photo.models import ClaimPhoto, PhotoHashBand
+    from carbon.adapters.photo.verifier import PhotoVerifier
 
     def band_query(phash: int) -> Q:
         """The lookup's WHERE clause, as photo_duplicates_find builds it."""
         q = Q()
-        for b, v in photos.hash_bands(phash):
+        for b, v in duplicates.hash_bands(phash):
             q |= Q(band=b, value=v)
         return q
 
@@ -244,7 +245,7 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     fill_s = fill_hashes(args.stored)
     print(
         f"stored {args.stored:,} photo hashes ({PhotoHashBand.objects.count():,} band rows, "
-        f"{len(photos.hash_bands(0))} bands for distance {settings.PHOTO_DUPLICATE_DISTANCE}) "
+        f"{len(duplicates.hash_bands(0))} bands for distance {settings.PHOTO_DUPLICATE_DISTANCE}) "
         f"in {fill_s:.1f} s"
     )
     if connection.vendor == "postgresql":
@@ -259,11 +260,11 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     )
 
     # Warm-up: first imports (scipy for the DCT), first queries.
-    photos.photo_inspect(data=data[0])
-    photos.photo_duplicates_find(phash=0, sha256="")
+    images.photo_inspect(data=data[0])
+    duplicates.photo_duplicates_find(phash=0, sha256="")
 
     # Correctness check: a stored hash 3 bits from photo 0 must be found among the 100k.
-    probe = photos.photo_inspect(data=data[0])
+    probe = images.photo_inspect(data=data[0])
 
     # 1. Stage by stage, through the service's own functions.
     stages: dict[str, list[float]] = {
@@ -282,19 +283,19 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     for _ in range(args.rounds):
         for blob in data:
             t0 = time.perf_counter()
-            img = photos.photo_open(data=blob)
+            img = images.photo_open(data=blob)
             t1 = time.perf_counter()
-            photos.photo_metadata(img=img, now=now)
+            images.photo_metadata(img=img, now=now)
             t2 = time.perf_counter()
-            decoded = photos.photo_decode(img=img)
+            decoded = images.photo_decode(img=img)
             t3 = time.perf_counter()
-            thumbnail = photos.photo_thumbnail(img=decoded)
-            phash = photos.photo_phash(img=thumbnail)
+            thumbnail = images.photo_thumbnail(img=decoded)
+            phash = images.photo_phash(img=thumbnail)
             sha = hashlib.sha256(blob).hexdigest()
             t4 = time.perf_counter()
-            photos.photo_encode(img=decoded, thumbnail=thumbnail)
+            images.photo_encode(img=decoded, thumbnail=thumbnail)
             t5 = time.perf_counter()
-            photos.photo_duplicates_find(phash=phash, sha256=sha, now=now)
+            duplicates.photo_duplicates_find(phash=phash, sha256=sha, now=now)
             t6 = time.perf_counter()
             for k, v in zip(
                 stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True
@@ -326,7 +327,7 @@ def run(args, where: str, size: tuple[int, int]) -> None:
                 files={"photo": SimpleUploadedFile("p.jpg", blob, content_type="image/jpeg")},
             )
             ins = prepared.payload
-            photos.photo_duplicates_find(phash=ins.phash, sha256=ins.sha256)
+            duplicates.photo_duplicates_find(phash=ins.phash, sha256=ins.sha256)
             n += 1
     pipeline = n / (time.perf_counter() - t)
 
@@ -338,8 +339,8 @@ def run(args, where: str, size: tuple[int, int]) -> None:
         for _ in range(args.rounds):
             for blob in data:
                 with Image.open(io.BytesIO(blob)) as img:
-                    if draft and max(img.size) >= 2 * photos.DRAFT_MIN_SIDE:
-                        s = photos.DRAFT_MIN_SIDE / max(img.size)
+                    if draft and max(img.size) >= 2 * images.DRAFT_MIN_SIDE:
+                        s = images.DRAFT_MIN_SIDE / max(img.size)
                         img.draft("RGB", (int(img.width * s) + 1, int(img.height * s) + 1))
                     img.load()
                     imagehash.phash(img)
@@ -355,7 +356,7 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     for _ in range(300):
         h = rnd.getrandbits(64)
         t0 = time.perf_counter()
-        photos.photo_duplicates_find(phash=h, sha256="")
+        duplicates.photo_duplicates_find(phash=h, sha256="")
         lookups.append(time.perf_counter() - t0)
 
     # A planted near-duplicate (3 bits off) is found.
@@ -364,9 +365,9 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     ClaimPhoto.objects.filter(pk=any_photo.pk).update(phash=f"{planted:016x}")
     PhotoHashBand.objects.filter(photo=any_photo).delete()
     PhotoHashBand.objects.bulk_create(
-        [PhotoHashBand(photo=any_photo, band=b, value=v) for b, v in photos.hash_bands(planted)]
+        [PhotoHashBand(photo=any_photo, band=b, value=v) for b, v in duplicates.hash_bands(planted)]
     )
-    found = photos.photo_duplicates_find(phash=probe.phash, sha256=probe.sha256)
+    found = duplicates.photo_duplicates_find(phash=probe.phash, sha256=probe.sha256)
     assert found and found[0].claim_id == any_photo.claim_id and found[0].distance == 3, found
 
     print(

@@ -149,16 +149,11 @@ def seed(args):
     from django.db import transaction
     from django.utils import timezone
 
-    from carbon.models import (
-        Account,
-        AccountKind,
-        Consent,
-        TransitCard,
-        User,
-    )
+    from carbon.adapters.transit.cards import card_hash
+    from carbon.adapters.transit.models import TransitCard
+    from carbon.models import Account, AccountKind, Consent, User
     from carbon.services.catalogue import catalogue_seed
     from carbon.services.partners import partner_create
-    from carbon.services.transit import card_hash
 
     t0 = time.perf_counter()
     start = timezone.now() - timedelta(days=400)
@@ -205,8 +200,8 @@ def make_taps(args, cards: list[str]) -> list[dict]:
     trips are on different days, so none overlap; all within the 7-day claim window."""
     from django.utils import timezone
 
-    from carbon.models import LineStop
-    from carbon.services.transit import network
+    from carbon.adapters.transit.models import LineStop
+    from carbon.adapters.transit.network import network
 
     rng = random.Random(args.seed)
     net = network()
@@ -357,7 +352,8 @@ def push(args, operator, taps: list[dict]) -> tuple[float, dict]:
 def verify(args, n_taps: int, report: dict) -> tuple[int, int]:
     from django.core.management import call_command
 
-    from carbon.models import Claim, ClaimStatus, Tap, Trip
+    from carbon.adapters.transit.models import Tap, Trip
+    from carbon.models import Claim, ClaimStatus
 
     credited = Claim.objects.filter(status=ClaimStatus.CREDITED).count()
     print(
@@ -383,20 +379,8 @@ def baseline(args, operator, taps: list[dict]) -> tuple[float, int]:
     from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
-    from carbon.models import (
-        Account,
-        AccountKind,
-        Behaviour,
-        Claim,
-        EmissionFactor,
-        Lot,
-        Station,
-        Tap,
-        Transfer,
-        TransitCard,
-        TransitLine,
-        Trip,
-    )
+    from carbon.adapters.transit.models import Station, Tap, TransitCard, TransitLine, Trip
+    from carbon.models import Account, AccountKind, Behaviour, Claim, EmissionFactor, Lot, Transfer
 
     stations = dict(Station.objects.values_list("code", "id"))
     lines = dict(TransitLine.objects.values_list("code", "id"))

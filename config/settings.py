@@ -227,9 +227,9 @@ CARBON_VERIFIERS = env.dict(
     "CARBON_VERIFIERS",
     default={
         "self": "carbon.verifiers.self_declaration.SelfDeclarationVerifier",
-        "transit": "carbon.verifiers.transit.TransitVerifier",
-        "photo": "carbon.verifiers.photo.PhotoVerifier",
-        "partner": "carbon.verifiers.partner_event.PartnerEventVerifier",
+        "transit": "carbon.adapters.transit.verifier.TransitVerifier",
+        "photo": "carbon.adapters.photo.verifier.PhotoVerifier",
+        "partner": "carbon.adapters.partner_events.verifier.PartnerEventVerifier",
     },
 )
 # Evidence-tier weights in basis points (10000 = full factor). Hubei paid a self check-in

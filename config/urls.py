@@ -8,10 +8,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("carbon.api.urls")),
-    path("api/v1/", include("carbon.api.transit_urls")),
-    path("api/v1/", include("carbon.api.photos_urls")),
-    path("api/v1/", include("carbon.api.events_urls")),
-    path("api/v1/", include("carbon.api.appeals_urls")),
 ]
 
 handler400 = "carbon.api.errors.json_400"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from carbon.api.pagination import AppealsNewestFirst
+from carbon.api.parsing import request_fields, request_files
 from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
-from carbon.api.views import request_fields, request_files
 from carbon.models import Appeal, Claim
-from carbon.services.claims import appeal_missed, appeal_refused
+from carbon.services.appeals import appeal_contest, appeal_report_missed
 
 
 class AppealSerializer(serializers.ModelSerializer):
@@ -55,7 +55,7 @@ class ClaimAppealView(APIView):
         data.is_valid(raise_exception=True)
         # Someone else's claim id is simply not found.
         claim = generics.get_object_or_404(Claim.objects.owned_by(request.user), pk=pk)
-        appeal, created = appeal_refused(
+        appeal, created = appeal_contest(
             user=request.user,
             claim_id=claim.pk,
             reason=data.validated_data["reason"],
@@ -67,14 +67,9 @@ class ClaimAppealView(APIView):
         )
 
 
-class NewestAppealsFirst(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-
-
 class AppealListCreateView(generics.ListAPIView):
     serializer_class = AppealSerializer
-    pagination_class = NewestAppealsFirst
+    pagination_class = AppealsNewestFirst
     parser_classes = [JSONParser, MultiPartParser]
 
     def get_queryset(self):
@@ -90,7 +85,7 @@ class AppealListCreateView(generics.ListAPIView):
         data = MissedAppealSerializer(data=request_fields(request))
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        appeal, created = appeal_missed(
+        appeal, created = appeal_report_missed(
             user=request.user,
             behaviour_code=v["behaviour"],
             quantity=v["quantity"],

@@ -1,6 +1,9 @@
-from django.urls import path
+"""Every route of the carbon core's API, under /api/v1/, in one namespace (`carbon`): the
+core's own, then each adapter slice's."""
 
-from carbon.api import views
+from django.urls import include, path
+
+from carbon.api import appeals, views
 
 app_name = "carbon"
 
@@ -15,6 +18,11 @@ urlpatterns = [
     path("behaviours", views.BehaviourListView.as_view(), name="behaviours"),
     path("claims", views.ClaimListCreateView.as_view(), name="claims"),
     path("claims/<uuid:pk>", views.ClaimDetailView.as_view(), name="claim"),
+    path("claims/<uuid:pk>/appeal", appeals.ClaimAppealView.as_view(), name="claim-appeal"),
+    path("appeals", appeals.AppealListCreateView.as_view(), name="appeals"),
     path("ledger", views.LedgerView.as_view(), name="ledger"),
     path("partners/whoami", views.PartnerWhoAmIView.as_view(), name="partner-whoami"),
+    path("", include("carbon.adapters.transit.urls")),
+    path("", include("carbon.adapters.photo.urls")),
+    path("", include("carbon.adapters.partner_events.urls")),
 ]

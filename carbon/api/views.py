@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -16,27 +13,13 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from carbon.api import serializers as s
+from carbon.api.pagination import ClaimsNewestFirst, LedgerNewestFirst
+from carbon.api.parsing import request_fields, request_files
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
-from carbon.errors import DomainError
-from carbon.models import Behaviour, Claim, Community, EmissionFactor
+from carbon.models import Behaviour, Claim, EmissionFactor
 from carbon.services import claims as claim_services
 from carbon.services import people
 from carbon.services.ledger import balance_for_user, ledger_entries_for_user
-
-
-class UnknownCommunity(DomainError):
-    code = "unknown_community"
-    status = 400
-    default_message = "No community has this code."
-
-
-def _community(code: str | None) -> Community | None:
-    if not code:
-        return None
-    community = Community.objects.select_related("district").filter(code=code).first()
-    if community is None:
-        raise UnknownCommunity(details={"community": code})
-    return community
 
 
 class RegisterView(APIView):
@@ -49,19 +32,12 @@ class RegisterView(APIView):
     def post(self, request):
         data = s.RegisterSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            user = people.resident_register(
-                email=data.validated_data["email"],
-                password=data.validated_data["password"],
-                display_name=data.validated_data["display_name"],
-                community=_community(data.validated_data.get("community")),
-            )
-        except Exception as exc:
-            from django.core.exceptions import ValidationError as DjangoValidationError
-
-            if isinstance(exc, DjangoValidationError):
-                raise serializers.ValidationError({"password": list(exc.messages)}) from None
-            raise
+        user = people.resident_register(
+            email=data.validated_data["email"],
+            password=data.validated_data["password"],
+            display_name=data.validated_data["display_name"],
+            community_code=data.validated_data.get("community") or None,
+        )
         return Response(s.MeSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -102,17 +78,7 @@ class MeView(APIView):
     def patch(self, request):
         data = s.MeUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = request.user
-        fields = []
-        if "display_name" in data.validated_data:
-            user.display_name = data.validated_data["display_name"].strip()
-            fields.append("display_name")
-        if "community" in data.validated_data:
-            community = _community(data.validated_data["community"])
-            user.community, user.district = community, community.district
-            fields += ["community", "district"]
-        if fields:
-            user.save(update_fields=fields)
+        user = people.resident_update(user=request.user, **data.validated_data)
         return Response(self._render(user))
 
     @extend_schema(request=s.DeleteAccountSerializer, responses={204: None})
@@ -167,44 +133,9 @@ class BehaviourListView(generics.ListAPIView):
         )
 
 
-class NewestFirst(CursorPagination):
-    ordering = ("-submitted_at", "-id")
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
-
-
-def request_fields(request) -> dict:
-    """Multipart forms carry `evidence` as a JSON string; JSON bodies carry it as an object."""
-    if request.content_type.startswith("multipart/"):
-        fields = {k: request.data.get(k) for k in request.data if k not in request.FILES}
-        raw = fields.get("evidence")
-        if isinstance(raw, str) and raw:
-            try:
-                fields["evidence"] = json.loads(raw)
-            except ValueError:
-                raise serializers.ValidationError(
-                    {"evidence": ["Must be a JSON object."]}
-                ) from None
-        else:
-            fields.pop("evidence", None)
-        return fields
-    return request.data
-
-
-def request_files(request) -> dict:
-    """One file per form field; a second part under the same name is refused, not dropped."""
-    files = {}
-    for name, parts in request.FILES.lists():
-        if len(parts) != 1:
-            raise serializers.ValidationError({name: ["Send one file under this name."]})
-        files[name] = parts[0]
-    return files
-
-
 class ClaimListCreateView(generics.ListAPIView):
     serializer_class = s.ClaimSerializer
-    pagination_class = NewestFirst
+    pagination_class = ClaimsNewestFirst
     throttle_scope = "claims"
 
     def get_queryset(self):
@@ -255,16 +186,9 @@ class ClaimDetailView(generics.RetrieveAPIView):
         return Claim.objects.owned_by(self.request.user).select_related("behaviour", "factor")
 
 
-class LedgerPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
-
-
 class LedgerView(generics.ListAPIView):
     serializer_class = s.LedgerEntrySerializer
-    pagination_class = LedgerPagination
+    pagination_class = LedgerNewestFirst
 
     def get_queryset(self):
         qs, self._account = ledger_entries_for_user(user=self.request.user)

@@ -134,6 +134,17 @@ class ConsentQuerySet(models.QuerySet):
     def current(self) -> ConsentQuerySet:
         return self.filter(revoked_at__isnull=True)
 
+    def in_force(self, *, user, scope: str, at=None) -> bool:
+        """Was `scope` consented by `user` at `at` (default: now)?"""
+        qs = self.filter(user=user, scope=scope)
+        if at is None:
+            return qs.current().exists()
+        return (
+            qs.filter(granted_at__lte=at)
+            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
+            .exists()
+        )
+
 
 class Consent(models.Model):
     """One grant of a scenario; revoking closes it, granting again opens a new row."""

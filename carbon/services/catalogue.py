@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from carbon.demo.catalogue import BEHAVIOURS
 from carbon.errors import DomainError
 from carbon.models import Behaviour, District, EmissionFactor
 
@@ -70,8 +71,6 @@ def catalogue_seed(*, valid_from: datetime, codes: set[str] | None = None) -> li
     """Load version 1 of the behaviour catalogue (carbon/demo/catalogue.py): behaviours are
     created or updated; a behaviour's first factor is published only if it has none, so
     running it again never touches versions an administrator published since."""
-    from carbon.demo.catalogue import BEHAVIOURS
-
     loaded = []
     for row in BEHAVIOURS:
         (code, name, category, unit, evidence, scope, max_q, per_action, daily, monthly,

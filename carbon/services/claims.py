@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from carbon.errors import (
-    DomainError,
     EvidenceNotAccepted,
     IdempotencyConflict,
     InvalidQuantity,
@@ -36,12 +35,7 @@ from carbon.models import (
 )
 from carbon.services import rules
 from carbon.services.ledger import account_for_user, ledger_award
-from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
-
-
-class AppealNotAllowed(DomainError):
-    code = "appeal_not_allowed"
-    status = 409
+from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
 
 
 def _request_hash(**fields: Any) -> str:
@@ -141,6 +135,7 @@ def _apply_rules(
         now=now,
         skip_throttle=skip_throttle,
         factor_fallback_at=now if on_review else None,
+        tier_of_evidence=tiers(),
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
@@ -203,7 +198,7 @@ def _discarding_on_failure(verifier, prepared: PreparedEvidence):
         raise
 
 
-def _lock_resident(user: User) -> None:
+def lock_resident(*, user: User) -> None:
     """One resident's claims are decided one at a time, so caps can't be raced."""
     account = account_for_user(user=user)
     Account.objects.select_for_update().filter(pk=account.pk).first()
@@ -290,7 +285,7 @@ def claim_submit(
 
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
-            _lock_resident(user)
+            lock_resident(user=user)
             claim = Claim.objects.create(
                 user=user,
                 behaviour=behaviour,
@@ -342,7 +337,7 @@ def claim_submit(
         return existing, False
 
 
-def _history_entry(claim: Claim, now: datetime, **fields: Any) -> list:
+def history_entry(claim: Claim, now: datetime, **fields: Any) -> list:
     return list(claim.receipt.get("history", [])) + [
         {
             "at": now.isoformat(),
@@ -357,7 +352,7 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
     appeal on the claim is closed with the same decision."""
     with transaction.atomic():
         claim = Claim.objects.select_related("user").get(pk=claim_id)
-        _lock_resident(claim.user)
+        lock_resident(user=claim.user)
         claim = (
             Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
         )
@@ -369,7 +364,7 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
         tier = _tier(claim.evidence_type)
         claim.receipt = {
             **claim.receipt,
-            "history": _history_entry(
+            "history": history_entry(
                 claim,
                 now,
                 event="review",
@@ -417,7 +412,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
     ):
         with transaction.atomic():
             claim = Claim.objects.select_related("user").get(pk=claim_id)
-            _lock_resident(claim.user)
+            lock_resident(user=claim.user)
             claim = (
                 Claim.objects.select_for_update()
                 .select_related("behaviour", "user")
@@ -427,7 +422,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
                 continue
             claim.receipt = {
                 **claim.receipt,
-                "history": _history_entry(claim, now, event="released"),
+                "history": history_entry(claim, now, event="released"),
             }
             verdict = Verdict(
                 outcome="verified",
@@ -444,92 +439,3 @@ def claims_release_held(*, now: datetime | None = None) -> int:
             claim.save()
             released += 1
     return released
-
-
-def appeal_refused(
-    *, user: User, claim_id: Any, reason: str, idempotency_key: str
-) -> tuple[Appeal, bool]:
-    """Contest a refused claim: it goes back to the review queue with the resident's reason.
-
-    Allowed within the behaviour's claim window after the refusal; once per refusal.
-    """
-    reason = (reason or "").strip()
-    if not reason:
-        raise AppealNotAllowed("Say why the claim should be credited.")
-    existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if str(existing.claim_id) != str(claim_id) or existing.reason != reason:
-            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
-        return existing, False
-    with transaction.atomic():
-        _lock_resident(user)
-        claim = (
-            Claim.objects.select_for_update()
-            .select_related("behaviour")
-            .get(pk=claim_id, user=user)
-        )
-        if claim.status != ClaimStatus.REJECTED:
-            raise AppealNotAllowed(
-                f"Only refused claims can be appealed; this one is {claim.status}."
-            )
-        now = timezone.now()
-        decided = claim.decided_at or claim.submitted_at
-        if now > decided + timedelta(days=claim.behaviour.claim_window_days):
-            raise AppealNotAllowed(
-                f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
-            )
-        appeal = Appeal.objects.create(
-            user=user, claim=claim, kind="refused", reason=reason, idempotency_key=idempotency_key
-        )
-        claim.receipt = {
-            **claim.receipt,
-            "status": ClaimStatus.NEEDS_REVIEW,
-            "code": "appealed",
-            "reason": "Appealed by the resident; waiting for review.",
-            "history": _history_entry(
-                claim, now, event="appeal", appeal=str(appeal.pk), note=reason
-            ),
-        }
-        claim.status = ClaimStatus.NEEDS_REVIEW
-        claim.decided_at = None
-        claim.save()
-        return appeal, True
-
-
-def appeal_missed(
-    *,
-    user: User,
-    behaviour_code: str,
-    quantity: Any,
-    occurred_at: datetime,
-    reason: str,
-    idempotency_key: str,
-    files: Mapping[str, UploadedFile] | None = None,
-) -> tuple[Appeal, bool]:
-    """Report a credit that never came (a trip the card feed missed): a claim in the review
-    queue, with a photo as evidence when given, credited retroactively when approved."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise AppealNotAllowed("Say what was missed.")
-    with transaction.atomic():
-        # The claim's own idempotency compares the whole request (behaviour, quantity, time,
-        # photo, reason): a retry returns it, a different request under the key conflicts.
-        claim, _ = claim_submit(
-            user=user,
-            behaviour_code=behaviour_code,
-            quantity=quantity,
-            idempotency_key=f"appeal:{idempotency_key}",
-            occurred_at=occurred_at,
-            evidence_type="photo" if files else "self",
-            files=files,
-            force_review=f"Missed-credit appeal: {reason}"[:300],
-        )
-        existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if existing.claim_id != claim.pk:
-                raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
-            return existing, False
-        appeal = Appeal.objects.create(
-            user=user, claim=claim, kind="missed", reason=reason, idempotency_key=idempotency_key
-        )
-        return appeal, True

@@ -39,6 +39,7 @@ from carbon.models import (
     TransferFlag,
     User,
 )
+from carbon.services.realtime import balance_changed
 
 _system_account_ids: dict[tuple[str, int], int] = {}
 
@@ -264,8 +265,6 @@ def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
 
 
 def _on_commit_notify(user_ids: Iterable[int | None]) -> None:
-    from carbon.services.realtime import balance_changed
-
     ids = [i for i in user_ids if i is not None]
     if ids:
         transaction.on_commit(lambda: balance_changed(user_ids=ids))

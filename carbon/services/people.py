@@ -6,11 +6,16 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from carbon.adapters.partner_events.models import PartnerLink
+from carbon.adapters.photo.storage import photos_erase_for_user
+from carbon.adapters.transit.models import TransitCard
 from carbon.errors import DomainError
-from carbon.models import Claim, Community, Consent, ConsentScope, User
+from carbon.models import Appeal, Claim, Community, Consent, ConsentScope, User
 from carbon.services.ledger import (
     account_for_user,
     balance_for_user,
@@ -26,23 +31,57 @@ class EmailTaken(DomainError):
     default_message = "An account with this email already exists."
 
 
+class UnknownCommunity(DomainError):
+    code = "unknown_community"
+    status = 400
+    default_message = "No community has this code."
+
+
+class WeakPassword(DomainError):
+    """Django's password validators refused it; `details.password` lists their messages."""
+
+    code = "invalid"
+    status = 400
+    default_message = "The request is not valid; see details."
+
+
 class UnknownConsentScope(DomainError):
     code = "unknown_consent_scope"
     status = 400
     default_message = "No such data source."
 
 
+def community_by_code(code: str) -> Community:
+    community = Community.objects.select_related("district").filter(code=code).first()
+    if community is None:
+        raise UnknownCommunity(details={"community": code})
+    return community
+
+
 def resident_register(
-    *, email: str, password: str, display_name: str, community: Community | None = None
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    community: Community | None = None,
+    community_code: str | None = None,
 ) -> User:
+    """Create a resident and their ledger account. The password must pass Django's
+    validators (WeakPassword lists what they said); an address taken in any letter case is
+    refused (EmailTaken), also when two registrations race."""
     email = User.objects.normalize_email(email).lower()
+    if community is None and community_code:
+        community = community_by_code(community_code)
     if User.objects.filter(email__iexact=email).exists():
         raise EmailTaken()
     user = User(email=email, display_name=display_name.strip(), role=User.Role.RESIDENT)
     if community is not None:
         user.community = community
         user.district = community.district
-    validate_password(password, user)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise WeakPassword(details={"password": list(exc.messages)}) from None
     user.set_password(password)
     try:
         with transaction.atomic():
@@ -51,6 +90,23 @@ def resident_register(
     except IntegrityError:
         # A double-submitted registration: the other request created the account.
         raise EmailTaken() from None
+    return user
+
+
+def resident_update(
+    *, user: User, display_name: str | None = None, community: str | None = None
+) -> User:
+    """Change a resident's display name or community (the district follows the community)."""
+    fields = []
+    if display_name is not None:
+        user.display_name = display_name.strip()
+        fields.append("display_name")
+    if community is not None:
+        found = community_by_code(community)
+        user.community, user.district = found, found.district
+        fields += ["community", "district"]
+    if fields:
+        user.save(update_fields=fields)
     return user
 
 
@@ -83,20 +139,6 @@ def consent_revoke(*, user: User, scope: str) -> Consent | None:
     current.revoked_at = timezone.now()
     current.save(update_fields=["revoked_at"])
     return current
-
-
-def consent_is_current(*, user: User, scope: str, at=None) -> bool:
-    """Was the scope consented at `at` (default now)?"""
-    qs = Consent.objects.filter(user=user, scope=scope)
-    if at is None:
-        return qs.current().exists()
-    from django.db.models import Q
-
-    return (
-        qs.filter(granted_at__lte=at)
-        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at))
-        .exists()
-    )
 
 
 def _photo_export(claim: Claim) -> dict[str, Any] | None:
@@ -203,9 +245,6 @@ def user_erase(*, user: User) -> None:
     Claims keep behaviour, quantity and amounts (the ledger refers to them) but lose their
     evidence; consents are closed; tokens stop working because the account is deactivated.
     """
-    from carbon.models import Appeal, PartnerLink, TransitCard
-    from carbon.services.photos import photos_erase_for_user
-
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.erased_at is not None:
         return
@@ -228,7 +267,5 @@ def user_erase(*, user: User) -> None:
     user.erased_at = now
     user.set_unusable_password()
     user.save()
-    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-
     for token in OutstandingToken.objects.filter(user=user):
         BlacklistedToken.objects.get_or_create(token=token)

@@ -6,6 +6,7 @@ per-action cap -> daily / monthly cap -> throttle -> credit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,10 +15,9 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
-from carbon.models import Behaviour, Claim, ClaimStatus, EmissionFactor
+from carbon.clock import CLOCK_SKEW, day_bounds, month_bounds
+from carbon.models import Behaviour, Claim, ClaimStatus, Consent, EmissionFactor, PenaltyBox
 
-# A phone clock may run a little ahead of ours.
-CLOCK_SKEW = timedelta(minutes=5)
 CONSENT_TIERS = {"partner", "transit"}
 
 
@@ -46,19 +46,6 @@ class Evaluation:
         return self
 
 
-def _day_bounds(when: datetime) -> tuple[datetime, datetime]:
-    local = timezone.localtime(when)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + timedelta(days=1)
-
-
-def _month_bounds(when: datetime) -> tuple[datetime, datetime]:
-    local = timezone.localtime(when)
-    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    nxt = (start + timedelta(days=32)).replace(day=1)
-    return start, nxt
-
-
 def _credited_between(claim: Claim, start: datetime, end: datetime) -> int:
     return (
         Claim.objects.filter(
@@ -77,7 +64,9 @@ def _credited_between(claim: Claim, start: datetime, end: datetime) -> int:
 TIER_RANK = {"self": 1, "photo": 2, "transit": 3, "partner": 4}
 
 
-def _same_act(claim: Claim, tier: str) -> tuple[Claim | None, list[Claim]]:
+def _same_act(
+    claim: Claim, tier: str, tier_of_evidence: Mapping[str, str]
+) -> tuple[Claim | None, list[Claim]]:
     """Credited claims of the same behaviour by other evidence types close in time: the same
     act seen twice (a card trip and a photo of the ride). Returns the first one with
     stronger-or-equal evidence, and the list of those with weaker evidence (one query)."""
@@ -95,11 +84,9 @@ def _same_act(claim: Claim, tier: str) -> tuple[Claim | None, list[Claim]]:
         .order_by("occurred_at")
     )
     rank = TIER_RANK.get(tier, 0)
-    from carbon.verifiers import get_verifier
 
     def tier_of(c: Claim) -> int:
-        v = get_verifier(c.evidence_type)
-        return TIER_RANK.get(v.tier if v else c.evidence_type, 0)
+        return TIER_RANK.get(tier_of_evidence.get(c.evidence_type, c.evidence_type), 0)
 
     found = list(others)
     stronger = next((c for c in found if tier_of(c) >= rank), None)
@@ -112,8 +99,6 @@ def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
     A burst beyond the rate puts the resident in the box for the base period, doubled at
     each new burst within a day; a day without bursts resets the level.
     """
-    from carbon.models import PenaltyBox
-
     box = PenaltyBox.objects.select_for_update().filter(user_id=claim.user_id).first()
     if box is not None and box.until > now:
         return box.until
@@ -158,17 +143,18 @@ def evaluate(
     now: datetime | None = None,
     skip_throttle: bool = False,
     factor_fallback_at: datetime | None = None,
+    tier_of_evidence: Mapping[str, str] | None = None,
 ) -> Evaluation:
-    """Run every rule after verification. Reads only; the caller writes the outcome."""
-    from carbon.services.people import consent_is_current
-
+    """Run every rule after verification. Reads, except that step 7 may put the resident in
+    the penalty box; the caller writes the claim's outcome. `tier_of_evidence` maps evidence
+    types to their tier (from the verifier registry), for the one-act-one-credit rule."""
     now = now or timezone.now()
     ev = Evaluation()
     behaviour = claim.behaviour
 
     # 1. eligibility
     if tier in CONSENT_TIERS and behaviour.consent_scope:
-        if not consent_is_current(user=claim.user, scope=behaviour.consent_scope):
+        if not Consent.objects.in_force(user=claim.user, scope=behaviour.consent_scope):
             return ev.stop(
                 "eligibility",
                 ClaimStatus.REJECTED,
@@ -180,7 +166,7 @@ def evaluate(
     )
     if problem:
         return ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
-    stronger, weaker = _same_act(claim, tier)
+    stronger, weaker = _same_act(claim, tier, tier_of_evidence or {})
     if stronger is not None:
         return ev.stop(
             "eligibility",
@@ -264,8 +250,8 @@ def evaluate(
 
     # 6. daily / monthly caps
     for name, cap, bounds in (
-        ("daily_cap", behaviour.daily_cap_g, _day_bounds),
-        ("monthly_cap", behaviour.monthly_cap_g, _month_bounds),
+        ("daily_cap", behaviour.daily_cap_g, day_bounds),
+        ("monthly_cap", behaviour.monthly_cap_g, month_bounds),
     ):
         if cap is None:
             ev.step(name, "passed", cap_g=None)

@@ -97,6 +97,11 @@ def registry() -> dict[str, Verifier]:
     return found
 
 
+def tiers() -> dict[str, str]:
+    """Evidence type -> its adapter's tier, for rules that compare evidence strength."""
+    return {name: verifier.tier for name, verifier in registry().items()}
+
+
 def get_verifier(evidence_type: str) -> Verifier | None:
     return registry().get(evidence_type)
 

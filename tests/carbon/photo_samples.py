@@ -17,8 +17,8 @@ from django.utils import timezone
 from PIL import ExifTags, Image, ImageDraw
 from rest_framework.test import APIClient
 
+from carbon.adapters.photo import images, storage
 from carbon.models import Claim, ClaimStatus
-from carbon.services import photos
 from tests.carbon.factories_api import new_key
 
 pillow_heif.register_heif_opener()
@@ -168,8 +168,8 @@ def stored_photo_with_hash(user, behaviour, phash: int) -> Claim:
         request_hash="-",
         status=ClaimStatus.REJECTED,
     )
-    inspected = photos.photo_inspect(data=photo_bytes(99))
-    photos.photo_store(
+    inspected = images.photo_inspect(data=photo_bytes(99))
+    storage.photo_store(
         claim=claim,
         inspected=dataclasses.replace(inspected, phash=phash, sha256="0" * 64, stored_files=[]),
     )

@@ -8,15 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from carbon.models import (
-    Claim,
-    ClaimStatus,
-    PartnerEvent,
-    PartnerEventStatus,
-    PartnerLink,
-    Transfer,
-)
-from carbon.services.partner_events import external_ref_hash, partner_events_expire
+from carbon.adapters.partner_events.feed import partner_events_expire
+from carbon.adapters.partner_events.matching import external_ref_hash
+from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
+from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.partners import partner_create
 from tests.carbon.factories_api import assert_error, partner_post
 from tests.factories import BehaviourFactory, EmissionFactorFactory
@@ -217,7 +212,7 @@ def test_linking_needs_consent_and_one_resident_per_partner_account(
 
 
 def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_partner):
-    from carbon.services.partner_events import partner_link_create
+    from carbon.adapters.partner_events.links import partner_link_create
 
     theirs = partner_link_create(
         user=other_resident, partner=bike_partner.partner, external_ref="x", consent=True

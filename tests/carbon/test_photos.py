@@ -22,10 +22,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from carbon.models import Claim, ClaimPhoto, ClaimStatus, PhotoHashBand, Transfer
-from carbon.services import photos
+from carbon.adapters.photo import duplicates, images, storage
+from carbon.adapters.photo.models import ClaimPhoto, PhotoHashBand
+from carbon.adapters.photo.verifier import PhotoVerifier
+from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.claims import claim_review, claim_submit
-from carbon.verifiers.photo import PhotoVerifier
 from tests.carbon.factories_api import assert_error, new_key
 from tests.carbon.photo_samples import (
     LAT,
@@ -109,7 +110,7 @@ def test_phone_photo_is_credited_at_the_photo_weight(
         "taken_at",
     }
     assert "gps" not in json.dumps(body) and str(round(LAT, 2)) not in json.dumps(body)
-    assert photo.bands.count() == len(photos.hash_bands(0))
+    assert photo.bands.count() == len(duplicates.hash_bands(0))
     ledger_is_consistent()
 
 
@@ -345,7 +346,7 @@ def test_capture_time_uses_the_exif_offset_or_else_the_city_zone(settings):
 
     def taken(**kw):
         img = Image.open(io.BytesIO(encode(picture(10), "JPEG", exif_for(wall, **kw))))
-        return photos.photo_metadata(img=img, now=now)[0]
+        return images.photo_metadata(img=img, now=now)[0]
 
     with_offset = taken(offset="+02:00")
     assert with_offset.utcoffset() == timedelta(hours=2)
@@ -360,15 +361,15 @@ def test_unreadable_or_missing_capture_time_counts_as_none():
     exif = exif_for(None)
     exif.get_ifd(0x8769)[0x9003] = "0000:00:00 00:00:00"
     img = Image.open(io.BytesIO(encode(picture(11), "JPEG", exif)))
-    assert photos.photo_metadata(img=img, now=now)[0] is None
+    assert images.photo_metadata(img=img, now=now)[0] is None
     bare = Image.open(io.BytesIO(encode(picture(11), "PNG")))
-    assert photos.photo_metadata(img=bare, now=now) == (None, None, {})
+    assert images.photo_metadata(img=bare, now=now) == (None, None, {})
 
 
 def test_gps_south_and_west_are_negative():
     exif = exif_for(timezone.now(), gps=(-33.8568, -70.6483))
     img = Image.open(io.BytesIO(encode(picture(12), "JPEG", exif)))
-    _, gps, summary = photos.photo_metadata(img=img, now=timezone.now())
+    _, gps, summary = images.photo_metadata(img=img, now=timezone.now())
     assert gps.y == pytest.approx(-33.8568, abs=1e-4) and gps.x == pytest.approx(-70.6483, abs=1e-4)
     assert summary["gps"]["lat"] == pytest.approx(-33.8568, abs=1e-4)
 
@@ -456,7 +457,7 @@ def test_hash_distance_decides_between_refusal_review_and_credit(
     auth_api, other_resident, own_bag, bits, status, code
 ):
     data = photo_bytes(16)
-    phash = photos.photo_inspect(data=data).phash
+    phash = images.photo_inspect(data=data).phash
     # Flip bits spread over the hash, so they fall in different bands.
     mask = sum(1 << (i * 9) for i in range(bits))
     earlier = stored_photo_with_hash(other_resident, own_bag, phash ^ mask)
@@ -516,8 +517,8 @@ def test_hashes_within_the_distance_share_a_whole_band(phash, distance, flips):
     other = phash
     for bit in flips[:distance]:
         other ^= 1 << bit
-    bands = photos.hash_bands(phash, distance=distance)
-    assert set(bands) & set(photos.hash_bands(other, distance=distance))
+    bands = duplicates.hash_bands(phash, distance=distance)
+    assert set(bands) & set(duplicates.hash_bands(other, distance=distance))
     assert all(0 <= value < 2**31 for _, value in bands)
 
 
@@ -526,7 +527,7 @@ def test_bands_are_rebuilt_after_the_distance_changes(resident, other_resident, 
     upload(client_for(resident), data)
     settings.PHOTO_DUPLICATE_DISTANCE = 10
 
-    assert photos.photo_hash_bands_rebuild() == 1
+    assert duplicates.photo_hash_bands_rebuild() == 1
 
     assert PhotoHashBand.objects.count() == 11
     assert upload(client_for(other_resident), data).json()["receipt"]["code"] == "duplicate_photo"
@@ -651,7 +652,7 @@ def test_orphan_files_are_purged_once_old(auth_api, own_bag, settings):
         if str(orphan_new) not in str(path):
             os.utime(path, (hour_ago, hour_ago))
 
-    assert photos.photo_orphans_purge(older_than=timedelta(hours=1)) == 1
+    assert storage.photo_orphans_purge(older_than=timedelta(hours=1)) == 1
 
     assert not default_storage.exists(orphan_old)
     assert default_storage.exists(orphan_new)
@@ -666,7 +667,7 @@ def test_erasing_a_resident_deletes_their_photos_and_files(
     other = upload(client_for(UserFactory()), photo_bytes(26)).json()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert photos.photos_erase_for_user(user=resident) == 1
+        assert storage.photos_erase_for_user(user=resident) == 1
 
     assert list(ClaimPhoto.objects.values_list("claim_id", flat=True)) == [
         Claim.objects.get(pk=other["id"]).pk
@@ -816,15 +817,15 @@ def test_the_body_limit_in_front_of_django(settings):
 def test_a_big_jpeg_is_decoded_scaled_down_and_stored_at_most_2048_px():
     data = encode(picture(28, (4000, 3000)), "JPEG", exif_for(timezone.now() - timedelta(hours=1)))
 
-    inspected = photos.photo_inspect(data=data)
+    inspected = images.photo_inspect(data=data)
 
     with Image.open(io.BytesIO(inspected.image_jpeg)) as out:
-        assert photos.DRAFT_MIN_SIDE <= max(out.size) <= photos.MAX_SIDE
+        assert images.DRAFT_MIN_SIDE <= max(out.size) <= images.MAX_SIDE
         assert out.size == (2000, 1500)
     assert (inspected.width, inspected.height) == (4000, 3000)
     # The same picture at another size hashes (nearly) the same.
-    small = photos.photo_inspect(data=encode(picture(28, (4000, 3000)).resize((1000, 750)), "PNG"))
-    assert (small.phash ^ inspected.phash).bit_count() <= photos.SAME_PICTURE_DISTANCE
+    small = images.photo_inspect(data=encode(picture(28, (4000, 3000)).resize((1000, 750)), "PNG"))
+    assert (small.phash ^ inspected.phash).bit_count() <= duplicates.SAME_PICTURE_DISTANCE
 
 
 def test_a_claim_without_occurred_at_takes_the_photos_capture_time(auth_api, own_bag):

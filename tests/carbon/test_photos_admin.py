@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from carbon.models import Claim, ClaimPhoto, ClaimStatus, Transfer, User
-from carbon.services import photos
+from carbon.adapters.photo import images
+from carbon.adapters.photo.models import ClaimPhoto
+from carbon.models import Claim, ClaimStatus, Transfer, User
 from tests.carbon.photo_samples import (
     client_for,
     encode,
@@ -56,7 +57,7 @@ def queue(resident, other_resident, own_bag):
     credited = upload(client_for(resident), photo_bytes(32), behaviour="bamboo").json()
     data = photo_bytes(33)
     stored_photo_with_hash(
-        resident, bamboo, photos.photo_inspect(data=data).phash ^ 0b1000000001000000001111
+        resident, bamboo, images.photo_inspect(data=data).phash ^ 0b1000000001000000001111
     )
     suspect = upload(client_for(other_resident), data, behaviour="bamboo").json()
     assert waiting["status"] == "needs_review" and credited["status"] == "credited"

@@ -13,24 +13,13 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from carbon.models import (
-    Claim,
-    ClaimStatus,
-    PartnerRequestNonce,
-    Tap,
-    Transfer,
-    TransitCard,
-    Trip,
-    TripStatus,
-)
+from carbon.adapters.transit.cards import card_hash, transit_card_link
+from carbon.adapters.transit.models import Tap, TransitCard, Trip, TripStatus
+from carbon.adapters.transit.network import forget_network
+from carbon.adapters.transit.trips import transit_trips_expire
+from carbon.models import Claim, ClaimStatus, PartnerRequestNonce, Transfer
 from carbon.services.partners import partner_create
 from carbon.services.people import consent_grant
-from carbon.services.transit import (
-    card_hash,
-    forget_network,
-    transit_card_link,
-    transit_trips_expire,
-)
 from tests.carbon.factories_api import (
     assert_error,
     bearer,

@@ -20,29 +20,16 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
+from carbon.adapters.transit.cards import card_hash
+from carbon.adapters.transit.feed import transit_taps_ingest
+from carbon.adapters.transit.models import LineStop, Station, Tap, TransitLine, Trip, TripStatus
+from carbon.adapters.transit.network import network
+from carbon.adapters.transit.pairing import MAX_TRIP_DURATION, PAIRING_GRACE, transit_pair
+from carbon.adapters.transit.trips import transit_taps_settle
+from carbon.adapters.transit.verifier import TransitVerifier
 from carbon.errors import EvidenceNotAccepted
-from carbon.models import (
-    Claim,
-    ClaimStatus,
-    LineStop,
-    Station,
-    Tap,
-    Transfer,
-    TransitLine,
-    Trip,
-    TripStatus,
-)
+from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.catalogue import emission_factor_publish
-from carbon.services.transit import (
-    MAX_TRIP_DURATION,
-    PAIRING_GRACE,
-    card_hash,
-    network,
-    transit_pair,
-    transit_taps_ingest,
-    transit_taps_settle,
-)
-from carbon.verifiers.transit import TransitVerifier
 from tests.carbon.test_transit_api import (  # noqa: F401  (fixtures)
     CARD,
     _fresh_network,
@@ -561,7 +548,7 @@ def test_the_same_batch_pushed_twice_at_once_credits_once(transit, operator, res
 def test_the_loader_refuses_malformed_files_and_loads_nothing(db, tmp_path):
     from django.core.management import CommandError, call_command
 
-    from carbon.models import Station
+    from carbon.adapters.transit.models import Station
 
     bad = tmp_path / "stations.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": ["not a feature"]}')

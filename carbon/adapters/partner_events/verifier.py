@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from carbon.adapters.partner_events.models import PartnerEvent
 from carbon.errors import EvidenceNotAccepted
 from carbon.verifiers import PreparedEvidence, Verdict
 
@@ -16,8 +17,6 @@ class PartnerEventVerifier:
     def prepare(
         self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]
     ) -> PreparedEvidence:
-        from carbon.models import PartnerEvent
-
         event = (
             PartnerEvent.objects.filter(pk=evidence.get("event")).select_related("partner").first()
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.gis.db import models as gis
 from django.db import models
 
-from .claims import Claim
+from carbon.models.claims import Claim
 
 
 def _photo_path(instance, filename: str) -> str:

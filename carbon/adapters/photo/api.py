@@ -1,7 +1,6 @@
 """Residents' photo evidence over HTTP: the owner fetches the re-encoded image and its
 thumbnail; nobody else can (404, as if it did not exist). Photos are private evidence, so
-there is no public media URL. Also the ASGI guard that refuses oversized request bodies
-before Django spools them."""
+there is no public media URL."""
 
 from __future__ import annotations
 
@@ -13,8 +12,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.views import APIView
 
-from carbon.models import ClaimPhoto
-from carbon.services.photos import photo_for_owner
+from carbon.adapters.photo.models import ClaimPhoto
+from carbon.adapters.photo.storage import photo_for_owner
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Admin for transit (registered from carbon.admin): the network is edited here or loaded
+"""Admin for transit: the network is edited here or loaded
 with `manage.py load_transit`; cards, taps and trips are read-only. Card numbers are never
 stored, so they appear nowhere: a card is its last four digits and a keyed hash."""
 
@@ -9,9 +9,9 @@ from django.contrib.gis.admin import GISModelAdmin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from carbon.admin_review import ReadOnlyAdmin
-from carbon.models import LineStop, Station, Tap, TransitCard, TransitLine, Trip
-from carbon.services.transit import network_changed
+from carbon.adapters.transit.models import LineStop, Station, Tap, TransitCard, TransitLine, Trip
+from carbon.adapters.transit.network import network_changed
+from carbon.admin.base import ReadOnlyAdmin
 
 
 class _NetworkEdit:

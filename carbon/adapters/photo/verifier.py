@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from carbon.adapters.photo import duplicates, images, storage
 from carbon.errors import EvidenceNotAccepted
-from carbon.services import photos
 from carbon.services.rules import window_problem
 from carbon.verifiers import PreparedEvidence, Verdict
 
@@ -49,14 +49,14 @@ class PhotoVerifier:
         upload = files["photo"]
         # Refuse by the size Django measured before reading it into memory.
         if upload.size is not None:
-            photos.photo_size_check(size=upload.size)
+            images.photo_size_check(size=upload.size)
         upload.seek(0)
         data = upload.read(settings.PHOTO_MAX_BYTES + 1)
         upload.seek(0)
         # The file name and the client's declared content type are not looked at: the
         # format is what the bytes say (a PNG called photo.jpg is a PNG, a text file sent
         # as image/jpeg is refused).
-        inspected = photos.photo_inspect(data=data, now=timezone.now())
+        inspected = images.photo_inspect(data=data, now=timezone.now())
         prepared_evidence = inspected.evidence()
         if note:
             prepared_evidence["note"] = note
@@ -65,23 +65,28 @@ class PhotoVerifier:
         )
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
-        inspected: photos.InspectedPhoto = prepared.payload
+        inspected: images.InspectedPhoto = prepared.payload
         now = claim.submitted_at or timezone.now()
-        photos.photo_duplicate_lock(phash=inspected.phash)
-        matches = photos.photo_duplicates_find(
+        duplicates.photo_duplicate_lock(phash=inspected.phash)
+        matches = duplicates.photo_duplicates_find(
             phash=inspected.phash, sha256=inspected.sha256, now=now
         )
         # Kept whatever the verdict: a reviewer or an appeal needs to see what was sent.
-        photos.photo_store(claim=claim, inspected=inspected)
+        storage.photo_store(claim=claim, inspected=inspected)
         return self._verdict(claim=claim, inspected=inspected, matches=matches, now=now)
 
     def discard(self, *, prepared: PreparedEvidence) -> None:
         """Remove files verify() wrote, when the claim's transaction did not commit."""
-        if isinstance(prepared.payload, photos.InspectedPhoto):
-            photos.photo_files_discard(inspected=prepared.payload)
+        if isinstance(prepared.payload, images.InspectedPhoto):
+            storage.photo_files_discard(inspected=prepared.payload)
 
     def _verdict(
-        self, *, claim, inspected: photos.InspectedPhoto, matches: list[photos.DuplicateMatch], now
+        self,
+        *,
+        claim,
+        inspected: images.InspectedPhoto,
+        matches: list[duplicates.DuplicateMatch],
+        now,
     ) -> Verdict:
         lookback = settings.PHOTO_DUPLICATE_LOOKBACK_DAYS
         nearest = matches[0] if matches else None
@@ -92,7 +97,7 @@ class PhotoVerifier:
                 "distance": nearest.distance,
                 "same_file": nearest.same_file,
             }
-            if nearest.same_file or nearest.distance <= photos.SAME_PICTURE_DISTANCE:
+            if nearest.same_file or nearest.distance <= duplicates.SAME_PICTURE_DISTANCE:
                 return Verdict(
                     outcome="rejected",
                     code="duplicate_photo",

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .catalogue import Behaviour
-from .claims import Claim
-from .partners import Partner
+from carbon.models.catalogue import Behaviour
+from carbon.models.claims import Claim
+from carbon.models.partners import Partner
 
 
 class PartnerLink(models.Model):

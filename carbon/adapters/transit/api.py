@@ -1,5 +1,5 @@
 """The transit API: a resident's linked cards, and the operator's signed tap feed. Thin:
-validate, call a service in carbon.services.transit, render."""
+validate, call a service of this slice, render."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from carbon.adapters.transit import cards as card_services
+from carbon.adapters.transit import feed as feed_services
+from carbon.adapters.transit.models import TransitCard
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
-from carbon.models import Partner, TransitCard
-from carbon.services import transit as transit_services
+from carbon.models import Partner
 
 # --- serializers --------------------------------------------------------------------------
 
@@ -76,7 +78,7 @@ class TapSerializer(serializers.Serializer):
 
 
 class TapBatchSerializer(serializers.Serializer):
-    taps = TapSerializer(many=True, help_text=f"At most {transit_services.MAX_BATCH_TAPS} taps.")
+    taps = TapSerializer(many=True, help_text=f"At most {feed_services.MAX_BATCH_TAPS} taps.")
 
 
 class TapRowReportSerializer(serializers.Serializer):
@@ -127,7 +129,7 @@ class TransitCardListView(APIView):
     @extend_schema(responses=TransitCardSerializer(many=True))
     def get(self, request):
         """My linked cards (only the last four digits are known)."""
-        cards = transit_services.transit_cards_of(user=request.user)
+        cards = card_services.transit_cards_of(user=request.user)
         return Response(TransitCardSerializer(cards, many=True).data)
 
     @extend_schema(
@@ -142,7 +144,7 @@ class TransitCardListView(APIView):
         data = TransitCardLinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        linked = transit_services.transit_card_link(
+        linked = card_services.transit_card_link(
             user=request.user, card_number=v["card_number"], label=v["label"], consent=v["consent"]
         )
         body = {
@@ -162,7 +164,7 @@ class TransitCardDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
         """Unlink one of my cards; its later taps wait for a new link."""
-        transit_services.transit_card_unlink(user=request.user, card_id=pk)
+        card_services.transit_card_unlink(user=request.user, card_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -230,7 +232,7 @@ class TransitTapsView(APIView):
         taps = request.data.get("taps") if isinstance(request.data, dict) else None
         if not isinstance(taps, list):
             raise serializers.ValidationError({"taps": ["A list of taps is required."]})
-        report = transit_services.transit_taps_ingest(partner=request.user.partner, rows=taps)
+        report = feed_services.transit_taps_ingest(partner=request.user.partner, rows=taps)
         return Response(
             {
                 "accepted": report.count("accepted"),

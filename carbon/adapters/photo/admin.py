@@ -1,4 +1,4 @@
-"""Admin for photos (registered from carbon.admin): the moderation queue of photo claims
+"""Admin for photos: the moderation queue of photo claims
 that need a reviewer, with thumbnails, the private EXIF and GPS, the photo it may copy, and
 approve / reject actions that take a reason and go through claim_review (the same rules
 and ledger as everything else). Images are served to staff by an admin view, never from
@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from carbon.admin_review import ClaimDecisionActions, receipt_html
-from carbon.models import ClaimPhoto, ClaimStatus
+from carbon.adapters.photo.models import ClaimPhoto
+from carbon.admin.base import ClaimDecisionActions, receipt_html
+from carbon.models import ClaimStatus
 
 
 class ModerationQueueFilter(admin.SimpleListFilter):

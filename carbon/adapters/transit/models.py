@@ -7,8 +7,8 @@ from django.contrib.gis.db import models as gis
 from django.db import models
 from django.db.models import Q
 
-from .claims import Claim
-from .partners import Partner
+from carbon.models.claims import Claim
+from carbon.models.partners import Partner
 
 
 class TransitMode(models.TextChoices):

@@ -9,14 +9,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from carbon.adapters.partner_events.feed import partner_events_ingest
+from carbon.adapters.partner_events.links import partner_link_create, partner_link_remove
+from carbon.adapters.partner_events.models import PartnerLink
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.errors import DomainError
-from carbon.models import Partner, PartnerLink
-from carbon.services.partner_events import (
-    partner_events_ingest,
-    partner_link_create,
-    partner_link_remove,
-)
+from carbon.models import Partner
 
 
 class UnknownPartner(DomainError):

@@ -1,5 +1,6 @@
-"""Partner events: signed JSON from bike-share, recycling, delivery, utility and second-hand
-platforms, matched to residents by an identifier they linked, turned into claims."""
+"""The partner event feed: signed batches from bike-share, recycling, delivery, utility and
+second-hand platforms, each event checked against its behaviour's schema, stored once by
+event id, and claimed for the resident who linked the partner account."""
 
 from __future__ import annotations
 
@@ -10,54 +11,22 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
+from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
 from carbon.errors import DomainError, RowError
-from carbon.models import (
-    Behaviour,
-    Claim,
-    Partner,
-    PartnerEvent,
-    PartnerEventStatus,
-    PartnerLink,
-    User,
-)
+from carbon.models import Behaviour, Partner
 from carbon.services import rules
-from carbon.services.claims import claim_submit
-from carbon.services.partners import hmac_hex
-from carbon.services.people import consent_grant, consent_is_current
 
 MAX_BATCH = 1000
-
-
-class PartnerLinkError(DomainError):
-    code = "partner_link_invalid"
-    status = 400
-
-
-class PartnerRefTaken(DomainError):
-    code = "partner_ref_taken"
-    status = 409
-    default_message = "This account at the partner is already linked to another resident."
-
-
-class ConsentRequired(DomainError):
-    code = "consent_required"
-    status = 400
 
 
 class BatchTooLarge(DomainError):
     code = "batch_too_large"
     status = 413
-
-
-def external_ref_hash(*, partner: Partner, external_ref: str) -> str:
-    """Keyed hash of a partner's own id for a resident: we never store the raw id."""
-    message = f"{partner.pk}:{external_ref.strip()}".encode()
-    return hmac_hex(key=settings.PARTNER_REF_HASH_KEY, message=message)
 
 
 # --- per-behaviour event schemas ------------------------------------------------------------
@@ -250,23 +219,6 @@ def _parse_row(*, partner: Partner, row: Any, allowed: dict[str, Behaviour], now
     return event_id, behaviour, user_ref, occurred, quantity, details
 
 
-def _claim_event(event: PartnerEvent, user: User) -> Claim | None:
-    claim, _ = claim_submit(
-        user=user,
-        behaviour_code=event.behaviour.code,
-        quantity=event.quantity,
-        idempotency_key=f"partner-event:{event.pk}",
-        occurred_at=event.occurred_at,
-        evidence_type="partner",
-        evidence={"event": event.pk},
-        partner=event.partner,
-        from_resident=False,
-    )
-    event.claim, event.status = claim, PartnerEventStatus.CLAIMED
-    event.save(update_fields=["claim", "status"])
-    return claim
-
-
 def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
     """Apply a batch: each event in its own savepoint, so a bad row never half-applies and
     never blocks the good ones. Idempotent by (partner, event_id)."""
@@ -331,7 +283,11 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
                     .select_related("user")
                     .first()
                 )
-                claim = _claim_event(event, link.user) if link and link.user.is_active else None
+                claim = (
+                    event_claim(event=event, user=link.user)
+                    if link and link.user.is_active
+                    else None
+                )
         except IntegrityError:
             results.append(RowResult(event_id, "duplicate"))
             continue
@@ -349,74 +305,6 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
         s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "error")
     }
     return {"received": len(events), **counts, "results": [r.as_dict() for r in results]}
-
-
-# --- residents' links ---------------------------------------------------------------------
-
-
-def _partner_scopes(partner: Partner) -> set[str]:
-    return {b.consent_scope for b in partner.behaviours.all() if b.consent_scope}
-
-
-def partner_link_create(
-    *, user: User, partner: Partner, external_ref: str, consent: bool = False
-) -> PartnerLink:
-    """Link the resident's account at a partner; credits the partner's earlier events for it
-    that are still inside their claim window."""
-    external_ref = (external_ref or "").strip()
-    if not external_ref or len(external_ref) > 200:
-        raise PartnerLinkError("`external_ref` is your id at the partner, up to 200 characters.")
-    if not partner.is_active or not partner.behaviours.exists():
-        raise PartnerLinkError("This partner does not report green behaviours.")
-    scopes = _partner_scopes(partner)
-    if consent:
-        for scope in scopes:
-            consent_grant(user=user, scope=scope)
-    elif scopes and not any(consent_is_current(user=user, scope=s) for s in scopes):
-        raise ConsentRequired(
-            "Consent to at least one of this partner's data sources first, or send `consent`: true.",
-            details={"scopes": sorted(scopes)},
-        )
-    ref_hash = external_ref_hash(partner=partner, external_ref=external_ref)
-    with transaction.atomic():
-        current = (
-            PartnerLink.objects.select_for_update()
-            .filter(partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True)
-            .first()
-        )
-        if current is not None:
-            if current.user_id != user.pk:
-                raise PartnerRefTaken()
-            link = current
-        else:
-            try:
-                with transaction.atomic():
-                    link = PartnerLink.objects.create(
-                        user=user, partner=partner, external_ref_hash=ref_hash
-                    )
-            except IntegrityError:
-                raise PartnerRefTaken() from None
-    # Earlier events, each in its own transaction: one refused claim doesn't undo the link.
-    now = timezone.now()
-    for event in PartnerEvent.objects.filter(
-        partner=partner, external_ref_hash=ref_hash, status=PartnerEventStatus.UNMATCHED
-    ).select_related("behaviour", "partner"):
-        if rules.window_problem(
-            behaviour=event.behaviour, occurred_at=event.occurred_at, reference=now
-        ):
-            continue
-        try:
-            with transaction.atomic():
-                _claim_event(event, user)
-        except DomainError:
-            continue
-    return link
-
-
-def partner_link_remove(*, user: User, link_id: int) -> None:
-    link = PartnerLink.objects.get(pk=link_id, user=user, unlinked_at__isnull=True)
-    link.unlinked_at = timezone.now()
-    link.save(update_fields=["unlinked_at"])
 
 
 def partner_events_expire(*, now: datetime | None = None) -> int:

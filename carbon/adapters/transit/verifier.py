@@ -1,7 +1,7 @@
 """Transit-card adapter: trips from the operator's signed tap feed.
 
 The evidence is {"trip": <id>}: a trip paired from the card's taps and priced along the
-network by carbon.services.transit. A trip with an anomaly (impossible speed, overlapping
+network by this slice (pairing, trips). A trip with an anomaly (impossible speed, overlapping
 trips, exit without entry, ...) goes to the review queue with the anomaly on the receipt.
 """
 
@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from carbon.adapters.transit.models import TransitCard, Trip
+from carbon.adapters.transit.trips import trip_facts
 from carbon.errors import EvidenceNotAccepted
 from carbon.verifiers import PreparedEvidence, Verdict
 
@@ -22,8 +24,6 @@ class TransitVerifier:
     def prepare(
         self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]
     ) -> PreparedEvidence:
-        from carbon.models import TransitCard, Trip
-
         if files:
             raise EvidenceNotAccepted(
                 "Transit evidence takes no files.", details={"files": sorted(files)}
@@ -45,8 +45,6 @@ class TransitVerifier:
         return PreparedEvidence(evidence={"trip": trip.pk}, payload=trip)
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
-        from carbon.services.transit import trip_facts
-
         trip = prepared.payload
         facts = trip_facts(trip=trip)
         if trip.anomaly:

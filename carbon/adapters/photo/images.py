@@ -1,6 +1,7 @@
-"""Photo evidence: inspecting an upload (format sniffed from the content, pixel limit, EXIF),
-the re-encoded copy kept without metadata, perceptual-hash duplicate search across all
-residents, and storing the photo beside its claim."""
+"""The image pipeline, with no database: an upload's format sniffed from its content, size and
+pixel limits, a reduced decode, the EXIF capture time and GPS kept as private facts, the
+re-encoded copy and thumbnail without any metadata, and the perceptual hash. Claim photos
+use it; sightings and cell evidence are to reuse it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import io
 import logging
 import math
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -19,17 +19,12 @@ from zoneinfo import ZoneInfo
 import imagehash
 from django.conf import settings
 from django.contrib.gis.geos import Point
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from carbon.clock import CLOCK_SKEW
 from carbon.errors import EvidenceNotAccepted
-from carbon.models import Claim, ClaimPhoto, PhotoHashBand, User
-from carbon.services.rules import CLOCK_SKEW
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +45,6 @@ JPEG_QUALITY = 85
 DRAFT_MIN_SIDE = 1600
 #: Hashes this close (in bits of 64) are the same picture: refused outright. Between this
 #: and settings.PHOTO_DUPLICATE_DISTANCE a reviewer decides.
-SAME_PICTURE_DISTANCE = 2
 
 _SRGB = ImageCms.createProfile("sRGB")
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
@@ -378,230 +372,3 @@ def _exif_summary(exif: Image.Exif, taken_at: datetime | None, gps: Point | None
         "gps": {"lat": gps.y, "lon": gps.x} if gps else None,
     }
     return {k: v for k, v in summary.items() if v is not None}
-
-
-# --- duplicates -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DuplicateMatch:
-    claim_id: Any
-    distance: int
-    same_file: bool
-    uploaded_at: datetime
-
-
-def _band_layout(distance: int) -> list[tuple[int, int]]:
-    """(shift, width) of each band. With more bands than the distance, two hashes within
-    the distance agree on at least one whole band (pigeonhole). At least 3 bands, so a
-    band's value fits the integer column."""
-    count = min(max(distance + 1, 3), 64)
-    base, extra = divmod(64, count)
-    layout, shift = [], 0
-    for i in range(count):
-        width = base + (1 if i < extra else 0)
-        layout.append((shift, width))
-        shift += width
-    return layout
-
-
-def hash_bands(phash: int, *, distance: int | None = None) -> list[tuple[int, int]]:
-    """(band key, value) rows for a hash. The key records the layout (band count), so a
-    change of PHOTO_DUPLICATE_DISTANCE never compares bands cut differently: rows of the
-    old layout stop matching until photo_hash_bands_rebuild() re-cuts them."""
-    layout = _band_layout(settings.PHOTO_DUPLICATE_DISTANCE if distance is None else distance)
-    count = len(layout)
-    return [
-        (count * 64 + i, (phash >> shift) & ((1 << width) - 1))
-        for i, (shift, width) in enumerate(layout)
-    ]
-
-
-def photo_duplicates_find(
-    *, phash: int, sha256: str, now: datetime | None = None
-) -> list[DuplicateMatch]:
-    """Photos of any resident, uploaded within the lookback, whose hash is within
-    PHOTO_DUPLICATE_DISTANCE bits (or whose file is identical). Nearest first."""
-    now = now or timezone.now()
-    since = now - timedelta(days=settings.PHOTO_DUPLICATE_LOOKBACK_DAYS)
-    wanted = Q()
-    for band, value in hash_bands(phash):
-        wanted |= Q(band=band, value=value)
-    # Candidates are many (about 7 x stored / 512 with the default layout): fetch only the
-    # hash for them, and the rest for the few within the distance. An identical file has
-    # an identical hash, so it is always among the candidates.
-    candidates = PhotoHashBand.objects.filter(wanted, photo__uploaded_at__gte=since).values_list(
-        "photo_id", "photo__phash"
-    )
-    distances: dict[int, int] = {}
-    for photo_id, other_hex in candidates:
-        distance = (int(other_hex, 16) ^ phash).bit_count()
-        if distance <= settings.PHOTO_DUPLICATE_DISTANCE:
-            distances[photo_id] = distance
-    if not distances:
-        return []
-    matches = []
-    for photo_id, claim_id, other_sha, uploaded_at in ClaimPhoto.objects.filter(
-        pk__in=distances
-    ).values_list("pk", "claim_id", "sha256", "uploaded_at"):
-        same_file = other_sha == sha256
-        matches.append(
-            DuplicateMatch(
-                claim_id, 0 if same_file else distances[photo_id], same_file, uploaded_at
-            )
-        )
-    matches.sort(key=lambda m: (m.distance, not m.same_file, m.uploaded_at))
-    return matches
-
-
-def photo_duplicate_lock(*, phash: int) -> None:
-    """Serialise concurrent uploads of near-identical photos by different residents, so two
-    copies submitted at the same moment cannot both pass the search. Call inside the
-    claim's transaction, before photo_duplicates_find.
-
-    PostgreSQL: transaction-scoped advisory locks on each band (two hashes within the
-    distance share a band, hence a lock; taken in sorted order, so never a deadlock). Under
-    READ COMMITTED the search after the wait sees the winner's committed photo. SQLite runs
-    claim transactions as BEGIN IMMEDIATE, which already serialises every writer.
-    """
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted(
-        int.from_bytes(
-            hashlib.sha256(f"carbon.photo-band:{b}:{v}".encode()).digest()[:8], "big", signed=True
-        )
-        for b, v in hash_bands(phash)
-    )
-    with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
-# --- storing ----------------------------------------------------------------------------
-
-
-def photo_store(*, claim: Claim, inspected: InspectedPhoto) -> ClaimPhoto:
-    """Write the re-encoded image and thumbnail and the photo's rows. Call inside the
-    claim's transaction. Files already written are removed if anything here fails; for a
-    failure later in the transaction, see photo_files_discard and photo_orphans_purge."""
-    photo = ClaimPhoto(
-        claim=claim,
-        original_format=inspected.original_format,
-        original_bytes=inspected.original_bytes,
-        sha256=inspected.sha256,
-        phash=inspected.phash_hex,
-        taken_at=inspected.taken_at,
-        gps=inspected.gps,
-        exif=inspected.exif,
-    )
-    try:
-        # Named ContentFiles: ImageField reads the dimensions from the file it is given,
-        # and an unnamed one counts as empty.
-        photo.image.save(
-            "photo.jpg", ContentFile(inspected.image_jpeg, name="photo.jpg"), save=False
-        )
-        inspected.stored_files.append(photo.image.name)
-        photo.thumbnail.save(
-            "thumbnail.jpg", ContentFile(inspected.thumbnail_jpeg, name="thumbnail.jpg"), save=False
-        )
-        inspected.stored_files.append(photo.thumbnail.name)
-        photo.save()
-        PhotoHashBand.objects.bulk_create(
-            [PhotoHashBand(photo=photo, band=b, value=v) for b, v in hash_bands(inspected.phash)]
-        )
-    except BaseException:
-        photo_files_discard(inspected=inspected)
-        raise
-    return photo
-
-
-def photo_files_discard(*, inspected: InspectedPhoto) -> None:
-    """Remove the files written for a photo whose transaction did not commit."""
-    while inspected.stored_files:
-        name = inspected.stored_files.pop()
-        try:
-            default_storage.delete(name)
-        except OSError:
-            log.warning("could not delete %s after a failed photo claim", name, exc_info=True)
-
-
-def photo_orphans_purge(*, older_than: timedelta = timedelta(hours=1)) -> int:
-    """Delete stored photo files that no ClaimPhoto refers to: left by a transaction that
-    rolled back after the files were written (or a process that died). Files younger than
-    `older_than` may belong to a transaction still running and are left alone.
-    Meant for a periodic job. Returns the number of files deleted."""
-    cutoff = timezone.now() - older_than
-    storage = default_storage
-    try:
-        claim_dirs, _ = storage.listdir("claims")
-    except FileNotFoundError:
-        return 0
-    deleted = 0
-    for start in range(0, len(claim_dirs), 500):
-        batch = claim_dirs[start : start + 500]
-        referenced: set[str] = set()
-        for image, thumbnail in ClaimPhoto.objects.filter(
-            claim_id__in=[d for d in batch if _is_uuid(d)]
-        ).values_list("image", "thumbnail"):
-            referenced.update((image, thumbnail))
-        for directory in batch:
-            _, files = storage.listdir(f"claims/{directory}")
-            for name in files:
-                path = f"claims/{directory}/{name}"
-                if path in referenced or storage.get_modified_time(path) > cutoff:
-                    continue
-                storage.delete(path)
-                deleted += 1
-    return deleted
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def photo_hash_bands_rebuild() -> int:
-    """Re-cut every photo's bands for the current PHOTO_DUPLICATE_DISTANCE (after changing
-    it). Returns the number of photos re-banded."""
-    done, rows = 0, []
-    with transaction.atomic():
-        PhotoHashBand.objects.all().delete()
-        photos = ClaimPhoto.objects.values_list("pk", "phash").iterator(chunk_size=5000)
-        for photo_id, phash_hex in photos:
-            rows += [
-                PhotoHashBand(photo_id=photo_id, band=b, value=v)
-                for b, v in hash_bands(int(phash_hex, 16))
-            ]
-            done += 1
-            if len(rows) >= 10_000:
-                PhotoHashBand.objects.bulk_create(rows)
-                rows = []
-        PhotoHashBand.objects.bulk_create(rows)
-    return done
-
-
-def photos_erase_for_user(*, user: User) -> int:
-    """Delete a resident's photos, their private EXIF and GPS, and their files (account
-    erasure). The claims stay, as the ledger refers to them. Returns photos deleted."""
-    photos = ClaimPhoto.objects.filter(claim__user=user)
-    pairs = list(photos.values_list("image", "thumbnail"))
-    photos.delete()  # the hash bands go with them (CASCADE)
-
-    def remove_files() -> None:
-        for name in (n for pair in pairs for n in pair if n):
-            default_storage.delete(name)
-
-    # Files go once the deletion is committed, so a rollback leaves photo and files together.
-    transaction.on_commit(remove_files)
-    return len(pairs)
-
-
-# --- reading ----------------------------------------------------------------------------
-
-
-def photo_for_owner(*, user: User, claim_id: Any) -> ClaimPhoto:
-    """The photo of one of the caller's claims; ClaimPhoto.DoesNotExist for anyone else's."""
-    return ClaimPhoto.objects.get(claim__in=Claim.objects.owned_by(user), claim_id=claim_id)

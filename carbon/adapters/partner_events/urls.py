@@ -1,0 +1,12 @@
+"""Routes of the partner-events slice, included under /api/v1/ by carbon.api.urls."""
+
+from django.urls import path
+
+from carbon.adapters.partner_events import api
+
+urlpatterns = [
+    path("partners", api.PartnerListView.as_view(), name="partners"),
+    path("partners/events", api.PartnerEventsView.as_view(), name="partner-events"),
+    path("me/partner-links", api.PartnerLinksView.as_view(), name="partner-links"),
+    path("me/partner-links/<int:pk>", api.PartnerLinkView.as_view(), name="partner-link"),
+]

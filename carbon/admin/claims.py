@@ -1,0 +1,69 @@
+"""The claim review queue, appeals and the penalty box. Decisions go through claims.claim_review."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from carbon.admin.base import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
+from carbon.models import (
+    Appeal,
+    Claim,
+    ClaimStatus,
+    PenaltyBox,
+)
+
+
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "review queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Needs review")]
+
+    def queryset(self, request, queryset):
+        return (
+            queryset.filter(status=ClaimStatus.NEEDS_REVIEW) if self.value() == "open" else queryset
+        )
+
+
+@admin.register(Claim)
+class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
+    list_display = [
+        "submitted_at",
+        "user",
+        "behaviour",
+        "quantity",
+        "evidence_type",
+        "status",
+        "credited_g",
+    ]
+    list_filter = [NeedsReviewFilter, "status", "behaviour", "evidence_type"]
+    search_fields = ["user__email", "idempotency_key"]
+    date_hierarchy = "submitted_at"
+    readonly_fields = ["receipt_steps"]
+    actions = ["approve", "reject"]
+
+    @admin.display(description="receipt")
+    def receipt_steps(self, obj):
+        return receipt_html(obj.receipt)
+
+    def has_change_permission(self, request, obj=None):
+        return (
+            request.user.is_staff
+        )  # to see the detail page and run actions; fields stay read-only
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Claim._meta.fields] + ["receipt_steps"]
+
+
+@admin.register(Appeal)
+class AppealAdmin(ReadOnlyAdmin):
+    """Appeals are decided by deciding their claim in the review queue."""
+
+    list_display = ["created_at", "user", "kind", "status", "claim", "reason"]
+    list_filter = ["status", "kind"]
+
+
+@admin.register(PenaltyBox)
+class PenaltyBoxAdmin(ReadOnlyAdmin):
+    list_display = ["user", "level", "until", "last_triggered_at"]

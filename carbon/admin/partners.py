@@ -1,0 +1,45 @@
+"""Partners and their keys (rotated here; the first secret comes from `manage.py partner_create`)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from carbon.models import (
+    Partner,
+    PartnerCredential,
+)
+from carbon.services.partners import partner_credential_rotate
+
+
+class CredentialInline(admin.TabularInline):
+    model = PartnerCredential
+    extra = 0
+    can_delete = False
+    fields = ["key_id", "created_at", "revoked_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "is_active", "created_at"]
+    list_filter = ["kind", "is_active"]
+    inlines = [CredentialInline]
+    actions = ["rotate_key"]
+
+    def has_add_permission(self, request):
+        return False  # `manage.py partner_create` prints the first secret once
+
+    @admin.action(
+        description="Rotate key (old keys stop working now; the new secret is shown once)"
+    )
+    def rotate_key(self, request, queryset):
+        for partner in queryset:
+            issued = partner_credential_rotate(partner=partner)
+            self.message_user(
+                request,
+                f"{partner.name}: new key id {issued.key_id}, secret {issued.secret} (copy it now, it is not stored readable)",
+                messages.WARNING,
+            )

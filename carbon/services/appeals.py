@@ -1,0 +1,111 @@
+"""Appeals: a resident contests a refused claim (it goes back to the review queue) or reports
+a credit that never came (a new claim for a reviewer). Reviewing the claim decides the
+appeal (claims.claim_review)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from carbon.errors import DomainError, IdempotencyConflict
+from carbon.models import Appeal, Claim, ClaimStatus, User
+from carbon.services.claims import claim_submit, history_entry, lock_resident
+
+
+class AppealNotAllowed(DomainError):
+    code = "appeal_not_allowed"
+    status = 409
+
+
+def appeal_contest(
+    *, user: User, claim_id: Any, reason: str, idempotency_key: str
+) -> tuple[Appeal, bool]:
+    """Contest a refused claim: it goes back to the review queue with the resident's reason.
+
+    Allowed within the behaviour's claim window after the refusal; once per refusal.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppealNotAllowed("Say why the claim should be credited.")
+    existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if str(existing.claim_id) != str(claim_id) or existing.reason != reason:
+            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+        return existing, False
+    with transaction.atomic():
+        lock_resident(user=user)
+        claim = (
+            Claim.objects.select_for_update()
+            .select_related("behaviour")
+            .get(pk=claim_id, user=user)
+        )
+        if claim.status != ClaimStatus.REJECTED:
+            raise AppealNotAllowed(
+                f"Only refused claims can be appealed; this one is {claim.status}."
+            )
+        now = timezone.now()
+        decided = claim.decided_at or claim.submitted_at
+        if now > decided + timedelta(days=claim.behaviour.claim_window_days):
+            raise AppealNotAllowed(
+                f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
+            )
+        appeal = Appeal.objects.create(
+            user=user, claim=claim, kind="refused", reason=reason, idempotency_key=idempotency_key
+        )
+        claim.receipt = {
+            **claim.receipt,
+            "status": ClaimStatus.NEEDS_REVIEW,
+            "code": "appealed",
+            "reason": "Appealed by the resident; waiting for review.",
+            "history": history_entry(
+                claim, now, event="appeal", appeal=str(appeal.pk), note=reason
+            ),
+        }
+        claim.status = ClaimStatus.NEEDS_REVIEW
+        claim.decided_at = None
+        claim.save()
+        return appeal, True
+
+
+def appeal_report_missed(
+    *,
+    user: User,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime,
+    reason: str,
+    idempotency_key: str,
+    files: Mapping[str, UploadedFile] | None = None,
+) -> tuple[Appeal, bool]:
+    """Report a credit that never came (a trip the card feed missed): a claim in the review
+    queue, with a photo as evidence when given, credited retroactively when approved."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AppealNotAllowed("Say what was missed.")
+    with transaction.atomic():
+        # The claim's own idempotency compares the whole request (behaviour, quantity, time,
+        # photo, reason): a retry returns it, a different request under the key conflicts.
+        claim, _ = claim_submit(
+            user=user,
+            behaviour_code=behaviour_code,
+            quantity=quantity,
+            idempotency_key=f"appeal:{idempotency_key}",
+            occurred_at=occurred_at,
+            evidence_type="photo" if files else "self",
+            files=files,
+            force_review=f"Missed-credit appeal: {reason}"[:300],
+        )
+        existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.claim_id != claim.pk:
+                raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+            return existing, False
+        appeal = Appeal.objects.create(
+            user=user, claim=claim, kind="missed", reason=reason, idempotency_key=idempotency_key
+        )
+        return appeal, True
