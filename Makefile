@@ -20,9 +20,11 @@ run: setup
 test: setup
 	bash scripts/test.sh
 
+# ruff, and the import contracts of pyproject.toml (the dependency rule of ARCHITECTURE.md).
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 # The benchmarks, run by hand (PostgreSQL; `make services` first). Each prints its baseline.
 bench: setup
