@@ -337,6 +337,33 @@ def claim_submit(
         return existing, False
 
 
+def claim_submit_from_feed(
+    *,
+    user: User,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime,
+    evidence_type: str,
+    evidence: dict[str, Any],
+    partner: Partner,
+    idempotency_key: str,
+) -> tuple[Claim, bool]:
+    """A claim made by a partner feed on a resident's behalf (a card trip, a partner event):
+    evidence that residents may not submit themselves is accepted, and feeds are never
+    throttled as bursts. Idempotent by the feed's own key for the record."""
+    return claim_submit(
+        user=user,
+        behaviour_code=behaviour_code,
+        quantity=quantity,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        evidence_type=evidence_type,
+        evidence=evidence,
+        partner=partner,
+        from_resident=False,
+    )
+
+
 def history_entry(claim: Claim, now: datetime, **fields: Any) -> list:
     return list(claim.receipt.get("history", [])) + [
         {

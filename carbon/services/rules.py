@@ -1,12 +1,11 @@
-"""The crediting rules, in the designed order, each step written to the claim's receipt.
-
-eligibility (consent, claim window) -> quantity -> factor -> evidence-tier weight ->
-per-action cap -> daily / monthly cap -> throttle -> credit.
+"""The crediting rules, in the designed order (STEPS), each step written to the claim's
+receipt: eligibility (consent, claim window) -> quantity -> factor -> evidence-tier weight ->
+per-action cap -> daily / monthly cap -> throttle -> credit (the caller's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -136,39 +135,50 @@ def window_problem(
     return None
 
 
-def evaluate(
-    *,
-    claim: Claim,
-    tier: str,
-    now: datetime | None = None,
-    skip_throttle: bool = False,
-    factor_fallback_at: datetime | None = None,
-    tier_of_evidence: Mapping[str, str] | None = None,
-) -> Evaluation:
-    """Run every rule after verification. Reads, except that step 7 may put the resident in
-    the penalty box; the caller writes the claim's outcome. `tier_of_evidence` maps evidence
-    types to their tier (from the verifier registry), for the one-act-one-credit rule."""
-    now = now or timezone.now()
-    ev = Evaluation()
-    behaviour = claim.behaviour
+@dataclass
+class RuleInput:
+    """What the steps read, and the running amount they pass along."""
 
-    # 1. eligibility
-    if tier in CONSENT_TIERS and behaviour.consent_scope:
+    claim: Claim
+    tier: str
+    now: datetime
+    skip_throttle: bool
+    factor_fallback_at: datetime | None
+    tier_of_evidence: Mapping[str, str]
+    amount: int = 0
+    # Credited claims of the same act with weaker evidence (found by eligibility).
+    weaker: list[Claim] = field(default_factory=list)
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return self.claim.behaviour
+
+
+# A step writes its outcome to the receipt and returns False when it decided the claim (a
+# refusal, a hold, a review) so no later step runs.
+Step = Callable[[RuleInput, Evaluation], bool]
+
+
+def _eligibility(rule: RuleInput, ev: Evaluation) -> bool:
+    claim, behaviour = rule.claim, rule.behaviour
+    if rule.tier in CONSENT_TIERS and behaviour.consent_scope:
         if not Consent.objects.in_force(user=claim.user, scope=behaviour.consent_scope):
-            return ev.stop(
+            ev.stop(
                 "eligibility",
                 ClaimStatus.REJECTED,
                 "no_consent",
                 f"No current consent for the data source '{behaviour.consent_scope}'.",
             )
+            return False
     problem = window_problem(
         behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at
     )
     if problem:
-        return ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
-    stronger, weaker = _same_act(claim, tier, tier_of_evidence or {})
+        ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
+        return False
+    stronger, rule.weaker = _same_act(claim, rule.tier, rule.tier_of_evidence)
     if stronger is not None:
-        return ev.stop(
+        ev.stop(
             "eligibility",
             ClaimStatus.REJECTED,
             "already_credited_by_stronger_evidence",
@@ -176,37 +186,46 @@ def evaluate(
             f"(claim {stronger.pk}); one act earns once.",
             other_claim=str(stronger.pk),
         )
+        return False
     ev.step("eligibility", "passed", claim_window_days=behaviour.claim_window_days)
+    return True
 
-    # 2. quantity
+
+def _quantity(rule: RuleInput, ev: Evaluation) -> bool:
+    claim, behaviour = rule.claim, rule.behaviour
     if claim.quantity <= 0 or claim.quantity > behaviour.max_quantity:
-        return ev.stop(
+        ev.stop(
             "quantity",
             ClaimStatus.REJECTED,
             "invalid_quantity",
             f"Quantity must be above 0 and at most {behaviour.max_quantity} {behaviour.unit}.",
         )
+        return False
     ev.step("quantity", "passed", quantity=str(claim.quantity), unit=behaviour.unit)
+    return True
 
-    # 3. factor
+
+def _factor(rule: RuleInput, ev: Evaluation) -> bool:
+    claim, behaviour = rule.claim, rule.behaviour
     factor = EmissionFactor.objects.for_claim(
         behaviour=behaviour, when=claim.occurred_at, district=claim.user.district
     )
-    if factor is None and factor_fallback_at is not None:
+    if factor is None and rule.factor_fallback_at is not None:
         # On review: no factor covered the act, so the one in force now applies (a factor
         # published to resolve the queue starts today, after the act).
         factor = EmissionFactor.objects.for_claim(
-            behaviour=behaviour, when=factor_fallback_at, district=claim.user.district
+            behaviour=behaviour, when=rule.factor_fallback_at, district=claim.user.district
         )
     if factor is None:
-        return ev.stop(
+        ev.stop(
             "factor",
             ClaimStatus.NEEDS_REVIEW,
             "no_factor",
             "No emission factor is in force for this behaviour and date; an administrator will review it.",
         )
+        return False
     ev.factor = factor
-    gross = factor.grams_for(claim.quantity)
+    rule.amount = factor.grams_for(claim.quantity)
     ev.step(
         "factor",
         "applied",
@@ -216,39 +235,52 @@ def evaluate(
         unit=factor.unit,
         methodology=factor.methodology,
         source=factor.source,
-        gross_g=gross,
+        gross_g=rule.amount,
     )
+    return True
 
-    # 4. evidence-tier weight
-    weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(tier, 0)
-    amount = gross * weight_bp // 10000
-    ev.step("tier_weight", "applied", tier=tier, weight_percent=weight_bp / 100, amount_g=amount)
 
+def _tier_weight(rule: RuleInput, ev: Evaluation) -> bool:
+    weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(rule.tier, 0)
+    rule.amount = rule.amount * weight_bp // 10000
+    ev.step(
+        "tier_weight",
+        "applied",
+        tier=rule.tier,
+        weight_percent=weight_bp / 100,
+        amount_g=rule.amount,
+    )
     # Mutually exclusive evidence: weaker evidence already credited for the same act is
     # deducted, so the act earns once, at the stronger evidence's rate.
-    if weaker:
-        already = sum(c.credited_g for c in weaker)
-        cut = min(amount, already)
-        amount -= cut
-        ev.step("exclusive_evidence", "cut", cut_g=cut, other_claims=[str(c.pk) for c in weaker])
-        if amount == 0:
+    if rule.weaker:
+        already = sum(c.credited_g for c in rule.weaker)
+        cut = min(rule.amount, already)
+        rule.amount -= cut
+        ev.step(
+            "exclusive_evidence",
+            "cut",
+            cut_g=cut,
+            other_claims=[str(c.pk) for c in rule.weaker],
+        )
+        if rule.amount == 0:
             ev.outcome, ev.code = ClaimStatus.REJECTED, "already_credited"
             ev.reason = "This act was already credited in full from other evidence."
-            return ev
+            return False
+    return True
 
-    # 5. per-action cap
-    if behaviour.per_action_cap_g is not None and amount > behaviour.per_action_cap_g:
-        ev.step(
-            "per_action_cap",
-            "cut",
-            cap_g=behaviour.per_action_cap_g,
-            cut_g=amount - behaviour.per_action_cap_g,
-        )
-        amount = behaviour.per_action_cap_g
+
+def _per_action_cap(rule: RuleInput, ev: Evaluation) -> bool:
+    cap = rule.behaviour.per_action_cap_g
+    if cap is not None and rule.amount > cap:
+        ev.step("per_action_cap", "cut", cap_g=cap, cut_g=rule.amount - cap)
+        rule.amount = cap
     else:
-        ev.step("per_action_cap", "passed", cap_g=behaviour.per_action_cap_g)
+        ev.step("per_action_cap", "passed", cap_g=cap)
+    return True
 
-    # 6. daily / monthly caps
+
+def _period_caps(rule: RuleInput, ev: Evaluation) -> bool:
+    behaviour, claim = rule.behaviour, rule.claim
     for name, cap, bounds in (
         ("daily_cap", behaviour.daily_cap_g, day_bounds),
         ("monthly_cap", behaviour.monthly_cap_g, month_bounds),
@@ -258,43 +290,87 @@ def evaluate(
             continue
         used = _credited_between(claim, *bounds(claim.occurred_at))
         left = max(0, cap - used)
-        if amount > left:
-            ev.step(name, "cut", cap_g=cap, already_credited_g=used, cut_g=amount - left)
-            amount = left
+        if rule.amount > left:
+            ev.step(name, "cut", cap_g=cap, already_credited_g=used, cut_g=rule.amount - left)
+            rule.amount = left
         else:
             ev.step(name, "passed", cap_g=cap, already_credited_g=used)
-    if amount == 0:
-        cut_by = next((s for s in reversed(ev.steps) if s["outcome"] == "cut"), None)
-        ev.outcome = ClaimStatus.REJECTED
-        if cut_by is not None and cut_by["step"] in ("per_action_cap", "daily_cap", "monthly_cap"):
-            cut_by["code"] = ev.code = "cap_reached"
-            ev.reason = (
-                "The cap for this behaviour is already reached; nothing more can be credited."
-            )
-        else:
-            ev.code = "below_one_gram"
-            ev.reason = "This quantity earns less than one whole gram; nothing to credit."
-        return ev
-
-    # 7. throttle and penalty box (resident-submitted claims only: feeds are not bursts)
-    if skip_throttle:
-        ev.step("throttle", "passed", reason="released after the penalty period")
-    elif claim.partner_id is not None:
-        ev.step("throttle", "passed", reason="partner feed")
+    if rule.amount > 0:
+        return True
+    cut_by = next((s for s in reversed(ev.steps) if s["outcome"] == "cut"), None)
+    ev.outcome = ClaimStatus.REJECTED
+    if cut_by is not None and cut_by["step"] in ("per_action_cap", "daily_cap", "monthly_cap"):
+        cut_by["code"] = ev.code = "cap_reached"
+        ev.reason = "The cap for this behaviour is already reached; nothing more can be credited."
     else:
-        held_until = penalty_check(claim=claim, now=now)
-        if held_until is not None:
-            ev.held_until = held_until
-            return ev.stop(
-                "throttle",
-                ClaimStatus.HELD,
-                "penalty_box",
-                f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
-                f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
-                f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",
-                held_until=held_until.isoformat(),
-            )
-        ev.step("throttle", "passed")
+        ev.code = "below_one_gram"
+        ev.reason = "This quantity earns less than one whole gram; nothing to credit."
+    return False
 
-    ev.amount_g = amount
+
+def _throttle(rule: RuleInput, ev: Evaluation) -> bool:
+    """Resident-submitted claims only: partner feeds are not bursts."""
+    if rule.skip_throttle:
+        ev.step("throttle", "passed", reason="released after the penalty period")
+        return True
+    if rule.claim.partner_id is not None:
+        ev.step("throttle", "passed", reason="partner feed")
+        return True
+    held_until = penalty_check(claim=rule.claim, now=rule.now)
+    if held_until is None:
+        ev.step("throttle", "passed")
+        return True
+    ev.held_until = held_until
+    ev.stop(
+        "throttle",
+        ClaimStatus.HELD,
+        "penalty_box",
+        f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
+        f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
+        f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",
+        held_until=held_until.isoformat(),
+    )
+    return False
+
+
+#: The designed order, as data: eligibility (consent, claim window, one act once) ->
+#: quantity -> factor -> evidence-tier weight -> per-action cap -> daily / monthly cap ->
+#: throttle. A step that decides the claim ends the run; credit is the caller's.
+STEPS: tuple[Step, ...] = (
+    _eligibility,
+    _quantity,
+    _factor,
+    _tier_weight,
+    _per_action_cap,
+    _period_caps,
+    _throttle,
+)
+
+
+def evaluate(
+    *,
+    claim: Claim,
+    tier: str,
+    now: datetime | None = None,
+    skip_throttle: bool = False,
+    factor_fallback_at: datetime | None = None,
+    tier_of_evidence: Mapping[str, str] | None = None,
+) -> Evaluation:
+    """Run every rule after verification, in the order of STEPS. Reads, except that the
+    throttle step may put the resident in the penalty box; the caller writes the claim's
+    outcome. `tier_of_evidence` maps evidence types to their tier (from the verifier
+    registry), for the one-act-one-credit rule."""
+    rule = RuleInput(
+        claim=claim,
+        tier=tier,
+        now=now or timezone.now(),
+        skip_throttle=skip_throttle,
+        factor_fallback_at=factor_fallback_at,
+        tier_of_evidence=tier_of_evidence or {},
+    )
+    ev = Evaluation()
+    for step in STEPS:
+        if not step(rule, ev):
+            return ev
+    ev.amount_g = rule.amount
     return ev

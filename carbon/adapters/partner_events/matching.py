@@ -7,7 +7,7 @@ from django.conf import settings
 
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus
 from carbon.models import Claim, Partner, User
-from carbon.services.claims import claim_submit
+from carbon.services.claims import claim_submit_from_feed
 from carbon.services.partners import hmac_hex
 
 
@@ -18,7 +18,7 @@ def external_ref_hash(*, partner: Partner, external_ref: str) -> str:
 
 
 def event_claim(*, event: PartnerEvent, user: User) -> Claim | None:
-    claim, _ = claim_submit(
+    claim, _ = claim_submit_from_feed(
         user=user,
         behaviour_code=event.behaviour.code,
         quantity=event.quantity,
@@ -27,7 +27,6 @@ def event_claim(*, event: PartnerEvent, user: User) -> Claim | None:
         evidence_type="partner",
         evidence={"event": event.pk},
         partner=event.partner,
-        from_resident=False,
     )
     event.claim, event.status = claim, PartnerEventStatus.CLAIMED
     event.save(update_fields=["claim", "status"])

@@ -29,7 +29,7 @@ from carbon.adapters.transit.pairing import (
 )
 from carbon.errors import DomainError
 from carbon.models import Behaviour, Claim
-from carbon.services.claims import claim_submit
+from carbon.services.claims import claim_submit_from_feed
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
             continue
         try:
             with transaction.atomic():
-                claim, created = claim_submit(
+                claim, created = claim_submit_from_feed(
                     user=user,
                     behaviour_code=BEHAVIOUR_FOR_MODE[trip.mode],
                     quantity=quantity,
@@ -125,7 +125,6 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
                     evidence_type="transit",
                     evidence={"trip": trip.pk},
                     partner=trip.partner,
-                    from_resident=False,
                 )
                 status = TripStatus.REVIEW if trip.anomaly else TripStatus.CLAIMED
                 Trip.objects.filter(pk=trip.pk).update(claim=claim, status=status)
