@@ -103,3 +103,54 @@ def json_400(request, exception=None):
 def json_403(request, exception=None):
     return _json_error(ErrorCode.PERMISSION_DENIED, "Forbidden.")
 
+
+# --- the catalogue in the OpenAPI schema --------------------------------------------------------
+
+
+def error_catalogue_schema(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the envelope as the `Error` component, its code
+    an enum of the whole catalogue with each code's status, and a `default` response that
+    points to it on every operation. Only adds; nothing already in the schema changes."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorCodeEnum"] = {
+        "enum": [code.value for code in ErrorCode],
+        "type": "string",
+        "description": "Every error code and the one HTTP status it is answered with:\n\n"
+        + "\n".join(
+            f"* `{code.value}` - {code.status}: {code.default_message}" for code in ErrorCode
+        ),
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "description": (
+            "Every error is answered in this envelope. `code` is stable and always comes with "
+            "the same HTTP status (see ErrorCodeEnum); `message` is for people; `details` "
+            "holds the specifics (field messages under `invalid`, for instance)."
+        ),
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"$ref": "#/components/schemas/ErrorCodeEnum"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": {}},
+                },
+                "required": ["code", "message", "details"],
+            }
+        },
+        "required": ["error"],
+    }
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault(
+                    "default",
+                    {
+                        "description": "An error; ErrorCodeEnum lists each code with its status.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                )
+    return result
