@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from carbon.api.serializers import BalanceSerializer
 from carbon.models import User
@@ -46,7 +46,10 @@ def _user_from_token(raw: str):
     try:
         token = auth.get_validated_token(raw.encode())
         return auth.get_user(token), token.get("exp")
-    except (InvalidToken, TokenError, Exception):
+    except AuthenticationFailed:
+        # All simplejwt lets out: InvalidToken (garbage, forged, expired or a refresh token;
+        # it catches its own TokenError) is an AuthenticationFailed, and so is an unknown or
+        # inactive user.
         return None, None
 
 

@@ -1,99 +1,242 @@
-"""Domain errors: each has a stable machine-readable code and an HTTP status for the API."""
+"""The error catalogue: every code the API can answer, each with its one HTTP status and a
+default message (`ErrorCode`), and `DomainError`, which services raise with one of them.
+
+Error classes may live next to the slice that raises them; their codes live here, so a code
+can never mean two statuses. Feature apps add their codes to this enum too.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum, unique
+from typing import Any, ClassVar
+
+
+@unique
+class ErrorCode(StrEnum):
+    """A stable machine-readable code (the value, part of the API contract), its HTTP status
+    and the message used when the raiser gives none."""
+
+    status: int
+    default_message: str
+
+    def __new__(cls, code: str, status: int, default_message: str):
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.status = status
+        member.default_message = default_message
+        return member
+
+    # --- the request itself (DRF, Django and the ASGI body limit) --------------------------
+    BAD_REQUEST = "bad_request", 400, "Bad request."
+    MALFORMED_REQUEST = "malformed_request", 400, "The request body could not be parsed."
+    INVALID = "invalid", 400, "The request is not valid; see details."
+    AUTHENTICATION_FAILED = (
+        "authentication_failed",
+        401,
+        "The credentials or the token are wrong, expired or of the wrong kind.",
+    )
+    NOT_AUTHENTICATED = "not_authenticated", 401, "Authentication credentials were not provided."
+    PERMISSION_DENIED = (
+        "permission_denied",
+        403,
+        "You do not have permission to perform this action.",
+    )
+    NOT_FOUND = "not_found", 404, "Not found."
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405, "This method is not allowed here."
+    NOT_ACCEPTABLE = "not_acceptable", 406, "No answer in the format the Accept header asks for."
+    REQUEST_TOO_LARGE = "request_too_large", 413, "The request body is too large."
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, "This content type is not accepted."
+    THROTTLED = "throttled", 429, "Too many requests; retry later."
+    SERVER_ERROR = (
+        "server_error",
+        500,
+        "Something went wrong on our side; nothing was changed.",
+    )
+
+    # --- ledger ----------------------------------------------------------------------------
+    IDEMPOTENCY_CONFLICT = (
+        "idempotency_conflict",
+        409,
+        "This idempotency key was already used with a different request.",
+    )
+    INSUFFICIENT_BALANCE = "insufficient_balance", 409, "Not enough available grams for this spend."
+    PENDING_ALREADY_RESOLVED = (
+        "pending_already_resolved",
+        409,
+        "This hold was already posted or voided.",
+    )
+    HOLD_EXPIRED = (
+        "hold_expired",
+        409,
+        "This hold timed out and was released; its grams are available again.",
+    )
+    NOT_PENDING = "not_pending", 409, "This transfer is not a pending hold."
+    INVALID_AMOUNT = "invalid_amount", 400, "Amounts are positive whole grams."
+    NOTHING_TO_REVERSE = "nothing_to_reverse", 409, "Nothing is left to reverse on this transfer."
+
+    # --- catalogue, claims and appeals -----------------------------------------------------
+    UNKNOWN_BEHAVIOUR = "unknown_behaviour", 400, "No active behaviour has this code."
+    INVALID_FACTOR = "invalid_factor", 400, "This emission factor cannot be published."
+    INVALID_QUANTITY = "invalid_quantity", 400, "The quantity is not one this behaviour accepts."
+    OUTSIDE_CLAIM_WINDOW = (
+        "outside_claim_window",
+        400,
+        "The act is outside the behaviour's claim window.",
+    )
+    EVIDENCE_NOT_ACCEPTED = "evidence_not_accepted", 400, "The evidence was not accepted."
+    INVALID_REVIEW = "invalid_review", 409, "This claim cannot be reviewed that way now."
+    APPEAL_NOT_ALLOWED = "appeal_not_allowed", 409, "This appeal cannot be made."
+
+    # --- residents and consent ---------------------------------------------------------------
+    EMAIL_TAKEN = "email_taken", 409, "An account with this email already exists."
+    UNKNOWN_COMMUNITY = "unknown_community", 400, "No community has this code."
+    UNKNOWN_CONSENT_SCOPE = "unknown_consent_scope", 400, "No such data source."
+    # 409, not 400: the request is well formed and succeeds unchanged once the resident has
+    # consented; it conflicts with the resident's current consents, which the client can fix.
+    CONSENT_REQUIRED = (
+        "consent_required",
+        409,
+        "Consent to this data source first, or send `consent`: true.",
+    )
+
+    # --- partners (signed requests, feeds, residents' links) --------------------------------
+    INVALID_SIGNATURE = (
+        "invalid_signature",
+        401,
+        "The partner signature is missing, malformed, stale or wrong.",
+    )
+    REPLAYED_REQUEST = "replayed_request", 409, "This signed request was already received."
+    UNKNOWN_PARTNER = "unknown_partner", 400, "No active partner has this id."
+    PARTNER_LINK_INVALID = "partner_link_invalid", 400, "This partner account cannot be linked."
+    PARTNER_REF_TAKEN = (
+        "partner_ref_taken",
+        409,
+        "This account at the partner is already linked to another resident.",
+    )
+    BATCH_TOO_LARGE = "batch_too_large", 413, "The batch holds more rows than one request may."
+
+    # --- transit -----------------------------------------------------------------------------
+    NOT_TRANSIT_OPERATOR = "not_transit_operator", 403, "Only transit operators may push taps."
+    INVALID_CARD_NUMBER = (
+        "invalid_card_number",
+        400,
+        "A card number is 8 to 20 digits (spaces and dashes are ignored).",
+    )
+    CARD_LINKED_TO_ANOTHER_RESIDENT = (
+        "card_linked_to_another_resident",
+        409,
+        "This card is already linked to another account.",
+    )
+
+    # --- photos --------------------------------------------------------------------------------
+    PHOTO_TOO_LARGE = "photo_too_large", 413, "The photo file is too large."
+    NOT_AN_IMAGE = "not_an_image", 400, "The file is not an image in an accepted format."
+    IMAGE_TOO_LARGE = "image_too_large", 400, "The image has too many pixels."
+    CAPTURE_TIME_IN_FUTURE = (
+        "capture_time_in_future",
+        400,
+        "The photo's capture time is in the future.",
+    )
 
 
 class DomainError(Exception):
-    code = "domain_error"
-    status = 400
-    default_message = "The request could not be carried out."
+    """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`
+    (and, unless the class or the raiser words it better, its message) come from that member.
 
-    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
-        self.message = message or self.default_message
+    Subclass it and set `code` (the usual way), or raise it with `code=` for a one-off. A
+    subclass may not set `status`: the catalogue is the only place a status is decided.
+    """
+
+    #: Set by each subclass (DomainError itself has none, so it is raised with `code=`).
+    code: ErrorCode
+    #: Optional wording for this class, where the catalogue's is too general.
+    default_message: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "status" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__} sets a status; it comes from its ErrorCode in "
+                "carbon.errors, add or change the catalogue entry instead."
+            )
+        code = getattr(cls, "code", None)
+        if not isinstance(code, ErrorCode):
+            raise TypeError(f"{cls.__qualname__}.code must be an ErrorCode, not {code!r}.")
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        code: ErrorCode | None = None,
+    ):
+        code = code if code is not None else getattr(type(self), "code", None)
+        if not isinstance(code, ErrorCode):
+            raise TypeError("A DomainError needs an ErrorCode: subclass it or pass `code=`.")
+        self.code = code
+        self.message = message or self.default_message or code.default_message
         self.details = details or {}
         super().__init__(self.message)
 
+    @property
+    def status(self) -> int:
+        return self.code.status
+
 
 class IdempotencyConflict(DomainError):
-    code = "idempotency_conflict"
-    status = 409
-    default_message = "This idempotency key was already used with a different request."
+    code = ErrorCode.IDEMPOTENCY_CONFLICT
 
 
 class InsufficientFunds(DomainError):
-    code = "insufficient_balance"
-    status = 409
-    default_message = "Not enough available grams for this spend."
+    code = ErrorCode.INSUFFICIENT_BALANCE
 
 
 class PendingAlreadyResolved(DomainError):
-    code = "pending_already_resolved"
-    status = 409
-    default_message = "This hold was already posted or voided."
+    code = ErrorCode.PENDING_ALREADY_RESOLVED
 
 
 class HoldExpired(DomainError):
-    code = "hold_expired"
-    status = 409
-    default_message = "This hold timed out and was released; its grams are available again."
+    code = ErrorCode.HOLD_EXPIRED
 
 
 class NotPending(DomainError):
-    code = "not_pending"
-    status = 409
-    default_message = "This transfer is not a pending hold."
+    code = ErrorCode.NOT_PENDING
 
 
 class InvalidAmount(DomainError):
-    code = "invalid_amount"
-    status = 400
-    default_message = "Amounts are positive whole grams."
+    code = ErrorCode.INVALID_AMOUNT
 
 
 class NothingToReverse(DomainError):
-    code = "nothing_to_reverse"
-    status = 409
-    default_message = "Nothing is left to reverse on this transfer."
+    code = ErrorCode.NOTHING_TO_REVERSE
 
 
 class UnknownBehaviour(DomainError):
-    code = "unknown_behaviour"
-    status = 400
-    default_message = "No active behaviour has this code."
+    code = ErrorCode.UNKNOWN_BEHAVIOUR
 
 
 class InvalidQuantity(DomainError):
-    code = "invalid_quantity"
-    status = 400
+    code = ErrorCode.INVALID_QUANTITY
 
 
 class OutsideClaimWindow(DomainError):
-    code = "outside_claim_window"
-    status = 400
+    code = ErrorCode.OUTSIDE_CLAIM_WINDOW
 
 
 class EvidenceNotAccepted(DomainError):
-    code = "evidence_not_accepted"
-    status = 400
+    code = ErrorCode.EVIDENCE_NOT_ACCEPTED
 
 
 class InvalidSignature(DomainError):
-    code = "invalid_signature"
-    status = 401
-    default_message = "The partner signature is missing, malformed, stale or wrong."
+    code = ErrorCode.INVALID_SIGNATURE
 
 
 class ReplayedRequest(DomainError):
-    code = "replayed_request"
-    status = 409
-    default_message = "This signed request was already received."
+    code = ErrorCode.REPLAYED_REQUEST
 
 
 class InvalidReview(DomainError):
-    code = "invalid_review"
-    status = 409
+    code = ErrorCode.INVALID_REVIEW
 
 
 class RowError(Exception):

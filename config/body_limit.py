@@ -7,6 +7,7 @@ import json
 from django.conf import settings
 
 from carbon.api.errors import error_body
+from carbon.errors import ErrorCode
 
 
 class RequestBodyLimit:
@@ -72,7 +73,7 @@ class RequestBodyLimit:
     async def _refuse(send, limit: int) -> None:
         body = json.dumps(
             error_body(
-                "request_too_large",
+                ErrorCode.REQUEST_TOO_LARGE,
                 f"The request body may be at most {limit} bytes.",
                 {"max_bytes": limit},
             )
@@ -80,7 +81,7 @@ class RequestBodyLimit:
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": ErrorCode.REQUEST_TOO_LARGE.status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
         "AppealStatusEnum": "carbon.models.claims.AppealStatus",
         "BatchRowStatusEnum": ["accepted", "duplicate", "error"],
     },
+    # The default hook (enum components), then the error envelope and its catalogue of codes.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "carbon.api.errors.error_catalogue_schema",
+    ],
 }
 
 # Celery: Redis in production; a filesystem broker in the embedded mode so the periodic

@@ -1,32 +1,48 @@
-"""One error shape for the whole API: {"error": {"code", "message", "details"}}."""
+"""One error shape for the whole API: {"error": {"code", "message", "details"}}, with every
+code from the catalogue in carbon.errors (also documented in the OpenAPI schema from there)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from carbon.errors import DomainError
+from carbon.errors import DomainError, ErrorCode
 
-_DRF_CODES = {
-    exceptions.ParseError: "malformed_request",
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
-    exceptions.ValidationError: "invalid",
+_DRF_CODES: dict[type[exceptions.APIException], ErrorCode] = {
+    exceptions.ParseError: ErrorCode.MALFORMED_REQUEST,
+    exceptions.AuthenticationFailed: ErrorCode.AUTHENTICATION_FAILED,
+    exceptions.NotAuthenticated: ErrorCode.NOT_AUTHENTICATED,
+    exceptions.PermissionDenied: ErrorCode.PERMISSION_DENIED,
+    exceptions.NotFound: ErrorCode.NOT_FOUND,
+    exceptions.MethodNotAllowed: ErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.NotAcceptable: ErrorCode.NOT_ACCEPTABLE,
+    exceptions.UnsupportedMediaType: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.Throttled: ErrorCode.THROTTLED,
+    exceptions.ValidationError: ErrorCode.INVALID,
 }
 
 
-def error_body(code: str, message: str, details=None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+def error_body(code: ErrorCode, message: str | None = None, details: Any = None) -> dict:
+    """The envelope; only a catalogue code goes in, so no answer carries an unlisted code."""
+    if not isinstance(code, ErrorCode):
+        raise TypeError(f"error codes come from carbon.errors.ErrorCode, not {code!r}")
+    return {
+        "error": {
+            "code": code.value,
+            "message": message or code.default_message,
+            "details": details or {},
+        }
+    }
+
+
+def _json_error(code: ErrorCode, message: str | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=code.status)
 
 
 def exception_handler(exc, context):
@@ -48,7 +64,13 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
+    if code is None:
+        # An APIException of some library outside the map: its generic catalogue code.
+        code = ErrorCode.SERVER_ERROR if response.status_code >= 500 else ErrorCode.BAD_REQUEST
+    # The catalogue decides the status. (DRF would turn a 401 into 403 for a view whose
+    # authenticators send no challenge; every authenticator here sends one.)
+    response.status_code = code.status
     if isinstance(exc, exceptions.ValidationError):
         message = "The request is not valid; see details."
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
@@ -67,23 +89,68 @@ def exception_handler(exc, context):
 
 
 def json_404(request, exception=None):
-    return JsonResponse(error_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
+    return _json_error(ErrorCode.NOT_FOUND)
 
 
 def json_500(request):
-    return JsonResponse(
-        error_body("server_error", "Something went wrong on our side; nothing was changed."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return _json_error(ErrorCode.SERVER_ERROR)
 
 
 def json_400(request, exception=None):
-    return JsonResponse(
-        error_body("bad_request", "Bad request."), status=status.HTTP_400_BAD_REQUEST
-    )
+    return _json_error(ErrorCode.BAD_REQUEST)
 
 
 def json_403(request, exception=None):
-    return JsonResponse(
-        error_body("permission_denied", "Forbidden."), status=status.HTTP_403_FORBIDDEN
-    )
+    return _json_error(ErrorCode.PERMISSION_DENIED, "Forbidden.")
+
+
+# --- the catalogue in the OpenAPI schema --------------------------------------------------------
+
+
+def error_catalogue_schema(result, generator, request, public):
+    """drf-spectacular postprocessing hook: the envelope as the `Error` component, its code
+    an enum of the whole catalogue with each code's status, and a `default` response that
+    points to it on every operation. Only adds; nothing already in the schema changes."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorCodeEnum"] = {
+        "enum": [code.value for code in ErrorCode],
+        "type": "string",
+        "description": "Every error code and the one HTTP status it is answered with:\n\n"
+        + "\n".join(
+            f"* `{code.value}` - {code.status}: {code.default_message}" for code in ErrorCode
+        ),
+    }
+    schemas["Error"] = {
+        "type": "object",
+        "description": (
+            "Every error is answered in this envelope. `code` is stable and always comes with "
+            "the same HTTP status (see ErrorCodeEnum); `message` is for people; `details` "
+            "holds the specifics (field messages under `invalid`, for instance)."
+        ),
+        "properties": {
+            "error": {
+                "type": "object",
+                "properties": {
+                    "code": {"$ref": "#/components/schemas/ErrorCodeEnum"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": {}},
+                },
+                "required": ["code", "message", "details"],
+            }
+        },
+        "required": ["error"],
+    }
+    result["components"]["schemas"] = dict(sorted(schemas.items()))
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault(
+                    "default",
+                    {
+                        "description": "An error; ErrorCodeEnum lists each code with its status.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                )
+    return result

@@ -6,7 +6,6 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from carbon.errors import DomainError
 from carbon.models import Partner
 from carbon.services.partners import partner_request_verify
 
@@ -29,15 +28,14 @@ class PartnerSignatureAuthentication(BaseAuthentication):
     def authenticate(self, request):
         # The raw body, exactly as sent: the signature covers these bytes.
         body = request._request.body
-        try:
-            partner = partner_request_verify(
-                key_id=request.headers.get("X-Partner-Key", ""),
-                timestamp=request.headers.get("X-Timestamp", ""),
-                signature=request.headers.get("X-Signature", ""),
-                body=body,
-            )
-        except DomainError:
-            raise
+        # A bad signature raises InvalidSignature (401) or ReplayedRequest (409), answered by
+        # the API's exception handler.
+        partner = partner_request_verify(
+            key_id=request.headers.get("X-Partner-Key", ""),
+            timestamp=request.headers.get("X-Timestamp", ""),
+            signature=request.headers.get("X-Signature", ""),
+            body=body,
+        )
         return PartnerPrincipal(partner), None
 
     def authenticate_header(self, request):

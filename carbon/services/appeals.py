@@ -12,14 +12,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from carbon.errors import DomainError, IdempotencyConflict
+from carbon.errors import DomainError, ErrorCode, IdempotencyConflict
 from carbon.models import Appeal, Claim, ClaimStatus, User
 from carbon.services.claims import claim_submit, history_entry, lock_resident
 
 
 class AppealNotAllowed(DomainError):
-    code = "appeal_not_allowed"
-    status = 409
+    code = ErrorCode.APPEAL_NOT_ALLOWED
 
 
 def appeal_contest(

@@ -10,13 +10,12 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from carbon.demo.catalogue import BEHAVIOURS
-from carbon.errors import DomainError
+from carbon.errors import DomainError, ErrorCode
 from carbon.models import Behaviour, District, EmissionFactor
 
 
 class InvalidFactor(DomainError):
-    code = "invalid_factor"
-    status = 400
+    code = ErrorCode.INVALID_FACTOR
 
 
 @transaction.atomic

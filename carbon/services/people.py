@@ -14,7 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from carbon.adapters.partner_events.models import PartnerLink
 from carbon.adapters.photo.storage import photos_erase_for_user
 from carbon.adapters.transit.models import TransitCard
-from carbon.errors import DomainError
+from carbon.errors import DomainError, ErrorCode
 from carbon.models import Appeal, Claim, Community, Consent, ConsentScope, User
 from carbon.services.ledger import (
     account_for_user,
@@ -26,29 +26,21 @@ from carbon.services.ledger import (
 
 
 class EmailTaken(DomainError):
-    code = "email_taken"
-    status = 409
-    default_message = "An account with this email already exists."
+    code = ErrorCode.EMAIL_TAKEN
 
 
 class UnknownCommunity(DomainError):
-    code = "unknown_community"
-    status = 400
-    default_message = "No community has this code."
+    code = ErrorCode.UNKNOWN_COMMUNITY
 
 
 class WeakPassword(DomainError):
     """Django's password validators refused it; `details.password` lists their messages."""
 
-    code = "invalid"
-    status = 400
-    default_message = "The request is not valid; see details."
+    code = ErrorCode.INVALID
 
 
 class UnknownConsentScope(DomainError):
-    code = "unknown_consent_scope"
-    status = 400
-    default_message = "No such data source."
+    code = ErrorCode.UNKNOWN_CONSENT_SCOPE
 
 
 def community_by_code(code: str) -> Community:

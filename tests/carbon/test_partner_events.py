@@ -197,7 +197,7 @@ def test_linking_needs_consent_and_one_resident_per_partner_account(
     auth_api, other_resident, bike_partner
 ):
     response = link(auth_api, bike_partner.partner, consent=False)
-    assert_error(response, 400, "consent_required")
+    assert_error(response, 409, "consent_required")
     assert link(auth_api, bike_partner.partner).status_code == 201
     from rest_framework.test import APIClient
 

@@ -10,17 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carbon.adapters.partner_events.feed import partner_events_ingest
-from carbon.adapters.partner_events.links import partner_link_create, partner_link_remove
+from carbon.adapters.partner_events.links import (
+    UnknownPartner,
+    partner_link_create,
+    partner_link_remove,
+)
 from carbon.adapters.partner_events.models import PartnerLink
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
-from carbon.errors import DomainError
 from carbon.models import Partner
-
-
-class UnknownPartner(DomainError):
-    code = "unknown_partner"
-    status = 400
-    default_message = "No active partner has this id."
 
 
 class EventBatchSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
-from carbon.errors import DomainError, RowError
+from carbon.errors import DomainError, ErrorCode, RowError
 from carbon.models import Behaviour, Partner
 from carbon.services import rules
 
@@ -25,8 +25,7 @@ MAX_BATCH = 1000
 
 
 class BatchTooLarge(DomainError):
-    code = "batch_too_large"
-    status = 413
+    code = ErrorCode.BATCH_TOO_LARGE
 
 
 # --- per-behaviour event schemas ------------------------------------------------------------
@@ -223,7 +222,11 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
     """Apply a batch: each event in its own savepoint, so a bad row never half-applies and
     never blocks the good ones. Idempotent by (partner, event_id)."""
     if not isinstance(events, list):
-        raise DomainError("`events` must be a list.")
+        raise DomainError(
+            "`events` must be a list.",
+            code=ErrorCode.INVALID,
+            details={"events": ["Expected a list of items."]},
+        )
     if len(events) > MAX_BATCH:
         raise BatchTooLarge(f"At most {MAX_BATCH} events per batch.", details={"max": MAX_BATCH})
     now = timezone.now()

@@ -8,26 +8,26 @@ from django.utils import timezone
 
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
-from carbon.errors import DomainError
+from carbon.errors import DomainError, ErrorCode
 from carbon.models import Consent, Partner, User
 from carbon.services import rules
 from carbon.services.people import consent_grant
 
 
+class UnknownPartner(DomainError):
+    code = ErrorCode.UNKNOWN_PARTNER
+
+
 class PartnerLinkError(DomainError):
-    code = "partner_link_invalid"
-    status = 400
+    code = ErrorCode.PARTNER_LINK_INVALID
 
 
 class PartnerRefTaken(DomainError):
-    code = "partner_ref_taken"
-    status = 409
-    default_message = "This account at the partner is already linked to another resident."
+    code = ErrorCode.PARTNER_REF_TAKEN
 
 
 class ConsentRequired(DomainError):
-    code = "consent_required"
-    status = 400
+    code = ErrorCode.CONSENT_REQUIRED
 
 
 # --- residents' links ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from carbon.clock import CLOCK_SKEW
-from carbon.errors import EvidenceNotAccepted
+from carbon.errors import ErrorCode, EvidenceNotAccepted
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +51,19 @@ _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
 
 class PhotoTooLarge(EvidenceNotAccepted):
-    code = "photo_too_large"
-    status = 413
+    code = ErrorCode.PHOTO_TOO_LARGE
 
 
 class NotAnImage(EvidenceNotAccepted):
-    code = "not_an_image"
+    code = ErrorCode.NOT_AN_IMAGE
 
 
 class ImageTooLarge(EvidenceNotAccepted):
-    code = "image_too_large"
+    code = ErrorCode.IMAGE_TOO_LARGE
 
 
 class CaptureTimeInFuture(EvidenceNotAccepted):
-    code = "capture_time_in_future"
+    code = ErrorCode.CAPTURE_TIME_IN_FUTURE
 
 
 @dataclass

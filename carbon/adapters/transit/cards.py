@@ -15,7 +15,7 @@ from carbon.adapters.transit.models import (
     TransitCard,
 )
 from carbon.adapters.transit.trips import transit_trips_credit
-from carbon.errors import DomainError
+from carbon.errors import DomainError, ErrorCode
 from carbon.models import Claim, Consent, ConsentScope, User
 from carbon.services.partners import hmac_hex
 from carbon.services.people import consent_grant
@@ -28,20 +28,15 @@ CARD_DIGITS = re.compile(r"^[0-9]{8,20}$")
 
 
 class InvalidCardNumber(DomainError):
-    code = "invalid_card_number"
-    status = 400
-    default_message = "A card number is 8 to 20 digits (spaces and dashes are ignored)."
+    code = ErrorCode.INVALID_CARD_NUMBER
 
 
 class CardLinkedElsewhere(DomainError):
-    code = "card_linked_to_another_resident"
-    status = 409
-    default_message = "This card is already linked to another account."
+    code = ErrorCode.CARD_LINKED_TO_ANOTHER_RESIDENT
 
 
 class TransitConsentRequired(DomainError):
-    code = "consent_required"
-    status = 409
+    code = ErrorCode.CONSENT_REQUIRED
     default_message = (
         'Linking a card needs your consent to use its taps: send "consent": true, or grant '
         "the transit_card data source first."
@@ -49,8 +44,8 @@ class TransitConsentRequired(DomainError):
 
 
 class CardNotFound(DomainError):
-    code = "not_found"
-    status = 404
+    # The generic not_found on purpose: someone else's card answers like no card at all.
+    code = ErrorCode.NOT_FOUND
     default_message = "No such card among your linked cards."
 
 

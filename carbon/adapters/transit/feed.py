@@ -22,7 +22,7 @@ from carbon.adapters.transit.models import (
 from carbon.adapters.transit.network import Network, network
 from carbon.adapters.transit.trips import TripOutcome, transit_cards_settle
 from carbon.clock import CLOCK_SKEW
-from carbon.errors import DomainError, RowError
+from carbon.errors import DomainError, ErrorCode, RowError
 from carbon.models import Partner
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,11 @@ CARD_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 class NotTransitOperator(DomainError):
-    code = "not_transit_operator"
-    status = 403
-    default_message = "Only transit operators may push taps."
+    code = ErrorCode.NOT_TRANSIT_OPERATOR
 
 
 class BatchTooLarge(DomainError):
-    code = "batch_too_large"
-    status = 413
+    code = ErrorCode.BATCH_TOO_LARGE
     default_message = f"A batch holds at most {MAX_BATCH_TAPS} taps."
 
 
