@@ -1,4 +1,6 @@
-"""The claim review queue, appeals and the penalty box. Decisions go through claims.claim_review."""
+"""The claim review queue, appeals and the penalty box. Rows are read-only (the view
+permission opens them); decisions need `carbon.review_claim` and go through
+claims.claim_review."""
 
 from __future__ import annotations
 
@@ -47,12 +49,8 @@ class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     def receipt_steps(self, obj):
         return receipt_html(obj.receipt)
 
-    def has_change_permission(self, request, obj=None):
-        return (
-            request.user.is_staff
-        )  # to see the detail page and run actions; fields stay read-only
-
     def get_readonly_fields(self, request, obj=None):
+        # Every column, including those only services set (the form would leave them out).
         return [f.name for f in Claim._meta.fields] + ["receipt_steps"]
 
 

@@ -1,14 +1,11 @@
-"""The ledger, read-only: transfers (awards can be reversed, with a reason), accounts and lots."""
+"""The ledger, read-only: transfers, accounts and lots. Viewing needs the view permission;
+reversing an award (a new transfer, with a reason) needs `carbon.reverse_transfer`."""
 
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.shortcuts import render
+from django.contrib import admin
 
-from carbon.admin.base import ReadOnlyAdmin
-from carbon.errors import DomainError
+from carbon.admin.base import ReadOnlyAdmin, act_with_reason
 from carbon.models import (
     Account,
     Lot,
@@ -16,10 +13,6 @@ from carbon.models import (
     TransferCode,
 )
 from carbon.services.ledger import ledger_reverse
-
-
-class ReverseForm(forms.Form):
-    note = forms.CharField(label="reason", max_length=250, required=True)
 
 
 @admin.register(Transfer)
@@ -38,47 +31,32 @@ class TransferAdmin(ReadOnlyAdmin):
     search_fields = ["reference", "idempotency_key", "=id"]
     actions = ["reverse"]
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_staff
-
     def get_readonly_fields(self, request, obj=None):
+        # Every column, including those only services set (the form would leave them out).
         return [f.name for f in Transfer._meta.fields]
 
-    @admin.action(description="Reverse selected awards (a reversing transfer, with a reason)")
+    def has_reverse_permission(self, request) -> bool:
+        return request.user.has_perm("carbon.reverse_transfer")
+
+    @admin.action(
+        description="Reverse selected awards (a reversing transfer, with a reason)",
+        permissions=["reverse"],
+    )
     def reverse(self, request, queryset):
-        awards = queryset.filter(code=TransferCode.AWARD)
-        if "apply" in request.POST:
-            form = ReverseForm(request.POST)
-            if form.is_valid():
-                for transfer in awards:
-                    try:
-                        r = ledger_reverse(
-                            transfer_id=transfer.pk,
-                            reason=form.cleaned_data["note"],
-                            actor=request.user,
-                        )
-                        self.message_user(
-                            request, f"#{transfer.pk}: reversed {r.amount_g} g ({r.description})."
-                        )
-                    except DomainError as exc:
-                        self.message_user(
-                            request, f"#{transfer.pk}: {exc.message}", messages.WARNING
-                        )
-                return None
-        else:
-            form = ReverseForm()
-        return render(
+        def reverse_one(transfer: Transfer, note: str) -> str:
+            r = ledger_reverse(transfer_id=transfer.pk, reason=note, actor=request.user)
+            return f"#{transfer.pk}: reversed {r.amount_g} g ({r.description})."
+
+        return act_with_reason(
+            self,
             request,
-            "admin/carbon/decide.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reverse awards",
-                "objects": awards,
-                "form": form,
-                "action": "reverse",
-                "checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            queryset.filter(code=TransferCode.AWARD),
+            permission="reverse",
+            title="Reverse awards",
+            # ledger_reverse keeps "Reversal: <reason> (<n> g already spent)" within 300.
+            max_length=250,
+            label=lambda transfer: f"#{transfer.pk}",
+            act=reverse_one,
         )
 
 

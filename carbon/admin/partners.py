@@ -1,8 +1,10 @@
-"""Partners and their keys (rotated here; the first secret comes from `manage.py partner_create`)."""
+"""Partners and their keys (rotated here; the first secret comes from `manage.py partner_create`).
+Rotating a key needs the change permission on Partner: it cuts the partner's old keys off."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
 from carbon.models import (
     Partner,
@@ -33,9 +35,13 @@ class PartnerAdmin(admin.ModelAdmin):
         return False  # `manage.py partner_create` prints the first secret once
 
     @admin.action(
-        description="Rotate key (old keys stop working now; the new secret is shown once)"
+        description="Rotate key (old keys stop working now; the new secret is shown once)",
+        permissions=["change"],
     )
     def rotate_key(self, request, queryset):
+        # Checked again here: the admin only hides the action from those who lack it.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         for partner in queryset:
             issued = partner_credential_rotate(partner=partner)
             self.message_user(

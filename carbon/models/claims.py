@@ -69,6 +69,8 @@ class Claim(models.Model):
 
     class Meta:
         ordering = ["-submitted_at"]
+        # Deciding a claim credits a resident: its own permission, apart from view and change.
+        permissions = [("review_claim", "Can review claims (approve or reject)")]
         constraints = [
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="unique_claim_key"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="claim_quantity_positive"),

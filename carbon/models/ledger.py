@@ -156,6 +156,8 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Taking credit back from a resident is an administrator's act, not a reviewer's.
+        permissions = [("reverse_transfer", "Can reverse an award")]
         constraints = [
             models.CheckConstraint(condition=Q(amount_g__gt=0), name="transfer_amount_positive"),
             models.CheckConstraint(

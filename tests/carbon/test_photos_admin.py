@@ -185,10 +185,11 @@ def test_rejection_records_the_reason_and_credits_nothing(
 
 
 def test_a_moderator_with_the_photo_permissions_can_decide(queue):
+    # Viewing the photos and reviewing claims: deciding needs carbon.review_claim.
     moderator = UserFactory(is_staff=True)
     moderator.user_permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="carbon", codename__in=["view_claimphoto", "change_claimphoto"]
+            content_type__app_label="carbon", codename__in=["view_claimphoto", "review_claim"]
         )
     )
     client = Client()

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from carbon.adapters.photo.models import ClaimPhoto
-from carbon.admin.base import ClaimDecisionActions, receipt_html
+from carbon.admin.base import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
 from carbon.models import ClaimStatus
 
 
@@ -45,7 +45,7 @@ class ModerationQueueFilter(admin.SimpleListFilter):
 
 
 @admin.register(ClaimPhoto)
-class PhotoModerationAdmin(ClaimDecisionActions, admin.ModelAdmin):
+class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     list_display = [
         "thumb",
         "claim_link",
@@ -83,13 +83,8 @@ class PhotoModerationAdmin(ClaimDecisionActions, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    # --- permissions: read-only rows; decisions need the change permission ---------------
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # Read-only rows (written by the upload service): the view permission opens the queue
+    # and the images; approving or rejecting needs `carbon.review_claim` (ClaimDecisionActions).
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(

@@ -1,4 +1,5 @@
-"""Load demo data: districts, communities, the behaviour catalogue, partners and residents.
+"""Load demo data: districts, communities, the behaviour catalogue, partners, an
+administrator, a reviewer (and the reviewer group) and residents.
 
 Idempotent: running it again changes nothing that is already there.
 """
@@ -7,8 +8,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from carbon.models import Behaviour, Claim, Community, Partner, User
@@ -20,6 +22,17 @@ from carbon.services.people import consent_grant, resident_register
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 DEMO_PASSWORD = "green-demo-2026"
 ADMIN_PASSWORD = "admin-demo-2026"
+REVIEWER_PASSWORD = "review-demo-2026"
+# The reviewer group sees the claim queue, photos, transfers and appeals and decides claims;
+# reversing an award (carbon.reverse_transfer) stays with administrators.
+REVIEWER_GROUP = "reviewer"
+REVIEWER_PERMISSIONS = [
+    "view_claim",
+    "view_claimphoto",
+    "view_transfer",
+    "view_appeal",
+    "review_claim",
+]
 RESIDENTS = [
     ("alice@demo.carbon.city", "Alice Wang", "yongqing"),
     ("bo@demo.carbon.city", "Bo Li", "minzu"),
@@ -71,12 +84,34 @@ class Command(BaseCommand):
                 )
             partner.behaviours.set(Behaviour.objects.filter(code__in=behaviours))
 
+    def _reviewer_group(self) -> Group:
+        group, _ = Group.objects.get_or_create(name=REVIEWER_GROUP)
+        permissions = Permission.objects.filter(
+            content_type__app_label="carbon", codename__in=REVIEWER_PERMISSIONS
+        )
+        if len(permissions) != len(REVIEWER_PERMISSIONS):
+            raise CommandError("The carbon permissions are missing: run `manage.py migrate`.")
+        group.permissions.add(*permissions)  # adds only; what an operator added stays
+        return group
+
     def _people(self):
         if not User.objects.filter(email="admin@demo.carbon.city").exists():
             User.objects.create_superuser(
                 "admin@demo.carbon.city", ADMIN_PASSWORD, display_name="Admin"
             )
             self.stdout.write(f"administrator admin@demo.carbon.city / {ADMIN_PASSWORD}")
+        reviewers = self._reviewer_group()
+        if not User.objects.filter(email="reviewer@demo.carbon.city").exists():
+            # City staff, not a resident: `User.objects.residents()` leaves them out.
+            reviewer = User.objects.create_user(
+                "reviewer@demo.carbon.city",
+                REVIEWER_PASSWORD,
+                display_name="Reviewer",
+                is_staff=True,
+                role=User.Role.ADMINISTRATOR,
+            )
+            reviewer.groups.add(reviewers)
+            self.stdout.write(f"reviewer reviewer@demo.carbon.city / {REVIEWER_PASSWORD}")
         for email, display_name, community_code in RESIDENTS:
             user = User.objects.filter(email=email).first()
             if user is None:
