@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db.models import Model
 
 # The export's own field; a section of that name would overwrite it.
 RESERVED_KEYS = frozenset({"exported_at"})
@@ -36,7 +36,7 @@ class PersonalData:
     """
 
     key: str
-    models: tuple[type[models.Model], ...]
+    models: tuple[type[Model], ...]
     export: Callable[..., Any]
     erase: Callable[..., None]
 
