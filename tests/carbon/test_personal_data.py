@@ -258,12 +258,13 @@ def _tap(station: str, direction: str, at, number: str) -> dict:
     }
 
 
-def _push_taps(operator, taps: list[dict]) -> dict:
+def _push_taps(operator, taps: list[dict], *, sent_at: int | None = None) -> dict:
     response = partner_post(
         "/api/v1/partners/transit/taps",
         key_id=operator.key_id,
         secret=operator.secret,
         payload={"taps": taps},
+        timestamp=sent_at,
     )
     assert response.status_code == 200, response.content
     return response.json()
@@ -304,7 +305,9 @@ def _resident_data(client, *, card: str, ref: str, operator, bike_partner, seed:
         _tap("m-guangbutun", "out", now - timedelta(hours=2) + timedelta(minutes=6), card),
         _tap("m-jiedaokou", "in", now - timedelta(minutes=10), card),
     ]
-    assert _push_taps(operator, recent)["accepted"] == 3
+    # Signed a little in the past, so that a resend signed later is not the same request.
+    sent_at = int(now.timestamp()) - 10
+    assert _push_taps(operator, recent, sent_at=sent_at)["accepted"] == 3
     # A ride 40 days ago, as the operator sent it then: too old to credit, it expired.
     then = now - timedelta(days=40)
     old = [
@@ -347,7 +350,7 @@ def _resident_data(client, *, card: str, ref: str, operator, bike_partner, seed:
     )
     assert linked.status_code == 201, linked.content
     assert _push_event(bike_partner, f"ev-{seed}", ref)["accepted"] == 1
-    return {"recent_taps": recent, "old_taps": old}
+    return {"recent_taps": recent, "old_taps": old, "sent_at": sent_at}
 
 
 @pytest.fixture
@@ -543,7 +546,7 @@ def test_after_erasure_the_operators_resent_taps_and_the_periodic_jobs_bring_not
     tombstones = list(erased.values_list("pk", "status", "entry_station", "exit_station"))
     taps = Tap.objects.count()
 
-    resent = _push_taps(operator, everything["recent_taps"])
+    resent = _push_taps(operator, everything["recent_taps"], sent_at=everything["sent_at"] + 1)
     later = timezone.now() + timedelta(hours=6)
     settled = transit_taps_settle(now=later)
     transit_trips_expire(now=later + timedelta(days=30))
