@@ -9,20 +9,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from carbon.adapters.partner_events.models import PartnerLink
-from carbon.adapters.photo.storage import photos_erase_for_user
-from carbon.adapters.transit.models import TransitCard
+from carbon import personal_data
 from carbon.errors import DomainError, ErrorCode
-from carbon.models import Appeal, Claim, Community, Consent, ConsentScope, User
-from carbon.services.ledger import (
-    account_for_user,
-    balance_for_user,
-    hold_status,
-    ledger_entries_for_user,
-    signed_amount,
-)
+from carbon.models import Community, Consent, ConsentScope, User
+from carbon.services.ledger import account_for_user
 
 
 class EmailTaken(DomainError):
@@ -133,131 +124,34 @@ def consent_revoke(*, user: User, scope: str) -> Consent | None:
     return current
 
 
-def _photo_export(claim: Claim) -> dict[str, Any] | None:
-    photo = getattr(claim, "photo", None)
-    if photo is None:
-        return None
-    return {
-        "taken_at": photo.taken_at.isoformat() if photo.taken_at else None,
-        "gps": [photo.gps.x, photo.gps.y] if photo.gps else None,
-        "url": f"/api/v1/claims/{claim.pk}/photo",
-    }
-
-
 def user_export(*, user: User) -> dict[str, Any]:
-    """Everything we hold about a resident, as JSON-ready data."""
-    balance = balance_for_user(user=user)
-    account = account_for_user(user=user)
-    return {
-        "exported_at": timezone.now().isoformat(),
-        "profile": {
-            "id": str(user.public_id),
-            "email": user.email,
-            "display_name": user.display_name,
-            "role": user.role,
-            "community": user.community.code if user.community_id else None,
-            "district": user.district.code if user.district_id else None,
-            "date_joined": user.date_joined.isoformat(),
-        },
-        "balance": {
-            "available_g": balance.available_g,
-            "pending_g": balance.pending_g,
-            "lifetime_g": balance.lifetime_g,
-        },
-        "consents": [
-            {
-                "scope": c.scope,
-                "granted_at": c.granted_at.isoformat(),
-                "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
-            }
-            for c in user.consents.order_by("granted_at")
-        ],
-        "claims": [
-            {
-                "id": str(c.id),
-                "photo": _photo_export(c),
-                "behaviour": c.behaviour.code,
-                "quantity": str(c.quantity),
-                "occurred_at": c.occurred_at.isoformat(),
-                "status": c.status,
-                "credited_g": c.credited_g,
-                "evidence_type": c.evidence_type,
-                "evidence": c.evidence,
-                "receipt": c.receipt,
-            }
-            for c in Claim.objects.owned_by(user)
-            .select_related("behaviour", "photo")
-            .order_by("submitted_at")
-        ],
-        "transit_cards": [
-            {
-                "label": c.label,
-                "last_digits": c.last_digits,
-                "linked_at": c.linked_at.isoformat(),
-                "unlinked_at": c.unlinked_at.isoformat() if c.unlinked_at else None,
-            }
-            for c in user.transit_cards.order_by("linked_at")
-        ],
-        "partner_links": [
-            {
-                "partner": link.partner.name,
-                "linked_at": link.linked_at.isoformat(),
-                "unlinked_at": link.unlinked_at.isoformat() if link.unlinked_at else None,
-            }
-            for link in user.partner_links.select_related("partner").order_by("linked_at")
-        ],
-        "appeals": [
-            {
-                "claim": str(a.claim_id),
-                "kind": a.kind,
-                "reason": a.reason,
-                "status": a.status,
-                "created_at": a.created_at.isoformat(),
-            }
-            for a in user.appeals.order_by("created_at")
-        ],
-        "ledger": [
-            {
-                "id": t.pk,
-                "at": t.created_at.isoformat(),
-                "code": t.code,
-                "status": hold_status(t),
-                "amount_g": signed_amount(t, account_id=account.pk),
-                "description": t.description,
-            }
-            for t in ledger_entries_for_user(user=user)[0].order_by("created_at", "id")
-        ],
-    }
+    """Everything we hold about a resident, as JSON-ready data: one section per registered
+    personal-data provider (carbon.personal_data), whichever part of the system it is in."""
+    export: dict[str, Any] = {"exported_at": timezone.now().isoformat()}
+    for provider in personal_data.providers():
+        export[provider.key] = provider.export(user=user)
+    return export
 
 
 @transaction.atomic
 def user_erase(*, user: User) -> None:
-    """Erase personal data; the ledger keeps its entries, now tied to an anonymous account.
+    """Erase a resident's personal data: every registered provider's eraser, then the
+    profile. All or nothing, and once: the user row is locked and marked erased.
 
-    Claims keep behaviour, quantity and amounts (the ledger refers to them) but lose their
-    evidence; consents are closed; tokens stop working because the account is deactivated.
+    The ledger keeps its entries, tied to the account that stays with the anonymised user
+    row; claims keep what the ledger refers to. The account is deactivated with an unusable
+    password and its refresh tokens are blacklisted, so nothing logs in as it again.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.erased_at is not None:
         return
-    now = timezone.now()
-    anon = uuid.uuid4().hex
-    Consent.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
-    Claim.objects.filter(user=user).update(evidence={}, review_note="")
-    Appeal.objects.filter(user=user).update(reason="", decision_note="")
-    # Cards and partner accounts are unlinked and forgotten; photos, their EXIF and GPS go.
-    TransitCard.objects.filter(user=user).update(
-        unlinked_at=now, label="", last_digits="", card_hash=""
-    )
-    PartnerLink.objects.filter(user=user).update(unlinked_at=now, external_ref_hash="")
-    photos_erase_for_user(user=user)
-    user.email = f"erased-{anon}@erased.invalid"
+    for provider in personal_data.providers():
+        provider.erase(user=user)
+    user.email = f"erased-{uuid.uuid4().hex}@erased.invalid"
     user.display_name = ""
     user.community = None
     user.district = None
     user.is_active = False
-    user.erased_at = now
+    user.erased_at = timezone.now()
     user.set_unusable_password()
     user.save()
-    for token in OutstandingToken.objects.filter(user=user):
-        BlacklistedToken.objects.get_or_create(token=token)
