@@ -10,7 +10,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from carbon.adapters.batch.api import batch_answer, batch_answer_serializer, request_rows
+from carbon.adapters.batch.api import (
+    BatchJSONParser,
+    batch_answer,
+    batch_answer_serializer,
+    request_rows,
+)
 from carbon.adapters.partner_events import feed
 from carbon.adapters.partner_events.links import partner_link_create, partner_link_remove
 from carbon.adapters.partner_events.models import PartnerLink
@@ -74,6 +79,7 @@ class PartnerEventsView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsPartner]
+    parser_classes = [BatchJSONParser]
 
     @extend_schema(request=EventBatch, responses=EventBatchResultSerializer)
     def post(self, request):

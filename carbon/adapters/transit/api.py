@@ -12,7 +12,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from carbon.adapters.batch.api import batch_answer, batch_answer_serializer, request_rows
+from carbon.adapters.batch.api import (
+    BatchJSONParser,
+    batch_answer,
+    batch_answer_serializer,
+    request_rows,
+)
 from carbon.adapters.transit import cards as card_services
 from carbon.adapters.transit import feed as feed_services
 from carbon.adapters.transit.models import TransitCard
@@ -181,6 +186,7 @@ class TransitTapsView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsTransitOperator]
+    parser_classes = [BatchJSONParser]
 
     @extend_schema(
         request=TapBatch,
