@@ -17,7 +17,16 @@ from carbon.adapters.batch.rows import (
     payload_hash,
     row_duplicate_or_conflict,
 )
-from carbon.adapters.batch.schemas import RowField, RowModel, int_as_text, iso_time, row_refusal
+from carbon.adapters.batch.schemas import (
+    RowField,
+    RowModel,
+    int_as_text,
+    iso_time,
+    one_of,
+    positive_number,
+    row_refusal,
+    whole_number,
+)
 
 __all__ = [
     "BatchReport",
@@ -31,7 +40,10 @@ __all__ = [
     "batch_size_check",
     "int_as_text",
     "iso_time",
+    "one_of",
     "payload_hash",
+    "positive_number",
     "row_duplicate_or_conflict",
     "row_refusal",
+    "whole_number",
 ]

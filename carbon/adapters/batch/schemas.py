@@ -5,10 +5,11 @@ drift. Each field declares the row code its failures are reported with."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from django.utils.dateparse import parse_datetime
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 from pydantic_core import PydanticCustomError
 
 from carbon.adapters.batch.rows import RowCode
@@ -110,3 +111,33 @@ def int_as_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def positive_number(
+    maximum: int | None, description: str, code: RowCode = RowCode.INVALID_FIELD
+) -> Any:
+    """A decimal above 0 (and up to `maximum`), sent as a JSON number or a string."""
+    limit = f", at most {maximum}" if maximum is not None else ""
+    return Annotated[
+        Decimal,
+        Field(gt=0, le=maximum, description=description),
+        RowField(code, f"`{{field}}` must be a positive number{limit}."),
+    ]
+
+
+def whole_number(maximum: int, description: str, code: RowCode = RowCode.INVALID_FIELD) -> Any:
+    """A JSON integer from 1 to `maximum` (2.0 and true are refused)."""
+    return Annotated[
+        int,
+        Strict(),
+        Field(ge=1, le=maximum, description=description),
+        RowField(code, f"`{{field}}` must be a whole number from 1 to {maximum}."),
+    ]
+
+
+def one_of(*choices: str, code: RowCode = RowCode.INVALID_FIELD) -> Any:
+    """One of the given strings, exactly."""
+    return Annotated[
+        Literal[choices],
+        RowField(code, f"`{{field}}` must be one of {sorted(choices)}."),
+    ]

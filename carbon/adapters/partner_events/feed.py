@@ -33,9 +33,12 @@ from carbon.adapters.batch import (
     RowStatus,
     batch_size_check,
     iso_time,
+    one_of,
     payload_hash,
+    positive_number,
     row_duplicate_or_conflict,
     row_refusal,
+    whole_number,
 )
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
@@ -98,40 +101,11 @@ class EventEnvelope(RowModel):
     @classmethod
     def _aware(cls, occurred: datetime) -> datetime:
         if timezone.is_naive(occurred):
-            raise row_refusal(
-                RowCode.INVALID_TIME, "`occurred_at` is an ISO-8601 time with an offset."
-            )
+            raise ValueError("no offset")  # the field's own code and message
         return occurred
 
 
 # --- each behaviour's own fields ------------------------------------------------------------
-
-
-def _number(maximum: int | None, description: str) -> Any:
-    """A positive decimal, sent as a JSON number or a string."""
-    limit = f", at most {maximum}" if maximum is not None else ""
-    return Annotated[
-        Decimal,
-        Field(gt=0, le=maximum, description=description),
-        RowField(RowCode.INVALID_FIELD, f"`{{field}}` must be a positive number{limit}."),
-    ]
-
-
-def _count(maximum: int, description: str) -> Any:
-    """A whole number from 1 (a JSON integer: 2.0 is refused)."""
-    return Annotated[
-        int,
-        Strict(),
-        Field(ge=1, le=maximum, description=description),
-        RowField(RowCode.INVALID_FIELD, f"`{{field}}` must be a whole number from 1 to {maximum}."),
-    ]
-
-
-def _one_of(*choices: str) -> Any:
-    return Annotated[
-        Literal[choices],
-        RowField(RowCode.INVALID_FIELD, f"`{{field}}` must be one of {sorted(choices)}."),
-    ]
 
 
 class BehaviourFields(RowModel):
@@ -143,8 +117,8 @@ class BehaviourFields(RowModel):
 
 
 class BikeShareFields(BehaviourFields):
-    distance_km: _number(100, "Kilometres ridden.")
-    duration_s: _count(24 * 3600, "Seconds the ride took.")
+    distance_km: positive_number(100, "Kilometres ridden.")
+    duration_s: whole_number(24 * 3600, "Seconds the ride took.")
 
     @model_validator(mode="after")
     def _a_bicycle_ride(self) -> BikeShareFields:
@@ -161,7 +135,7 @@ class BikeShareFields(BehaviourFields):
 
 
 class NevRideFields(BehaviourFields):
-    distance_km: _number(500, "Kilometres driven.")
+    distance_km: positive_number(500, "Kilometres driven.")
     shared: Annotated[
         bool,
         BeforeValidator(bool),  # any JSON value, read as true or false
@@ -177,7 +151,7 @@ _STEP_KM = Decimal("0.0007")
 
 
 class WalkingFields(BehaviourFields):
-    steps: _count(100_000, "Steps walked (about 0.7 m each).")
+    steps: whole_number(100_000, "Steps walked (about 0.7 m each).")
 
     @model_validator(mode="after")
     def _enough_steps(self) -> WalkingFields:
@@ -196,15 +170,15 @@ MATERIALS = ("paper", "glass", "plastic", "metal", "textile", "e-waste", "mixed-
 
 
 class RecyclingFields(BehaviourFields):
-    weight_kg: _number(200, "Kilograms handed in.")
-    material: _one_of(*MATERIALS)
+    weight_kg: positive_number(200, "Kilograms handed in.")
+    material: one_of(*MATERIALS)
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
         return self.weight_kg, {"weight_kg": str(self.weight_kg), "material": self.material}
 
 
 class SavedElectricityFields(BehaviourFields):
-    saved_kwh: _number(5000, "Kilowatt-hours saved in the billing month.")
+    saved_kwh: positive_number(5000, "Kilowatt-hours saved in the billing month.")
     period: Annotated[
         str,
         Strict(),
@@ -258,22 +232,22 @@ ITEM_CATEGORIES = (
 
 
 class SecondHandFields(BehaviourFields):
-    items: _count(100, "Items sold or bought second-hand.")
-    item_category: _one_of(*ITEM_CATEGORIES)
+    items: whole_number(100, "Items sold or bought second-hand.")
+    item_category: one_of(*ITEM_CATEGORIES)
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
         return Decimal(self.items), {"items": self.items, "item_category": self.item_category}
 
 
 class EReceiptFields(BehaviourFields):
-    receipts: _count(50, "Paper receipts replaced by e-receipts.")
+    receipts: whole_number(50, "Paper receipts replaced by e-receipts.")
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
         return Decimal(self.receipts), {"receipts": self.receipts}
 
 
 class OwnBagFields(BehaviourFields):
-    uses: _count(20, "Times a shopper brought their own bag.")
+    uses: whole_number(20, "Times a shopper brought their own bag.")
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
         return Decimal(self.uses), {"uses": self.uses}
@@ -282,7 +256,7 @@ class OwnBagFields(BehaviourFields):
 class QuantityFields(BehaviourFields):
     """Any other behaviour: a plain quantity in the behaviour's own unit."""
 
-    quantity: _number(None, "The quantity in the behaviour's own unit.")
+    quantity: positive_number(None, "The quantity in the behaviour's own unit.")
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
         return self.quantity, {"quantity": str(self.quantity)}
