@@ -184,7 +184,8 @@ SPECTACULAR_SETTINGS = {
         "ConsentScopeEnum": "carbon.models.people.ConsentScope",
         "ClaimStatusEnum": "carbon.models.claims.ClaimStatus",
         "AppealStatusEnum": "carbon.models.claims.AppealStatus",
-        "BatchRowStatusEnum": ["accepted", "duplicate", "error"],
+        "BatchRowStatusEnum": "carbon.adapters.batch.api.ROW_STATUS_CHOICES",
+        "BatchRowCodeEnum": "carbon.adapters.batch.api.ROW_CODE_CHOICES",
     },
     # The default hook (enum components), then the error envelope and its catalogue of codes.
     "POSTPROCESSING_HOOKS": [

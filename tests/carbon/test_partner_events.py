@@ -121,12 +121,15 @@ def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
     again = replay.json()
     assert again["duplicate"] == 1 and again["accepted"] == 0
     changed = push(bike_partner, [ride(when=when, km=9.9)]).json()
-    assert changed["results"][0] == {
+    # One conflict code for every partner feed (it was event_conflict here before).
+    assert changed["rows"][0] == {
+        "index": 0,
         "event_id": "e1",
         "status": "error",
-        "code": "event_conflict",
+        "code": "record_conflict",
         "message": "This event_id was already received with different content.",
     }
+    assert changed["results"] == changed["rows"]  # the deprecated name, kept for old clients
     assert Claim.objects.filter(user=resident).count() == 1
     assert Transfer.objects.filter(code="award").count() == 1
 
@@ -148,6 +151,8 @@ def test_bad_rows_are_reported_and_good_rows_still_apply(
     ]
     body = push(bike_partner, events).json()
     status = {r["event_id"]: (r["status"], r.get("code")) for r in body["results"]}
+    assert [r["index"] for r in body["rows"]] == list(range(len(events)))
+    assert body["received"] == len(events) and body["results"] == body["rows"]
     assert status["ok-1"] == ("accepted", None) and status["ok-2"] == ("accepted", None)
     assert status["fast"] == ("error", "impossible_speed")
     assert status["no-behaviour"] == ("error", "behaviour_not_allowed")

@@ -160,6 +160,7 @@ def test_a_signed_batch_becomes_a_credited_trip_priced_along_the_network(
     )
 
     assert body["accepted"] == 2 and body["duplicates"] == 0 and body["errors"] == 0
+    assert body["received"] == 2 and body["duplicate"] == 0 and body["error"] == 0
     assert [r["status"] for r in body["rows"]] == ["accepted", "accepted"]
     assert body["trips"]["created"] == 1 and body["trips"]["claims"] == 1
     trip = Trip.objects.get()
@@ -242,6 +243,7 @@ def test_a_replayed_batch_credits_nothing_twice(transit, operator, resident, led
     again = pushed(operator, taps)  # the same records, signed anew
 
     assert again["accepted"] == 0 and again["duplicates"] == 2 and again["errors"] == 0
+    assert again["duplicate"] == 2 and again["error"] == 0
     assert [r["status"] for r in again["rows"]] == ["duplicate", "duplicate"]
     assert again["trips"]["created"] == 0 and again["trips"]["claims"] == 0
     assert (
@@ -327,6 +329,7 @@ def test_bad_rows_are_reported_one_by_one_and_good_rows_still_apply(
     assert all(report[i]["message"] for i in report if report[i]["status"] == "error")
     assert report[6]["record_id"] == "old-1" and report[1]["record_id"] == "bad-station"
     assert body["accepted"] == 2 and body["duplicates"] == 1 and body["errors"] == 10
+    assert body["received"] == 13 and body["duplicate"] == 1 and body["error"] == 10
     assert set(Tap.objects.values_list("record_id", flat=True)) == {"old-1", "ok-in", "ok-out"}
     # The stored "old-1" kept its first content.
     assert Tap.objects.get(record_id="old-1").station.code == "m-xunlimen"

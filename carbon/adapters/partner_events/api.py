@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from pydantic import BaseModel, Field
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from carbon.adapters.partner_events.feed import partner_events_ingest
+from carbon.adapters.batch.api import (
+    BatchJSONParser,
+    batch_answer,
+    batch_answer_serializer,
+    request_rows,
+)
+from carbon.adapters.partner_events import feed
 from carbon.adapters.partner_events.links import (
     UnknownPartner,
     partner_link_create,
@@ -20,17 +27,36 @@ from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
 
 
-class EventBatchSerializer(serializers.Serializer):
-    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+class EventBatch(BaseModel):
+    """A batch of events. Each is checked on its own: a bad one is reported in its row of the
+    answer and never refuses the others."""
+
+    events: list[feed.DocumentedEvent] = Field(
+        min_length=1,
+        max_length=feed.MAX_BATCH,
+        description=f"1 to {feed.MAX_BATCH} events; a larger batch is refused whole (413 "
+        "batch_too_large). Each event has the common fields and those of its behaviour.",
+    )
 
 
-ROW_FIELDS = {
-    "event_id": serializers.CharField(),
-    "status": serializers.ChoiceField(["accepted", "duplicate", "error"]),
-    "code": serializers.CharField(required=False),
-    "message": serializers.CharField(required=False),
-    "claim_status": serializers.CharField(required=False),
-}
+# The first version of this answer named its rows so; kept for the partners reading them.
+DEPRECATED_ANSWER_FIELDS = {"results": "rows"}
+
+EventBatchResultSerializer = batch_answer_serializer(
+    name="PartnerEventBatchResult",
+    row_name="PartnerEventRowResult",
+    id_field="event_id",
+    id_help="The event's event_id, as far as it could be read (empty when it could not).",
+    id_nullable=False,
+    row_fields={
+        "claim_status": serializers.CharField(
+            required=False,
+            help_text="The claim the event became (accepted and duplicate rows): a claim "
+            "status, or awaiting_link while nobody linked this user_ref.",
+        ),
+    },
+    deprecated=DEPRECATED_ANSWER_FIELDS,
+)
 
 
 class PartnerEventsView(APIView):
@@ -44,33 +70,19 @@ class PartnerEventsView(APIView):
     `period` (YYYY-MM); no-cutlery `order_id` + `cutlery: false`; second-hand `items` +
     `item_category`; e-receipt `receipts`; own-bag `uses`; others `quantity`.
     The answer reports every row: accepted, duplicate or error (with a code); good rows
-    apply even when others fail.
+    apply even when others fail. An event_id sent again with the same content is a
+    `duplicate`, with other content an error `record_conflict`.
     """
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsPartner]
+    parser_classes = [BatchJSONParser]
 
-    @extend_schema(
-        request=EventBatchSerializer,
-        responses=inline_serializer(
-            "PartnerEventBatchResult",
-            {
-                "received": serializers.IntegerField(),
-                "accepted": serializers.IntegerField(),
-                "duplicate": serializers.IntegerField(),
-                "error": serializers.IntegerField(),
-                "results": inline_serializer("PartnerEventRowResult", ROW_FIELDS, many=True),
-            },
-        ),
-    )
+    @extend_schema(request=EventBatch, responses=EventBatchResultSerializer)
     def post(self, request):
-        data = EventBatchSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        return Response(
-            partner_events_ingest(
-                partner=request.user.partner, events=data.validated_data["events"]
-            )
-        )
+        events = request_rows(request, key="events", allow_empty=False)
+        report = feed.partner_events_ingest(partner=request.user.partner, events=events)
+        return Response(batch_answer(report, deprecated=DEPRECATED_ANSWER_FIELDS))
 
 
 class PartnerListView(APIView):

@@ -5,115 +5,221 @@ event id, and claimed for the resident who linked the partner account."""
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
+import operator
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
-from typing import Any
+from decimal import ROUND_FLOOR, Decimal
+from functools import reduce
+from typing import Annotated, Any, ClassVar, Literal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from pydantic import (
+    BeforeValidator,
+    Field,
+    Strict,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from carbon.adapters.batch import (
+    BatchReport,
+    RowCode,
+    RowError,
+    RowField,
+    RowModel,
+    RowResult,
+    RowStatus,
+    batch_size_check,
+    iso_time,
+    one_of,
+    payload_hash,
+    positive_number,
+    row_duplicate_or_conflict,
+    row_refusal,
+    whole_number,
+)
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
-from carbon.errors import DomainError, ErrorCode, RowError
+from carbon.errors import DomainError
 from carbon.models import Behaviour, Partner
 from carbon.services import rules
 
 MAX_BATCH = 1000
 
 
-class BatchTooLarge(DomainError):
-    code = ErrorCode.BATCH_TOO_LARGE
+# --- the event envelope ---------------------------------------------------------------------
 
 
-# --- per-behaviour event schemas ------------------------------------------------------------
+class EventEnvelope(RowModel):
+    """What every event carries, whatever its behaviour. Other fields are ignored."""
+
+    not_an_object: ClassVar[str] = "Each event is a JSON object."
+
+    event_id: Annotated[
+        str,
+        Strict(),
+        Field(
+            max_length=100,
+            pattern=r"\S",
+            description="The partner's unique id of the event; sending it again is harmless.",
+        ),
+        RowField(
+            RowCode.MALFORMED_ROW, "`event_id` is a non-empty string of at most 100 characters."
+        ),
+    ]
+    behaviour: Annotated[
+        str,
+        Strict(),
+        Field(max_length=64, description="A behaviour code this partner may report."),
+        RowField(
+            RowCode.BEHAVIOUR_NOT_ALLOWED,
+            "`behaviour` is the code of a behaviour this partner may report.",
+        ),
+    ]
+    user_ref: Annotated[
+        str,
+        Strict(),
+        Field(
+            max_length=200,
+            pattern=r"\S",
+            description="The partner's own id of the resident, the one the resident linked.",
+        ),
+        RowField(
+            RowCode.MALFORMED_ROW, "`user_ref` is the partner's id of the resident, a string."
+        ),
+    ]
+    occurred_at: Annotated[
+        datetime,
+        Field(description="ISO-8601 with a UTC offset; inside the behaviour's claim window."),
+        BeforeValidator(iso_time),
+        RowField(RowCode.INVALID_TIME, "`occurred_at` is an ISO-8601 time with an offset."),
+    ]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, occurred: datetime) -> datetime:
+        if timezone.is_naive(occurred):
+            raise ValueError("no offset")  # the field's own code and message
+        return occurred
 
 
-def _decimal(row: dict, name: str, *, maximum: Decimal | None = None) -> Decimal:
-    value = row.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise RowError("invalid_field", f"`{name}` must be a number.")
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        raise RowError("invalid_field", f"`{name}` must be a number.") from None
-    if not d.is_finite() or d <= 0:
-        raise RowError("invalid_field", f"`{name}` must be positive.")
-    if maximum is not None and d > maximum:
-        raise RowError("invalid_field", f"`{name}` must be at most {maximum}.")
-    return d
+# --- each behaviour's own fields ------------------------------------------------------------
 
 
-def _int(row: dict, name: str, *, minimum: int = 1, maximum: int = 10**9) -> int:
-    value = row.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise RowError(
-            "invalid_field", f"`{name}` must be a whole number from {minimum} to {maximum}."
-        )
+class BehaviourFields(RowModel):
+    """The fields one behaviour's events carry, and what they are worth in its unit."""
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        """The quantity in the behaviour's unit, and the details kept on the event."""
+        raise NotImplementedError
+
+
+class BikeShareFields(BehaviourFields):
+    distance_km: positive_number(100, "Kilometres ridden.")
+    duration_s: whole_number(24 * 3600, "Seconds the ride took.")
+
+    @model_validator(mode="after")
+    def _a_bicycle_ride(self) -> BikeShareFields:
+        kmh = self.distance_km / Decimal(self.duration_s) * 3600
+        if kmh > 40:
+            raise row_refusal(RowCode.IMPOSSIBLE_SPEED, f"{kmh:.0f} km/h is not a bicycle ride.")
+        return self
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self.distance_km, {
+            "distance_km": str(self.distance_km),
+            "duration_s": self.duration_s,
+        }
+
+
+class NevRideFields(BehaviourFields):
+    distance_km: positive_number(500, "Kilometres driven.")
+    shared: Annotated[
+        bool,
+        BeforeValidator(bool),  # any JSON value, read as true or false
+        RowField(RowCode.INVALID_FIELD, "`shared` is true or false."),
+    ] = False
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self.distance_km, {"distance_km": str(self.distance_km), "shared": self.shared}
+
+
+# About 0.7 m a step; the behaviour's unit is km.
+_STEP_KM = Decimal("0.0007")
+
+
+class WalkingFields(BehaviourFields):
+    steps: whole_number(100_000, "Steps walked (about 0.7 m each).")
+
+    @model_validator(mode="after")
+    def _enough_steps(self) -> WalkingFields:
+        if self._km() <= 0:
+            raise row_refusal(RowCode.INVALID_FIELD, "Too few steps to count.")
+        return self
+
+    def _km(self) -> Decimal:
+        return (Decimal(self.steps) * _STEP_KM).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self._km(), {"steps": self.steps}
+
+
+MATERIALS = ("paper", "glass", "plastic", "metal", "textile", "e-waste", "mixed-recyclables")
+
+
+class RecyclingFields(BehaviourFields):
+    weight_kg: positive_number(200, "Kilograms handed in.")
+    material: one_of(*MATERIALS)
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self.weight_kg, {"weight_kg": str(self.weight_kg), "material": self.material}
+
+
+class SavedElectricityFields(BehaviourFields):
+    saved_kwh: positive_number(5000, "Kilowatt-hours saved in the billing month.")
+    period: Annotated[
+        str,
+        Strict(),
+        Field(pattern=r"^.{4}-.{2}$", description="The billing month, YYYY-MM."),
+        RowField(RowCode.INVALID_FIELD, "`period` must be the billing month, YYYY-MM."),
+    ]
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self.saved_kwh, {"saved_kwh": str(self.saved_kwh), "period": self.period}
+
+
+def _exactly_false(value: Any) -> Any:
+    if value is not False:  # not 0, not "false": the partner says it in so many words
+        raise PydanticCustomError("cutlery", "Not false.")
     return value
 
 
-def _choice(row: dict, name: str, choices: set[str]) -> str:
-    value = row.get(name)
-    if value not in choices:
-        raise RowError("invalid_field", f"`{name}` must be one of {sorted(choices)}.")
-    return value
-
-
-def _bike(row: dict) -> tuple[Decimal, dict]:
-    km = _decimal(row, "distance_km", maximum=Decimal("100"))
-    seconds = _int(row, "duration_s", maximum=24 * 3600)
-    kmh = km / Decimal(seconds) * 3600
-    if kmh > 40:
-        raise RowError("impossible_speed", f"{kmh:.0f} km/h is not a bicycle ride.")
-    return km, {"distance_km": str(km), "duration_s": seconds}
-
-
-def _nev(row: dict) -> tuple[Decimal, dict]:
-    km = _decimal(row, "distance_km", maximum=Decimal("500"))
-    return km, {"distance_km": str(km), "shared": bool(row.get("shared", False))}
-
-
-def _walking(row: dict) -> tuple[Decimal, dict]:
-    steps = _int(row, "steps", maximum=100_000)
-    # About 0.7 m a step; the behaviour's unit is km.
-    km = (Decimal(steps) * Decimal("0.0007")).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
-    if km <= 0:
-        raise RowError("invalid_field", "Too few steps to count.")
-    return km, {"steps": steps}
-
-
-MATERIALS = {"paper", "glass", "plastic", "metal", "textile", "e-waste", "mixed-recyclables"}
-
-
-def _recycling(row: dict) -> tuple[Decimal, dict]:
-    kg = _decimal(row, "weight_kg", maximum=Decimal("200"))
-    return kg, {"weight_kg": str(kg), "material": _choice(row, "material", MATERIALS)}
-
-
-def _electricity(row: dict) -> tuple[Decimal, dict]:
-    kwh = _decimal(row, "saved_kwh", maximum=Decimal("5000"))
-    period = row.get("period")
-    if not isinstance(period, str) or len(period) != 7 or period[4] != "-":
-        raise RowError("invalid_field", "`period` must be the billing month, YYYY-MM.")
-    return kwh, {"saved_kwh": str(kwh), "period": period}
-
-
-def _no_cutlery(row: dict) -> tuple[Decimal, dict]:
-    if row.get("cutlery") is not False:
-        raise RowError(
-            "invalid_field",
+class NoCutleryFields(BehaviourFields):
+    cutlery: Annotated[
+        Literal[False],
+        Field(description="Only orders placed without disposable cutlery count."),
+        BeforeValidator(_exactly_false),
+        RowField(
+            RowCode.INVALID_FIELD,
             "Only orders placed without disposable cutlery (`cutlery`: false) count.",
-        )
-    order_id = row.get("order_id")
-    if not isinstance(order_id, str) or not order_id.strip():
-        raise RowError("invalid_field", "`order_id` is required.")
-    return Decimal(1), {"order_id_hash": hashlib.sha256(order_id.encode()).hexdigest()[:16]}
+        ),
+    ]
+    order_id: Annotated[
+        str,
+        Strict(),
+        Field(pattern=r"\S", description="Kept only as a short hash."),
+        RowField(RowCode.INVALID_FIELD, "`order_id` is required."),
+    ]
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return Decimal(1), {
+            "order_id_hash": hashlib.sha256(self.order_id.encode()).hexdigest()[:16]
+        }
 
 
-ITEM_CATEGORIES = {
+ITEM_CATEGORIES = (
     "phone",
     "laptop",
     "tablet",
@@ -122,192 +228,215 @@ ITEM_CATEGORIES = {
     "book",
     "appliance",
     "other",
+)
+
+
+class SecondHandFields(BehaviourFields):
+    items: whole_number(100, "Items sold or bought second-hand.")
+    item_category: one_of(*ITEM_CATEGORIES)
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return Decimal(self.items), {"items": self.items, "item_category": self.item_category}
+
+
+class EReceiptFields(BehaviourFields):
+    receipts: whole_number(50, "Paper receipts replaced by e-receipts.")
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return Decimal(self.receipts), {"receipts": self.receipts}
+
+
+class OwnBagFields(BehaviourFields):
+    uses: whole_number(20, "Times a shopper brought their own bag.")
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return Decimal(self.uses), {"uses": self.uses}
+
+
+class QuantityFields(BehaviourFields):
+    """Any other behaviour: a plain quantity in the behaviour's own unit."""
+
+    quantity: positive_number(None, "The quantity in the behaviour's own unit.")
+
+    def measure(self) -> tuple[Decimal, dict[str, Any]]:
+        return self.quantity, {"quantity": str(self.quantity)}
+
+
+# Behaviour code -> the model of its events' own fields; any other takes a plain `quantity`.
+BEHAVIOUR_FIELDS: dict[str, type[BehaviourFields]] = {
+    "bike-share": BikeShareFields,
+    "nev-ride": NevRideFields,
+    "walking": WalkingFields,
+    "recycling": RecyclingFields,
+    "saved-electricity": SavedElectricityFields,
+    "no-cutlery": NoCutleryFields,
+    "second-hand": SecondHandFields,
+    "e-receipt": EReceiptFields,
+    "own-bag": OwnBagFields,
 }
 
 
-def _second_hand(row: dict) -> tuple[Decimal, dict]:
-    items = _int(row, "items", maximum=100)
-    return Decimal(items), {
-        "items": items,
-        "item_category": _choice(row, "item_category", ITEM_CATEGORIES),
-    }
-
-
-def _count(field: str, maximum: int):
-    def parse(row: dict) -> tuple[Decimal, dict]:
-        n = _int(row, field, maximum=maximum)
-        return Decimal(n), {field: n}
-
-    return parse
-
-
-# Behaviour code -> parser of the event's behaviour-specific fields into (quantity, details).
-# A behaviour missing here takes a plain `quantity` in its own unit.
-SCHEMAS = {
-    "bike-share": _bike,
-    "nev-ride": _nev,
-    "walking": _walking,
-    "recycling": _recycling,
-    "saved-electricity": _electricity,
-    "no-cutlery": _no_cutlery,
-    "second-hand": _second_hand,
-    "e-receipt": _count("receipts", 50),
-    "own-bag": _count("uses", 20),
-}
-
-
-def _generic(row: dict) -> tuple[Decimal, dict]:
-    q = _decimal(row, "quantity")
-    return q, {"quantity": str(q)}
-
-
-@dataclass
-class RowResult:
-    event_id: str
-    status: str  # accepted | duplicate | error
-    code: str = ""
-    message: str = ""
-    claim_status: str = ""
-
-    def as_dict(self) -> dict:
-        out: dict[str, Any] = {"event_id": self.event_id, "status": self.status}
-        if self.code:
-            out["code"] = self.code
-        if self.message:
-            out["message"] = self.message
-        if self.claim_status:
-            out["claim_status"] = self.claim_status
-        return out
-
-
-def _parse_row(*, partner: Partner, row: Any, allowed: dict[str, Behaviour], now: datetime):
-    if not isinstance(row, dict):
-        raise RowError("malformed_row", "Each event is a JSON object.")
-    event_id = row.get("event_id")
-    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 100:
-        raise RowError(
-            "malformed_row", "`event_id` is a non-empty string of at most 100 characters."
+def _documented_event(code: str | None, fields: type[BehaviourFields]) -> type[RowModel]:
+    """An event of one behaviour as OpenAPI shows it: the envelope and that behaviour's fields,
+    composed from the very models the feed validates with (built once, at import)."""
+    if code is None:
+        return create_model(
+            "OtherBehaviourEvent",
+            __base__=(fields, EventEnvelope),
+            __doc__="An event of any other behaviour: a plain quantity in its own unit.",
         )
-    code = row.get("behaviour")
-    behaviour = allowed.get(code) if isinstance(code, str) else None
+    return create_model(
+        fields.__name__.removesuffix("Fields") + "Event",
+        __base__=(fields, EventEnvelope),
+        __doc__=f"An event of behaviour `{code}`.",
+        behaviour=(
+            Annotated[
+                Literal[code],
+                RowField(RowCode.BEHAVIOUR_NOT_ALLOWED, "This partner may not report it."),
+            ],
+            ...,
+        ),
+    )
+
+
+DOCUMENTED_EVENTS: tuple[type[RowModel], ...] = (
+    *(_documented_event(code, fields) for code, fields in BEHAVIOUR_FIELDS.items()),
+    _documented_event(None, QuantityFields),
+)
+# Any of them: the type of an event in the documented request.
+DocumentedEvent: Any = reduce(operator.or_, DOCUMENTED_EVENTS)
+
+
+# --- the feed -------------------------------------------------------------------------------
+
+
+def _parse_row(
+    *, row: Any, allowed: dict[str, Behaviour], now: datetime
+) -> tuple[EventEnvelope, Behaviour, Decimal, dict[str, Any]]:
+    envelope = EventEnvelope.row_parse(row)
+    behaviour = allowed.get(envelope.behaviour)
     if behaviour is None:
-        raise RowError("behaviour_not_allowed", f"This partner may not report `{code}` events.")
-    user_ref = row.get("user_ref")
-    if not isinstance(user_ref, str) or not user_ref.strip() or len(user_ref) > 200:
-        raise RowError("malformed_row", "`user_ref` is the partner's id of the resident, a string.")
+        raise RowError(
+            RowCode.BEHAVIOUR_NOT_ALLOWED,
+            f"This partner may not report `{envelope.behaviour}` events.",
+        )
     try:
-        raw_time = row.get("occurred_at")
-        occurred = parse_datetime(raw_time) if isinstance(raw_time, str) else None
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        occurred = None
-    if occurred is None or timezone.is_naive(occurred):
-        raise RowError("invalid_time", "`occurred_at` is an ISO-8601 time with an offset.")
-    if occurred > now + rules.CLOCK_SKEW:
-        raise RowError("invalid_time", "`occurred_at` is in the future.")
-    problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
+        in_future = envelope.occurred_at > now + rules.CLOCK_SKEW
+        problem = rules.window_problem(
+            behaviour=behaviour, occurred_at=envelope.occurred_at, reference=now
+        )
+    except OverflowError:  # e.g. year 1 at +14:00
+        raise RowError(RowCode.INVALID_TIME, "`occurred_at` is not a plausible time.") from None
+    if in_future:
+        raise RowError(RowCode.INVALID_TIME, "`occurred_at` is in the future.")
     if problem:
-        raise RowError("outside_claim_window", problem)
-    quantity, details = SCHEMAS.get(behaviour.code, _generic)(row)
+        raise RowError(RowCode.OUTSIDE_CLAIM_WINDOW, problem)
+    fields = BEHAVIOUR_FIELDS.get(behaviour.code, QuantityFields).row_parse(row)
+    quantity, details = fields.measure()
     if quantity > behaviour.max_quantity:
         raise RowError(
-            "invalid_quantity", f"At most {behaviour.max_quantity} {behaviour.unit} per event."
+            RowCode.INVALID_QUANTITY,
+            f"At most {behaviour.max_quantity} {behaviour.unit} per event.",
         )
     quantity = quantity.quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
     if quantity <= 0:
-        raise RowError("invalid_quantity", "Below the smallest quantity we count (0.001).")
-    return event_id, behaviour, user_ref, occurred, quantity, details
+        raise RowError(RowCode.INVALID_QUANTITY, "Below the smallest quantity we count (0.001).")
+    return envelope, behaviour, quantity, details
 
 
-def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
+def _label(row: Any) -> str:
+    """The event id of a refused row, as far as it can be read."""
+    raw_id = row.get("event_id") if isinstance(row, dict) else None
+    return raw_id if isinstance(raw_id, str) else ""
+
+
+def partner_events_ingest(*, partner: Partner, events: list[Any]) -> BatchReport:
     """Apply a batch: each event in its own savepoint, so a bad row never half-applies and
     never blocks the good ones. Idempotent by (partner, event_id)."""
-    if not isinstance(events, list):
-        raise DomainError(
-            "`events` must be a list.",
-            code=ErrorCode.INVALID,
-            details={"events": ["Expected a list of items."]},
-        )
-    if len(events) > MAX_BATCH:
-        raise BatchTooLarge(f"At most {MAX_BATCH} events per batch.", details={"max": MAX_BATCH})
+    batch_size_check(rows=events, limit=MAX_BATCH, noun="events")
     now = timezone.now()
     allowed = {b.code: b for b in partner.behaviours.filter(is_active=True)}
     results: list[RowResult] = []
-    for row in events:
-        raw_id = row.get("event_id") if isinstance(row, dict) else None
-        label = raw_id if isinstance(raw_id, str) else ""
+    for index, row in enumerate(events):
         try:
-            event_id, behaviour, user_ref, occurred, quantity, details = _parse_row(
-                partner=partner, row=row, allowed=allowed, now=now
-            )
+            envelope, behaviour, quantity, details = _parse_row(row=row, allowed=allowed, now=now)
         except RowError as exc:
-            results.append(RowResult(label, "error", exc.code, exc.message))
-            continue
-        ref_hash = external_ref_hash(partner=partner, external_ref=user_ref)
-        payload_hash = hashlib.sha256(
-            json.dumps(row, sort_keys=True, default=str).encode()
-        ).hexdigest()
-        existing = PartnerEvent.objects.filter(partner=partner, event_id=event_id).first()
-        if existing is not None:
-            if existing.payload_hash == payload_hash:
-                results.append(
-                    RowResult(
-                        event_id,
-                        "duplicate",
-                        claim_status=existing.claim.status if existing.claim_id else "",
-                    )
-                )
-            else:
-                results.append(
-                    RowResult(
-                        event_id,
-                        "error",
-                        "event_conflict",
-                        "This event_id was already received with different content.",
-                    )
-                )
-            continue
-        try:
-            with transaction.atomic():
-                event = PartnerEvent.objects.create(
-                    partner=partner,
-                    event_id=event_id,
-                    payload_hash=payload_hash,
-                    behaviour=behaviour,
-                    external_ref_hash=ref_hash,
-                    occurred_at=occurred,
-                    quantity=quantity,
-                    details=details,
-                    status=PartnerEventStatus.UNMATCHED,
-                )
-                link = (
-                    PartnerLink.objects.filter(
-                        partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True
-                    )
-                    .select_related("user")
-                    .first()
-                )
-                claim = (
-                    event_claim(event=event, user=link.user)
-                    if link and link.user.is_active
-                    else None
-                )
-        except IntegrityError:
-            results.append(RowResult(event_id, "duplicate"))
-            continue
-        except DomainError as exc:
-            results.append(RowResult(event_id, "error", exc.code, exc.message))
+            results.append(RowResult.refused(index, _label(row), exc))
             continue
         results.append(
-            RowResult(
-                event_id,
-                "accepted",
-                claim_status=claim.status if claim else "awaiting_link",
+            _event_store(
+                index=index,
+                partner=partner,
+                envelope=envelope,
+                behaviour=behaviour,
+                quantity=quantity,
+                details=details,
+                # The event as sent: what retries of events stored before this kit hashed too.
+                row_hash=payload_hash(row),
             )
         )
-    counts = {
-        s: sum(1 for r in results if r.status == s) for s in ("accepted", "duplicate", "error")
-    }
-    return {"received": len(events), **counts, "results": [r.as_dict() for r in results]}
+    return BatchReport(id_field="event_id", rows=results)
+
+
+def _event_store(
+    *,
+    index: int,
+    partner: Partner,
+    envelope: EventEnvelope,
+    behaviour: Behaviour,
+    quantity: Decimal,
+    details: dict[str, Any],
+    row_hash: str,
+) -> RowResult:
+    event_id = envelope.event_id
+    existing = PartnerEvent.objects.filter(partner=partner, event_id=event_id).first()
+    if existing is not None:
+        return row_duplicate_or_conflict(
+            index=index,
+            row_id=event_id,
+            id_field="event_id",
+            row_hash=row_hash,
+            stored_hash=existing.payload_hash,
+            extra={"claim_status": existing.claim.status} if existing.claim_id else None,
+        )
+    try:
+        with transaction.atomic():
+            event = PartnerEvent.objects.create(
+                partner=partner,
+                event_id=event_id,
+                payload_hash=row_hash,
+                behaviour=behaviour,
+                external_ref_hash=external_ref_hash(
+                    partner=partner, external_ref=envelope.user_ref
+                ),
+                occurred_at=envelope.occurred_at,
+                quantity=quantity,
+                details=details,
+                status=PartnerEventStatus.UNMATCHED,
+            )
+            link = (
+                PartnerLink.objects.filter(
+                    partner=partner,
+                    external_ref_hash=event.external_ref_hash,
+                    unlinked_at__isnull=True,
+                )
+                .select_related("user")
+                .first()
+            )
+            claim = (
+                event_claim(event=event, user=link.user) if link and link.user.is_active else None
+            )
+    except IntegrityError:
+        return RowResult(index, event_id, RowStatus.DUPLICATE)
+    except DomainError as exc:
+        # The claim rules refused the event's claim; nothing of the event is kept.
+        return RowResult.refused_by(index, event_id, exc)
+    return RowResult(
+        index,
+        event_id,
+        RowStatus.ACCEPTED,
+        extra={"claim_status": claim.status if claim else "awaiting_link"},
+    )
 
 
 def partner_events_expire(*, now: datetime | None = None) -> int:

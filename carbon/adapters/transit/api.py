@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from pydantic import BaseModel, Field
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from carbon.adapters.batch.api import (
+    BatchJSONParser,
+    batch_answer,
+    batch_answer_serializer,
+    request_rows,
+)
 from carbon.adapters.transit import cards as card_services
 from carbon.adapters.transit import feed as feed_services
 from carbon.adapters.transit.models import TransitCard
@@ -56,45 +63,27 @@ class TransitCardLinkedSerializer(TransitCardSerializer):
         fields = [*TransitCardSerializer.Meta.fields, "earlier_trips"]
 
 
-class TapSerializer(serializers.Serializer):
-    """One tap, as the operator sends it (documentation; rows are checked one by one by the
-    service so that a bad row never refuses the batch)."""
+class TapBatch(BaseModel):
+    """A batch of taps. Each tap is checked on its own: a bad one is reported in its row of the
+    answer and never refuses the others."""
 
-    record_id = serializers.CharField(
-        max_length=100, help_text="The operator's id of this tap record."
-    )
-    card_hash = serializers.RegexField(
-        r"^[0-9a-f]{64}$",
-        help_text="hex HMAC-SHA256 of the card number (digits only, spaces and dashes removed), "
-        "keyed with the shared TRANSIT_CARD_HASH_KEY. Card numbers never travel.",
-    )
-    station = serializers.SlugField(help_text="Station code.")
-    line = serializers.SlugField(required=False, help_text="Line code; required for bus taps.")
-    mode = serializers.ChoiceField(choices=["metro", "bus"])
-    direction = serializers.ChoiceField(choices=["in", "out"])
-    at = serializers.DateTimeField(
-        help_text="ISO-8601 with a UTC offset, e.g. 2025-05-01T08:12:30+08:00."
+    taps: list[feed_services.TapRecord] = Field(
+        max_length=feed_services.MAX_BATCH_TAPS,
+        description=f"At most {feed_services.MAX_BATCH_TAPS} taps; a larger batch is refused "
+        "whole (413 batch_too_large).",
     )
 
 
-class TapBatchSerializer(serializers.Serializer):
-    taps = TapSerializer(many=True, help_text=f"At most {feed_services.MAX_BATCH_TAPS} taps.")
+# The first version of this answer named two counts so; kept for the operators reading them.
+DEPRECATED_ANSWER_FIELDS = {"duplicates": "duplicate", "errors": "error"}
 
-
-class TapRowReportSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    record_id = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["accepted", "duplicate", "error"])
-    code = serializers.CharField(required=False)
-    message = serializers.CharField(required=False)
-
-
-TapBatchReportSerializer = inline_serializer(
-    "TapBatchReport",
-    {
-        "accepted": serializers.IntegerField(),
-        "duplicates": serializers.IntegerField(),
-        "errors": serializers.IntegerField(),
+TapBatchReportSerializer = batch_answer_serializer(
+    name="TapBatchReport",
+    row_name="TapRowReport",
+    id_field="record_id",
+    id_help="The tap's record_id, as far as it could be read (null when it could not).",
+    id_nullable=True,
+    fields={
         "trips": inline_serializer(
             "TapBatchTrips",
             {
@@ -105,8 +94,8 @@ TapBatchReportSerializer = inline_serializer(
                 "expired": serializers.IntegerField(),
             },
         ),
-        "rows": TapRowReportSerializer(many=True),
     },
+    deprecated=DEPRECATED_ANSWER_FIELDS,
 )
 
 
@@ -197,9 +186,10 @@ class TransitTapsView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsTransitOperator]
+    parser_classes = [BatchJSONParser]
 
     @extend_schema(
-        request=TapBatchSerializer,
+        request=TapBatch,
         responses={200: TapBatchReportSerializer},
         examples=[
             OpenApiExample(
@@ -229,16 +219,6 @@ class TransitTapsView(APIView):
         ],
     )
     def post(self, request):
-        taps = request.data.get("taps") if isinstance(request.data, dict) else None
-        if not isinstance(taps, list):
-            raise serializers.ValidationError({"taps": ["A list of taps is required."]})
+        taps = request_rows(request, key="taps")
         report = feed_services.transit_taps_ingest(partner=request.user.partner, rows=taps)
-        return Response(
-            {
-                "accepted": report.count("accepted"),
-                "duplicates": report.count("duplicate"),
-                "errors": report.count("error"),
-                "trips": report.trips.as_dict(),
-                "rows": [r.as_dict() for r in report.rows],
-            }
-        )
+        return Response(batch_answer(report, deprecated=DEPRECATED_ANSWER_FIELDS))

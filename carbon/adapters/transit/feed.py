@@ -1,19 +1,31 @@
 """The operator's signed tap feed: each row checked on its own, stored once by record id,
 then the cards' taps are paired and credited."""
 
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
+from carbon.adapters.batch import (
+    BatchReport,
+    RowCode,
+    RowError,
+    RowField,
+    RowModel,
+    RowResult,
+    RowStatus,
+    batch_size_check,
+    int_as_text,
+    iso_time,
+    payload_hash,
+    row_duplicate_or_conflict,
+    row_refusal,
+)
 from carbon.adapters.transit.models import (
     Tap,
     TapDirection,
@@ -22,7 +34,7 @@ from carbon.adapters.transit.models import (
 from carbon.adapters.transit.network import Network, network
 from carbon.adapters.transit.trips import TripOutcome, transit_cards_settle
 from carbon.clock import CLOCK_SKEW
-from carbon.errors import DomainError, ErrorCode, RowError
+from carbon.errors import DomainError, ErrorCode
 from carbon.models import Partner
 
 log = logging.getLogger(__name__)
@@ -31,48 +43,114 @@ log = logging.getLogger(__name__)
 # Older taps can never be credited (claim windows are days, not months): refuse them.
 MAX_TAP_AGE = timedelta(days=31)
 MAX_BATCH_TAPS = 5000
-CARD_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 class NotTransitOperator(DomainError):
     code = ErrorCode.NOT_TRANSIT_OPERATOR
 
 
-class BatchTooLarge(DomainError):
-    code = ErrorCode.BATCH_TOO_LARGE
-    default_message = f"A batch holds at most {MAX_BATCH_TAPS} taps."
-
-
 @dataclass
-class RowResult:
-    index: int
-    record_id: str | None
-    status: str  # accepted | duplicate | error
-    code: str = ""
-    message: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "index": self.index,
-            "record_id": self.record_id,
-            "status": self.status,
-        }
-        if self.code:
-            out["code"], out["message"] = self.code, self.message
-        return out
-
-
-@dataclass
-class TapBatchReport:
-    rows: list[RowResult]
+class TapBatchReport(BatchReport):
     trips: TripOutcome
 
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.rows if r.status == status)
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "trips": self.trips.as_dict()}
+
+
+class TapRecord(RowModel):
+    """One tap, as the operator sends it. A field not listed here refuses the row."""
+
+    model_config = ConfigDict(extra="forbid")
+    not_an_object: ClassVar[str] = "Each tap is a JSON object."
+
+    record_id: Annotated[
+        str,
+        Strict(),
+        Field(
+            min_length=1,
+            max_length=100,
+            pattern=r"^[^\s\x00-\x1f](?:[^\x00-\x1f]*[^\s\x00-\x1f])?$",
+            description="The operator's id of this tap record: printable, without surrounding "
+            "spaces (a number is read as its decimal text). Sending it again is harmless.",
+        ),
+        BeforeValidator(int_as_text),
+        RowField(
+            RowCode.INVALID_RECORD_ID,
+            "record_id is a string of 1 to 100 printable characters, without surrounding spaces.",
+        ),
+    ]
+    card_hash: Annotated[
+        str,
+        Strict(),
+        # The length bound keeps a trailing newline out, whatever the regex dialect.
+        Field(
+            min_length=64,
+            max_length=64,
+            pattern=r"^[0-9a-fA-F]+$",
+            description="hex HMAC-SHA256 of the card number (digits only, spaces and dashes "
+            "removed), keyed with the shared TRANSIT_CARD_HASH_KEY. Card numbers never travel.",
+        ),
+        RowField(
+            RowCode.INVALID_CARD_HASH,
+            "card_hash is the 64-hex-digit HMAC-SHA256 of the card number.",
+        ),
+    ]
+    mode: Annotated[
+        TransitMode,
+        RowField(RowCode.INVALID_MODE, f"mode is one of {', '.join(TransitMode.values)}."),
+    ]
+    direction: Annotated[
+        TapDirection,
+        RowField(
+            RowCode.INVALID_DIRECTION, f"direction is one of {', '.join(TapDirection.values)}."
+        ),
+    ]
+    at: Annotated[
+        datetime,
+        Field(
+            description="ISO-8601 with a UTC offset, e.g. 2025-05-01T08:12:30+08:00; not in the "
+            "future, at most 31 days old."
+        ),
+        BeforeValidator(iso_time),
+        RowField(RowCode.INVALID_TIME, "at is an ISO-8601 date and time with a UTC offset."),
+    ]
+    station: Annotated[
+        str,
+        Strict(),
+        Field(max_length=64, description="Station code."),
+        RowField(RowCode.UNKNOWN_STATION, "station is the code of a station."),
+    ]
+    line: Annotated[
+        str | None,
+        Strict(),
+        Field(max_length=64, description="Line code; required for bus taps."),
+        RowField(RowCode.UNKNOWN_LINE, "line is the code of a line."),
+    ] = None
+
+    @field_validator("at")
+    @classmethod
+    def _creditable(cls, when: datetime, info: ValidationInfo) -> datetime:
+        if timezone.is_naive(when):
+            raise row_refusal(RowCode.TIME_WITHOUT_OFFSET, "at needs a UTC offset (e.g. +08:00).")
+        now = info.context["now"]
+        try:
+            too_old = when < now - MAX_TAP_AGE
+            in_future = when > now + CLOCK_SKEW
+        except OverflowError:  # e.g. year 1 at +14:00
+            raise row_refusal(RowCode.INVALID_TIME, "at is not a plausible time.") from None
+        if in_future:
+            raise row_refusal(RowCode.TIME_IN_FUTURE, "This tap is in the future.")
+        if too_old:
+            raise row_refusal(
+                RowCode.TIME_TOO_OLD, "Taps older than 31 days can no longer be credited."
+            )
+        return when
 
 
 @dataclass(frozen=True)
 class TapRow:
+    """A tap checked against the network, ready to store."""
+
     record_id: str
     card_hash: str
     station_id: int
@@ -83,99 +161,50 @@ class TapRow:
     payload_hash: str
 
 
-_ROW_FIELDS = {"record_id", "card_hash", "station", "line", "mode", "direction", "at"}
-
-
-def _row(raw: Any, net: Network, partner: Partner, now: datetime) -> TapRow:
-    if not isinstance(raw, dict):
-        raise RowError("malformed_row", "Each tap is a JSON object.")
-    unknown = sorted(set(raw) - _ROW_FIELDS)
-    if unknown:
-        raise RowError("malformed_row", f"Unknown fields: {', '.join(unknown)}.")
-    record_id = raw.get("record_id")
-    if isinstance(record_id, int) and not isinstance(record_id, bool):
-        record_id = str(record_id)
-    if (
-        not isinstance(record_id, str)
-        or not record_id.strip()
-        or len(record_id) > 100
-        or record_id != record_id.strip()
-        or any(ord(c) < 32 for c in record_id)
-    ):
-        raise RowError(
-            "invalid_record_id",
-            "record_id is a string of 1 to 100 printable characters, without surrounding spaces.",
-        )
-    digest = raw.get("card_hash")
-    if not isinstance(digest, str) or not CARD_HASH.match(digest.lower()):
-        raise RowError(
-            "invalid_card_hash", "card_hash is the 64-hex-digit HMAC-SHA256 of the card number."
-        )
-    digest = digest.lower()
-    mode = raw.get("mode")
-    if mode not in TransitMode.values:
-        raise RowError("invalid_mode", f"mode is one of {', '.join(TransitMode.values)}.")
-    direction = raw.get("direction")
-    if direction not in TapDirection.values:
-        raise RowError(
-            "invalid_direction", f"direction is one of {', '.join(TapDirection.values)}."
-        )
-    at = raw.get("at")
-    try:
-        when = parse_datetime(at) if isinstance(at, str) else None
-    except ValueError:
-        when = None
-    if when is None:
-        raise RowError("invalid_time", "at is an ISO-8601 date and time with a UTC offset.")
-    if timezone.is_naive(when):
-        raise RowError("time_without_offset", "at needs a UTC offset (e.g. +08:00).")
-    try:
-        too_old = when < now - MAX_TAP_AGE
-        in_future = when > now + CLOCK_SKEW
-    except OverflowError:  # e.g. year 1 at +14:00
-        raise RowError("invalid_time", "at is not a plausible time.") from None
-    if in_future:
-        raise RowError("time_in_future", "This tap is in the future.")
-    if too_old:
-        raise RowError("time_too_old", "Taps older than 31 days can no longer be credited.")
-    station = net.stations.get(raw.get("station")) if isinstance(raw.get("station"), str) else None
+def _row(raw: Any, net: Network, partner: Partner, context: dict[str, Any]) -> TapRow:
+    tap = TapRecord.row_parse(raw, context=context)
+    mode = tap.mode.value
+    station = net.stations.get(tap.station)
     if station is None:
-        raise RowError("unknown_station", f"No station has the code {raw.get('station')!r}.")
+        raise RowError(RowCode.UNKNOWN_STATION, f"No station has the code {tap.station!r}.")
     if station.mode != mode:
-        raise RowError("mode_mismatch", f"Station {station.code} is a {station.mode} station.")
-    line_code = raw.get("line")
+        raise RowError(
+            RowCode.MODE_MISMATCH, f"Station {station.code} is a {station.mode} station."
+        )
     line = None
-    if line_code not in (None, ""):
-        line = net.lines.get(line_code) if isinstance(line_code, str) else None
+    if tap.line:
+        line = net.lines.get(tap.line)
         if line is None:
-            raise RowError("unknown_line", f"No line has the code {line_code!r}.")
+            raise RowError(RowCode.UNKNOWN_LINE, f"No line has the code {tap.line!r}.")
         if line.mode != mode:
-            raise RowError("mode_mismatch", f"Line {line.code} is a {line.mode} line.")
+            raise RowError(RowCode.MODE_MISMATCH, f"Line {line.code} is a {line.mode} line.")
         if station.id not in line.chainage:
             raise RowError(
-                "station_not_on_line", f"Station {station.code} is not on line {line.code}."
+                RowCode.STATION_NOT_ON_LINE, f"Station {station.code} is not on line {line.code}."
             )
         if line.operator_id is not None and line.operator_id != partner.pk:
-            raise RowError("not_your_line", f"Line {line.code} is run by another operator.")
+            raise RowError(RowCode.NOT_YOUR_LINE, f"Line {line.code} is run by another operator.")
     elif mode == TransitMode.BUS:
-        raise RowError("line_required", "A bus tap names its line.")
+        raise RowError(RowCode.LINE_REQUIRED, "A bus tap names its line.")
+    card = tap.card_hash.lower()
+    # What makes two sends of one record the same: the same instant in any offset, say.
     canonical = {
-        "card_hash": digest,
+        "card_hash": card,
         "station": station.code,
         "line": line.code if line else None,
         "mode": mode,
-        "direction": direction,
-        "at": when.astimezone(UTC).isoformat(),
+        "direction": tap.direction.value,
+        "at": tap.at.astimezone(UTC).isoformat(),
     }
     return TapRow(
-        record_id=record_id,
-        card_hash=digest,
+        record_id=tap.record_id,
+        card_hash=card,
         station_id=station.id,
         line_id=line.id if line else None,
         mode=mode,
-        direction=direction,
-        tapped_at=when,
-        payload_hash=hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest(),
+        direction=tap.direction.value,
+        tapped_at=tap.at,
+        payload_hash=payload_hash(canonical),
     )
 
 
@@ -204,22 +233,20 @@ def transit_taps_ingest(
     """
     if partner.kind != Partner.Kind.TRANSIT_OPERATOR:
         raise NotTransitOperator()
-    if len(rows) > MAX_BATCH_TAPS:
-        raise BatchTooLarge(details={"max_taps": MAX_BATCH_TAPS, "taps": len(rows)})
+    batch_size_check(rows=rows, limit=MAX_BATCH_TAPS, noun="taps")
     now = now or timezone.now()
     net = network()
+    context = {"now": now}
     results: list[RowResult] = []
     fresh: dict[str, tuple[int, TapRow]] = {}  # record id -> its first good row in this batch
     repeats: list[tuple[int, TapRow]] = []  # the same record id again in this batch
     for i, raw in enumerate(rows):
-        rid = raw.get("record_id") if isinstance(raw, dict) else None
-        rid = str(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
         try:
-            row = _row(raw, net, partner, now)
+            row = _row(raw, net, partner, context)
         except RowError as exc:
-            results.append(RowResult(i, rid, "error", exc.code, exc.message))
+            results.append(RowResult.refused(i, _label(raw), exc))
             continue
-        results.append(RowResult(i, row.record_id, "accepted"))
+        results.append(RowResult(i, row.record_id, RowStatus.ACCEPTED))
         if row.record_id in fresh:
             repeats.append((i, row))
         else:
@@ -244,21 +271,27 @@ def transit_taps_ingest(
 
     # Duplicates too: a replay after a failure half-way through pairing finishes the job.
     cards = {
-        row.card_hash for i, row in fresh.values() if results[i].status in ("accepted", "duplicate")
+        row.card_hash
+        for i, row in fresh.values()
+        if results[i].status in (RowStatus.ACCEPTED, RowStatus.DUPLICATE)
     }
     outcome = transit_cards_settle(card_hashes=sorted(cards), now=now)
-    return TapBatchReport(rows=results, trips=outcome)
+    return TapBatchReport(id_field="record_id", rows=results, trips=outcome)
+
+
+def _label(raw: Any) -> str | None:
+    """The record id of a refused row, as far as it can be read, so the operator finds it."""
+    rid = raw.get("record_id") if isinstance(raw, dict) else None
+    return str(rid) if isinstance(rid, str | int) and not isinstance(rid, bool) else None
 
 
 def _duplicate_or_conflict(i: int, row: TapRow, other_hash: str) -> RowResult:
-    if other_hash == row.payload_hash:
-        return RowResult(i, row.record_id, "duplicate")
-    return RowResult(
-        i,
-        row.record_id,
-        "error",
-        "record_conflict",
-        "This record id was already received with different content.",
+    return row_duplicate_or_conflict(
+        index=i,
+        row_id=row.record_id,
+        id_field="record_id",
+        row_hash=row.payload_hash,
+        stored_hash=other_hash,
     )
 
 
@@ -287,7 +320,11 @@ def _insert_taps(
             )
             if other is None:
                 results[i] = RowResult(
-                    i, row.record_id, "error", "not_stored", "This tap could not be stored."
+                    i,
+                    row.record_id,
+                    RowStatus.ERROR,
+                    RowCode.NOT_STORED,
+                    "This tap could not be stored.",
                 )
             else:
                 results[i] = _duplicate_or_conflict(i, row, other)
