@@ -74,7 +74,7 @@ CSRF_COOKIE_HTTPONLY = True
 
 
 def _csp_directives(policy: str) -> dict[str, list[str]]:
-    """"default-src 'self'; img-src 'self' data:" -> django-csp's directives."""
+    """The directives of a policy string ("default-src 'self'; ...") for django-csp."""
     directives = {}
     for part in policy.split(";"):
         if words := part.split():
