@@ -259,6 +259,9 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+# An open balance WebSocket closes when its token expires; that the account still exists is
+# checked on every message and at least this often (seconds).
+BALANCE_SOCKET_RECHECK_SECONDS = env.float("BALANCE_SOCKET_RECHECK_SECONDS", default=60.0)
 
 # --- failed logins (django-axes) ---------------------------------------------
 # Failed logins, of the API and of the admin, counted per account and per client address:
