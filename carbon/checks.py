@@ -35,7 +35,7 @@ def carbon_deploy_check(app_configs, **kwargs) -> list[Warning]:
     if not settings.CONTENT_SECURITY_POLICY:
         found.append(
             Warning(
-                "No Content-Security-Policy is sent (CSP_POLICY=off).",
+                "No Content-Security-Policy is enforced (CSP_POLICY=off or CSP_REPORT_ONLY=1).",
                 hint="Leave CSP_POLICY unset for the built-in policy, or give your own.",
                 id="carbon.W003",
             )

@@ -7,13 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import stat
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import jwt
 import pytest
@@ -25,44 +22,11 @@ from carbon.models import PartnerCredential
 from carbon.services.partners import partner_create, partner_request_verify, sign
 from config.secret_keys import secret_problem, secrets_file_read_or_create, secrets_resolve
 from tests.carbon.factories_api import bearer
+from tests.carbon.production_process import PRODUCTION, PRODUCTION_SECRETS, REPO, run_django
 from tests.factories import UserFactory
 
-REPO = Path(__file__).resolve().parents[2]
 # What the source used to default to: anyone could read these.
 OLD_SECRET_KEY = "embedded-insecure-key-change-me-in-production-0123456789"
-PRODUCTION_SECRETS = {
-    "SECRET_KEY": "k" * 20 + "Zq8vN3xR0wLpT6yB1mJ4cH7sD9fG2aE5uK",
-    "PARTNER_SECRETS_KEY": Fernet.generate_key().decode(),
-    "TRANSIT_CARD_HASH_KEY": "t3Vq9LmX2pR8sW5yZ1bN4cF7hJ0kD6gA-transit",
-    "PARTNER_REF_HASH_KEY": "p8Kd2Nf5Qs1Vx7Bz3Gh9Lm0Rt4Wy6Jc-partner",
-}
-# Variables of this shell and of the test runner that would blur what is being tested.
-SCRUBBED = {
-    "CARBON_LOCAL",
-    "DEBUG",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "VAR_DIR",
-    *PRODUCTION_SECRETS,
-}
-
-
-def run_django(code: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    """`code` in a fresh process whose settings see only `env` (and no .env file's extra)."""
-    clean = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path / "var")})
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-PRODUCTION = {"DATABASE_URL": "postgis://carbon:carbon@127.0.0.1:5432/never_connected"}
 LOAD_SETTINGS = "import django; django.setup(); print('started')"
 
 
