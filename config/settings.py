@@ -284,6 +284,8 @@ AXES_USERNAME_CALLABLE = "carbon.services.sessions.login_account_key"
 # Successful logins are not logged (personal data we don't need); failures expire with
 # the cool-off.
 AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner on every manage.py command; failures are still logged.
+AXES_VERBOSE = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Carbon City API",
