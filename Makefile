@@ -27,6 +27,8 @@ lint: setup
 	.venv/bin/lint-imports
 
 # The benchmarks, run by hand (PostgreSQL; `make services` first). Each prints its baseline.
+# CARBON_LOCAL: a developer's PostgreSQL, so secrets may come from var/secrets.json.
+bench: export CARBON_LOCAL = 1
 bench: setup
 	DATABASE_URL=$${DATABASE_URL:-postgis://carbon:carbon@127.0.0.1:5432/carbon} $(PY) bench/ledger.py
 	DATABASE_URL=$${DATABASE_URL:-postgis://carbon:carbon@127.0.0.1:5432/carbon} $(PY) bench/photo_verify.py

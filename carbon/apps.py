@@ -9,7 +9,7 @@ class CarbonConfig(AppConfig):
         # Imported here, not at the top: providers name models, which exist only once the
         # app registry is ready. This module is the core's composition root: the one place
         # that knows both the core and its adapter slices.
-        from carbon import personal_data
+        from carbon import checks, personal_data  # noqa: F401  (checks: registers them)
         from carbon.adapters.partner_events import personal_data as partner_events_data
         from carbon.adapters.photo import personal_data as photo_data
         from carbon.adapters.transit import personal_data as transit_data

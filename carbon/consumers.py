@@ -2,10 +2,21 @@
 
 Authenticate with the access token as `?token=<access>` (browsers can't set headers on a
 WebSocket) or with the session of the Django admin.
+
+A socket lives no longer than what opened it. Close codes:
+
+- 4401: no token, an invalid one, or one that expired. At connect, or while open: the socket
+  closes when the token's `exp` passes, whether or not anything is pushed. Reconnect with a
+  fresh access token (refresh first).
+- 4403: the account was erased or deactivated while the socket was open. Noticed on the
+  next message from either side, and at the latest BALANCE_SOCKET_RECHECK_SECONDS after.
+  Don't reconnect.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from urllib.parse import parse_qs
 
@@ -66,6 +77,9 @@ def _balance(user) -> dict:
 
 
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
+    TOKEN_INVALID = 4401
+    ACCOUNT_CLOSED = 4403
+
     async def connect(self):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         user, self.expires_at = None, None
@@ -74,32 +88,56 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
         elif getattr(self.scope.get("user"), "is_authenticated", False):
             user = self.scope["user"]
         if user is None or not user.is_active:
-            await self.close(code=4401)
+            await self.close(code=self.TOKEN_INVALID)
             return
         self.user = user
         self.group = balance_group(user.pk)
         self.seq = 0
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Without this, a quiet socket would outlive its token and its account.
+        self.watch = asyncio.create_task(self._watch())
         await self._send_balance()
 
     async def disconnect(self, code):
+        if watch := getattr(self, "watch", None):
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
+        if await self._ended():
+            return
         if isinstance(content, dict) and content.get("type") == "snapshot":
             await self._send_balance()
 
     async def balance_changed(self, event):
-        # A socket outlives its token: stop pushing once the token expired or the account
-        # was closed; the client reconnects with a fresh token.
-        if (
-            self.expires_at is not None and time.time() >= self.expires_at
-        ) or not await _still_active(self.user.pk):
-            await self.close(code=4401)
+        if await self._ended():
             return
         await self._send_balance()
+
+    async def _watch(self):
+        """Wake when the token expires, and every recheck period for the account."""
+        recheck = float(settings.BALANCE_SOCKET_RECHECK_SECONDS)
+        while True:
+            delay = recheck
+            if self.expires_at is not None:
+                delay = min(delay, max(0.0, self.expires_at - time.time()))
+            await asyncio.sleep(delay)
+            if await self._ended():
+                return
+
+    async def _ended(self) -> bool:
+        """Close with the documented code if the token expired or the account closed."""
+        if self.expires_at is not None and time.time() >= self.expires_at:
+            await self.close(code=self.TOKEN_INVALID)
+            return True
+        if not await _still_active(self.user.pk):
+            await self.close(code=self.ACCOUNT_CLOSED)
+            return True
+        return False
 
     async def _send_balance(self):
         self.seq += 1

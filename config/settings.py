@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from config.secret_keys import secrets_resolve
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -18,12 +20,86 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The embedded default is for a newcomer's machine; production must set its own key.
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="embedded-insecure-key-change-me-in-production-0123456789"
+
+# --- local or production ------------------------------------------------------
+# A local process (a developer's machine, the test runner) may keep generated secrets in
+# var/ and serves plain HTTP. It is local when DATABASE_URL is unset (the embedded default),
+# when DEBUG is on, or when CARBON_LOCAL=1 (the test runner sets it, so the suite also runs
+# against a local PostgreSQL). A production deployment sets DATABASE_URL, so it can't fall
+# into local mode without saying CARBON_LOCAL=1.
+CARBON_LOCAL = env.bool("CARBON_LOCAL", default=DEBUG or not env.str("DATABASE_URL", default=""))
+
+# --- secrets -------------------------------------------------------------------
+# From the environment; locally, unset ones are generated once into var/secrets.json.
+# A missing, placeholder or short secret stops every process here (see config.secret_keys).
+_secrets, CARBON_SECRETS_FROM_FILE = secrets_resolve(
+    environ=os.environ, local=CARBON_LOCAL, path=VAR_DIR / "secrets.json"
 )
+SECRET_KEY = _secrets["SECRET_KEY"]
+# Fernet keys encrypting partner secrets at rest: comma-separated, the first encrypts and
+# all decrypt, so a key can be rotated by putting the new one first.
+PARTNER_SECRETS_KEY = _secrets["PARTNER_SECRETS_KEY"]
+# Keys of the keyed hashes (HMAC-SHA256) that stand in for card numbers and partner account
+# ids. The transit operator computes the same card hash, so it shares TRANSIT_CARD_HASH_KEY.
+TRANSIT_CARD_HASH_KEY = _secrets["TRANSIT_CARD_HASH_KEY"]
+PARTNER_REF_HASH_KEY = _secrets["PARTNER_REF_HASH_KEY"]
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- security headers and cookies ----------------------------------------------
+# Production serves HTTPS only; a local process serves plain HTTP on 127.0.0.1. Each is
+# settable by environment. Behind a proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER
+# to the header it sets (X-Forwarded-Proto), or HTTPS redirects loop.
+_https = not CARBON_LOCAL
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_https)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_https)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
+# Only the admin's forms use the CSRF token (the API is token-authenticated): no script
+# of ours reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+
+
+def _csp_directives(policy: str) -> dict[str, list[str]]:
+    """The directives of a policy string ("default-src 'self'; ...") for django-csp."""
+    directives = {}
+    for part in policy.split(";"):
+        if words := part.split():
+            directives[words[0].lower()] = words[1:]
+    return directives
+
+
+# One policy for the admin, the API and its docs. Swagger UI and ReDoc load only our own
+# (sidecar) files; ReDoc sets inline styles and runs its search in a blob: worker, Swagger
+# UI draws data: images. The docs' Google-fonts link is refused: the fallback font shows.
+CSP_DEFAULT_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# CSP_POLICY: unset = the policy above, "off" = none, else your own policy.
+# CSP_REPORT_ONLY=1 sends it as Content-Security-Policy-Report-Only (to try a new policy).
+_csp_policy = env.str("CSP_POLICY", default=CSP_DEFAULT_POLICY).strip()
+_csp = {} if _csp_policy.lower() in ("off", "") else {"DIRECTIVES": _csp_directives(_csp_policy)}
+if _csp and (_csp_report_uri := env.str("CSP_REPORT_URI", default="")):
+    _csp["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+_csp_report_only = env.bool("CSP_REPORT_ONLY", default=False)
+CONTENT_SECURITY_POLICY = {} if _csp_report_only else _csp
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp if _csp_report_only else {}
 
 INSTALLED_APPS = [
     "daphne",
@@ -39,6 +115,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
+    "csp",
     "carbon",
     "rewards",
     "biodiversity",
@@ -47,6 +125,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -54,6 +133,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns an admin login lockout into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -149,14 +230,22 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "carbon.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
+        # Per client address: every login attempt, right or wrong (failed ones are also
+        # counted per account and per client by django-axes, below).
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
+        # Per client address, apart from logins: one address's failed logins must not stop
+        # everyone's sessions from refreshing.
+        "refresh": env.str("THROTTLE_REFRESH", default="60/min"),
+        # Per resident: erasing the account asks for the password again.
+        "erase": env.str("THROTTLE_ERASE", default="5/hour"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
         # Linking answers 409 for a card someone else linked: slow down card-number guessing.
         "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Proxies in front of the app; throttles trust X-Forwarded-For only that deep.
+    # Reverse proxies in front of the app: throttles and login lockouts take the client's
+    # address from X-Forwarded-For that many hops from the right. 0 = the socket address.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 
@@ -170,6 +259,33 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+# An open balance WebSocket closes when its token expires; that the account still exists is
+# checked on every message and at least this often (seconds).
+BALANCE_SOCKET_RECHECK_SECONDS = env.float("BALANCE_SOCKET_RECHECK_SECONDS", default=60.0)
+
+# --- failed logins (django-axes) ---------------------------------------------
+# Failed logins, of the API and of the admin, counted per account and per client address:
+# either reaching the limit locks that account / address out for the cool-off. An
+# administrator lifts a lockout by deleting its rows under Axes > Access attempts (or
+# `manage.py axes_reset_username EMAIL`, `axes_reset_ip ADDRESS`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Guesses during a lockout don't extend it: someone else's failures can't keep an account
+# locked for ever, only for the cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The same address as the throttles see (NUM_PROXIES), and the email as typed in any case.
+AXES_CLIENT_IP_CALLABLE = "carbon.services.sessions.login_client_address"
+AXES_USERNAME_CALLABLE = "carbon.services.sessions.login_account_key"
+# Successful logins are not logged (personal data we don't need); failures expire with
+# the cool-off.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner on every manage.py command; failures are still logged.
+AXES_VERBOSE = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Carbon City API",
@@ -256,10 +372,6 @@ CARBON_SAME_ACT_MINUTES = env.int("CARBON_SAME_ACT_MINUTES", default=30)
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)
 LEDGER_HOLD_TIMEOUT_MINUTES = env.int("LEDGER_HOLD_TIMEOUT_MINUTES", default=60 * 24 * 7)
-# Keys of the keyed hashes (HMAC-SHA256) that stand in for card numbers and partner account
-# ids. The transit operator computes the same card hash, so it shares TRANSIT_CARD_HASH_KEY.
-TRANSIT_CARD_HASH_KEY = env.str("TRANSIT_CARD_HASH_KEY", default="embedded-transit-card-key")
-PARTNER_REF_HASH_KEY = env.str("PARTNER_REF_HASH_KEY", default="embedded-partner-ref-key")
 # Trips faster than this (km/h, station to station along the network) are impossible.
 TRANSIT_MAX_SPEED_KMH = env.int("TRANSIT_MAX_SPEED_KMH", default=100)
 # Photo evidence limits.
@@ -270,8 +382,6 @@ PHOTO_MAX_PIXELS = env.int("PHOTO_MAX_PIXELS", default=40_000_000)
 PHOTO_DUPLICATE_DISTANCE = env.int("PHOTO_DUPLICATE_DISTANCE", default=6)
 PHOTO_DUPLICATE_LOOKBACK_DAYS = env.int("PHOTO_DUPLICATE_LOOKBACK_DAYS", default=180)
 PARTNER_SIGNATURE_TOLERANCE_SECONDS = env.int("PARTNER_SIGNATURE_TOLERANCE_SECONDS", default=300)
-# Fernet key that encrypts partner secrets at rest; derived from SECRET_KEY when unset.
-PARTNER_SECRETS_KEY = env.str("PARTNER_SECRETS_KEY", default="")
 
 LOGGING = {
     "version": 1,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
+from carbon.services import sessions
 from carbon.services.ledger import hold_status, signed_amount
 
 
@@ -20,12 +24,41 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class LoginSerializer(TokenObtainPairSerializer):
-    """Addresses are stored lowercased at registration; match the address however it is typed."""
+    """Addresses are stored lowercased at registration; match the address however it is typed.
+    A login starts a session (a refresh-token family, carbon.services.sessions)."""
 
     def validate(self, attrs):
         email = attrs[self.username_field]
         attrs[self.username_field] = User.objects.normalize_email(email).lower()
-        return super().validate(attrs)
+        try:
+            return super().validate(attrs)
+        except AuthenticationFailed:
+            # django-axes flags the request when this account or this client has failed too
+            # often: then even the right password waits for the cool-off.
+            if getattr(self.context.get("request"), "axes_locked_out", False):
+                raise Throttled(
+                    wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                    detail="Too many failed logins for this account or from this address.",
+                ) from None
+            raise
+
+    @classmethod
+    def get_token(cls, user):
+        return sessions.session_start(user=user)
+
+
+class RefreshSerializer(serializers.Serializer):
+    """Rotates a refresh token; a reused one ends its whole session (see sessions)."""
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs):
+        try:
+            token = sessions.session_refresh(refresh=attrs["refresh"])
+        except sessions.RefreshRefused as refused:
+            raise InvalidToken(refused.message, code=refused.reason) from None
+        return {"access": str(token.access_token), "refresh": str(token)}
 
 
 class ExpirySerializer(serializers.Serializer):

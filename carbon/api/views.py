@@ -42,22 +42,30 @@ class RegisterView(APIView):
 
 
 class LoginView(TokenObtainPairView):
+    """Failed logins are also counted per account and per client (django-axes): past the
+    limit, this answers 429 until the cool-off ends or an administrator lifts it."""
+
     serializer_class = s.LoginSerializer
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
 
 class RefreshView(TokenRefreshView):
+    """Rotating: each refresh token works once. Presenting a used one again ends every
+    session descended from the same login (reason `token_reused`)."""
+
+    serializer_class = s.RefreshSerializer
     throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    throttle_scope = "refresh"
 
 
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_scope = "login"
+    throttle_scope = "erase"
 
     def get_throttles(self):
-        # Deleting checks the password: throttle it like a login against guessing.
+        # Deleting checks the password: a stolen access token must not become a way to
+        # guess it. Reading and editing the profile are not limited.
         return (
             [ScopedRateThrottle()] if self.request.method == "DELETE" else super().get_throttles()
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -10,7 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -20,12 +19,12 @@ from carbon.errors import InvalidSignature, ReplayedRequest
 from carbon.models import Partner, PartnerCredential, PartnerRequestNonce
 
 
-def _fernet() -> Fernet:
-    key = settings.PARTNER_SECRETS_KEY
-    if not key:
-        digest = hashlib.sha256(f"partner-secrets:{settings.SECRET_KEY}".encode()).digest()
-        key = base64.urlsafe_b64encode(digest).decode()
-    return Fernet(key)
+def _fernet() -> MultiFernet:
+    """PARTNER_SECRETS_KEY lists Fernet keys: the first encrypts, every one decrypts, so a new
+    key goes first and the old one stays until credentials were re-issued. Never derived from
+    another secret: settings refuse to start without a real key (config.secret_keys)."""
+    keys = [k.strip() for k in settings.PARTNER_SECRETS_KEY.split(",") if k.strip()]
+    return MultiFernet([Fernet(k) for k in keys])
 
 
 @dataclass(frozen=True)
