@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -227,6 +228,34 @@ def login_tokens_erase(*, user: User) -> None:
         BlacklistedToken.objects.get_or_create(token=token)
 
 
+# --- failed logins and lockouts (django-axes) -----------------------------------------------
+
+_LOGIN_RECORDS = (AccessAttempt, AccessFailureLog, AccessLog)
+
+
+def login_attempts_export(*, user: User) -> list[dict[str, Any]]:
+    """Logins and failed logins recorded under the resident's address, and from where."""
+    rows = []
+    for model in _LOGIN_RECORDS:
+        for r in model.objects.filter(username__iexact=user.email).order_by("attempt_time"):
+            rows.append(
+                {
+                    "kind": model._meta.model_name,
+                    "at": _iso(r.attempt_time),
+                    "ip_address": r.ip_address,
+                    "user_agent": r.user_agent,
+                }
+            )
+    return rows
+
+
+def login_attempts_erase(*, user: User) -> None:
+    """The records name the account by its address (no foreign key): they go, which also
+    lifts any lockout of an account that no longer exists."""
+    for model in _LOGIN_RECORDS:
+        model.objects.filter(username__iexact=user.email).delete()
+
+
 # --- the admin's log ------------------------------------------------------------------------
 
 _ACTIONS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
@@ -272,6 +301,7 @@ PROVIDERS = (
         login_tokens_export,
         login_tokens_erase,
     ),
+    PersonalData("login_attempts", _LOGIN_RECORDS, login_attempts_export, login_attempts_erase),
     PersonalData("admin_log", (LogEntry,), admin_log_export, admin_log_erase),
 )
 """The core's providers, in the order their sections appear in an export."""

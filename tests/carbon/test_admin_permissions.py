@@ -13,6 +13,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -121,11 +122,16 @@ def world(db):
             }
         ],
     )
-    assert fed["accepted"] == 1, fed["results"]
+    assert fed.as_dict()["accepted"] == 1, fed.as_dict()["rows"]
     PenaltyBox.objects.update_or_create(
         user=bo, defaults={"level": 1, "until": now + timedelta(hours=1), "last_triggered_at": now}
     )
     RefreshToken.for_user(alice).blacklist()
+    # django-axes' records of failed logins and lockouts (its admin pages are registered).
+    seen = {"username": bo.email, "ip_address": "127.0.0.1", "user_agent": "test"}
+    AccessAttempt.objects.create(**seen, failures_since_start=1, get_data="", post_data="")
+    AccessLog.objects.create(**seen)
+    AccessFailureLog.objects.create(**seen, locked_out=False)
 
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert not empty, f"give this fixture a row of {empty}"

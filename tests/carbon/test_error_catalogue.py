@@ -29,7 +29,7 @@ from carbon.errors import DomainError, ErrorCode
 from carbon.models import Consent, Partner
 from carbon.services.partners import partner_create
 from config.asgi import application
-from tests.carbon.factories_api import assert_error, signed_headers
+from tests.carbon.factories_api import assert_error, partner_post, signed_headers
 from tests.factories import BehaviourFactory, EmissionFactorFactory
 
 PACKAGES = ("carbon", "rewards", "biodiversity", "zerowaste")
@@ -97,8 +97,7 @@ def test_every_error_class_takes_its_code_and_status_from_the_catalogue():
         "carbon.errors.InsufficientFunds",
         "carbon.services.people.EmailTaken",
         "carbon.adapters.transit.cards.TransitConsentRequired",
-        "carbon.adapters.transit.feed.BatchTooLarge",
-        "carbon.adapters.partner_events.feed.BatchTooLarge",
+        "carbon.adapters.batch.rows.BatchTooLarge",
         "carbon.adapters.partner_events.links.ConsentRequired",
         "carbon.adapters.photo.images.PhotoTooLarge",
     } <= names
@@ -167,15 +166,17 @@ def test_an_unmapped_api_exception_answers_a_generic_catalogue_code():
 
 
 def test_a_partner_batch_that_is_not_a_list_is_invalid_not_a_generic_error(db):
-    from carbon.adapters.partner_events.feed import partner_events_ingest
+    issued = partner_create(name="QingJu", kind="platform")
 
-    partner = partner_create(name="QingJu", kind="platform").partner
+    response = partner_post(
+        "/api/v1/partners/events",
+        key_id=issued.key_id,
+        secret=issued.secret,
+        payload={"events": {"event_id": "e1"}},
+    )
 
-    with pytest.raises(DomainError) as refused:
-        partner_events_ingest(partner=partner, events={"event_id": "e1"})
-
-    assert (refused.value.code, refused.value.status) == (ErrorCode.INVALID, 400)
-    assert refused.value.details == {"events": ["Expected a list of items."]}
+    error = assert_error(response, 400, "invalid")
+    assert "events" in error["details"]
 
 
 # --- the OpenAPI description ----------------------------------------------------------------

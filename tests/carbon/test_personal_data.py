@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
@@ -43,7 +44,7 @@ from carbon.models import (
 from carbon.personal_data import DuplicateProvider, PersonalData
 from carbon.services.claims import claim_review
 from carbon.services.partners import partner_create
-from carbon.services.people import user_erase
+from carbon.services.people import user_erase, user_export
 from tests.carbon.factories_api import (
     PASSWORD,
     bearer,
@@ -583,3 +584,22 @@ def test_erasing_twice_changes_nothing_more(everything, resident):
     resident.refresh_from_db()
     assert resident.email == email
     assert _dump_of_provider_models() == dump
+
+
+def test_failed_logins_under_the_address_are_exported_and_erased(resident, other_resident):
+    """django-axes records failed logins by address and IP, with no foreign key to the user:
+    its provider finds them by address, in any letter case, and leaves others' alone."""
+    seen = {"ip_address": "203.0.113.9", "user_agent": "phone"}
+    AccessAttempt.objects.create(
+        username=resident.email.upper(), failures_since_start=3, get_data="", post_data="", **seen
+    )
+    AccessLog.objects.create(username=resident.email, **seen)
+    AccessLog.objects.create(username=other_resident.email, **seen)
+
+    exported = {s["kind"] for s in user_export(user=resident)["login_attempts"]}
+    assert exported == {"accessattempt", "accesslog"}
+
+    user_erase(user=resident)
+
+    assert not AccessAttempt.objects.filter(ip_address="203.0.113.9").exists()
+    assert list(AccessLog.objects.values_list("username", flat=True)) == [other_resident.email]
