@@ -42,7 +42,7 @@ from carbon.services.ledger import (
     system_account,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

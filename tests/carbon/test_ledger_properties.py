@@ -54,7 +54,7 @@ from carbon.services.ledger import (
     ledger_void,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.factories import UserFactory
 
 CATEGORIES = ["green_travel", "waste"]
 category_filters = st.sampled_from([None, ["green_travel"], ["waste"], ["green_travel", "waste"]])

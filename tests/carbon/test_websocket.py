@@ -17,8 +17,8 @@ from django.db import connections
 
 from carbon.services.ledger import ledger_hold
 from config.asgi import application
-from tests.carbon.factories_api import PASSWORD, bearer, claim_payload, new_key, obtain_tokens
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import PASSWORD, bearer, claim_payload, new_key, obtain_tokens
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
