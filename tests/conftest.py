@@ -1,21 +1,24 @@
-"""Shared fixtures. Tests marked `postgres` need row locks and real concurrency: they skip
-on SQLite, except when CARBON_REQUIRE_SERVICES=1 (CI's PostGIS pass), where they fail."""
+"""Fixtures every app's tests share: residents and API clients, an admin, the ledger check,
+fresh process caches. Each app's own fixtures are in tests/<app>/conftest.py, its factories
+in tests/<app>/factories.py.
+
+Tests marked `postgres` need row locks and real concurrency: they skip on SQLite, except
+when CARBON_REQUIRE_SERVICES=1 (CI's PostGIS pass), where they fail."""
 
 from __future__ import annotations
 
 import os
-import uuid
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.utils import timezone
+from django.test import Client
 from rest_framework.test import APIClient
 
+from carbon.models import User
 from carbon.services.ledger import _forget_system_account_cache
-from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
+from tests.carbon.api_helpers import client_for
+from tests.carbon.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("CARBON_REQUIRE_SERVICES") == "1"
 
@@ -59,7 +62,7 @@ def _fresh_process_caches(settings, tmp_path):
     reset_registry()
     cache.clear()
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    # PBKDF2 costs ~0.5 s a user; tests that check hashing itself set their own hasher.
+    # PBKDF2 costs ~0.5 s a user; the test that checks hashing itself sets its own hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
     _forget_system_account_cache()
@@ -83,53 +86,16 @@ def other_resident(db):
 
 @pytest.fixture
 def auth_api(resident):
-    client = APIClient()
-    client.force_authenticate(resident)
+    return client_for(resident)
+
+
+@pytest.fixture
+def admin_client(db):
+    """A superuser logged in to the Django admin."""
+    admin = User.objects.create_superuser(email="admin@example.org", password="admin-password-123")
+    client = Client()
+    client.force_login(admin)
     return client
-
-
-@pytest.fixture
-def metro(db):
-    behaviour = BehaviourFactory(
-        code="metro",
-        name="Metro ride",
-        category="green_travel",
-        unit="km",
-        evidence_types=["transit", "self"],
-        consent_scope="transit_card",
-        max_quantity=Decimal("120"),
-        daily_cap_g=None,
-        monthly_cap_g=None,
-        claim_window_days=7,
-    )
-    EmissionFactorFactory(
-        behaviour=behaviour,
-        grams_per_unit=Decimal("78.4"),
-        valid_from=timezone.now() - timedelta(days=365),
-    )
-    return behaviour
-
-
-@pytest.fixture
-def own_bag(db):
-    behaviour = BehaviourFactory(
-        code="own-bag",
-        name="Own shopping bag",
-        category="consumption",
-        unit="use",
-        evidence_types=["photo", "self"],
-        max_quantity=Decimal("5"),
-        per_action_cap_g=None,
-        daily_cap_g=10,
-        monthly_cap_g=None,
-        claim_window_days=3,
-    )
-    EmissionFactorFactory(
-        behaviour=behaviour,
-        grams_per_unit=Decimal("5"),
-        valid_from=timezone.now() - timedelta(days=365),
-    )
-    return behaviour
 
 
 @pytest.fixture
@@ -140,10 +106,6 @@ def ledger_is_consistent(db):
         call_command("ledger_check")
 
     return check
-
-
-def new_key() -> str:
-    return str(uuid.uuid4())
 
 
 @pytest.fixture

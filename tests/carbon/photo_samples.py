@@ -15,11 +15,10 @@ import pillow_heif
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import ExifTags, Image, ImageDraw
-from rest_framework.test import APIClient
 
 from carbon.adapters.photo import images, storage
 from carbon.models import Claim, ClaimStatus
-from tests.carbon.factories_api import new_key
+from tests.carbon.api_helpers import new_key
 
 pillow_heif.register_heif_opener()
 
@@ -127,12 +126,6 @@ def png_header_only(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
     )
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def upload(

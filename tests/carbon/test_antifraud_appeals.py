@@ -10,8 +10,8 @@ from django.utils import timezone
 from carbon.models import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox
 from carbon.services.claims import claim_review, claim_submit, claims_release_held
 from carbon.services.people import consent_grant
-from tests.carbon.factories_api import assert_error, claim_payload, new_key
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import assert_error, claim_payload, new_key
+from tests.carbon.factories import UserFactory
 
 
 @pytest.fixture
@@ -62,15 +62,8 @@ def test_a_second_burst_within_a_day_doubles_the_stay(resident, metro, low_throt
     assert second.until - second.last_triggered_at == first_len * 2
 
 
-def test_partner_feeds_are_not_bursts(resident, metro, low_throttle, settings):
-    from carbon.services.partners import partner_create
-
-    settings.CARBON_VERIFIERS = {
-        **settings.CARBON_VERIFIERS,
-        "transit": "tests.carbon.factories_api.TransitCardTestVerifier",
-    }
+def test_partner_feeds_are_not_bursts(resident, metro, low_throttle, transit_feed, operator):
     consent_grant(user=resident, scope="transit_card")
-    operator = partner_create(name="Metro", kind="transit_operator").partner
     start = timezone.now() - timedelta(hours=10)
     for i in range(6):
         claim, _ = claim_submit(
@@ -80,7 +73,7 @@ def test_partner_feeds_are_not_bursts(resident, metro, low_throttle, settings):
             idempotency_key=new_key(),
             occurred_at=start + timedelta(hours=i),
             evidence_type="transit",
-            partner=operator,
+            partner=operator.partner,
             from_resident=False,
         )
         assert claim.status == ClaimStatus.CREDITED
@@ -88,14 +81,8 @@ def test_partner_feeds_are_not_bursts(resident, metro, low_throttle, settings):
 
 
 def test_same_act_card_after_self_declaration_is_credited_once(
-    resident, metro, settings, ledger_is_consistent
+    resident, metro, transit_feed, operator, ledger_is_consistent
 ):
-    from carbon.services.partners import partner_create
-
-    settings.CARBON_VERIFIERS = {
-        **settings.CARBON_VERIFIERS,
-        "transit": "tests.carbon.factories_api.TransitCardTestVerifier",
-    }
     consent_grant(user=resident, scope="transit_card")
     when = timezone.now() - timedelta(hours=2)
     self_claim, _ = claim_submit(
@@ -106,7 +93,6 @@ def test_same_act_card_after_self_declaration_is_credited_once(
         occurred_at=when,
     )
     assert self_claim.credited_g == 392  # 10 km x 78.4 at 50%
-    operator = partner_create(name="Metro", kind="transit_operator").partner
     card_claim, _ = claim_submit(
         user=resident,
         behaviour_code="metro",
@@ -114,7 +100,7 @@ def test_same_act_card_after_self_declaration_is_credited_once(
         idempotency_key=new_key(),
         occurred_at=when + timedelta(minutes=5),
         evidence_type="transit",
-        partner=operator,
+        partner=operator.partner,
         from_resident=False,
     )
     # The card trip pays the full 784 g, less what the weaker evidence already earned.

@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from carbon.models import Account, User
-from tests.carbon.factories_api import assert_error, bearer, obtain_tokens
-from tests.factories import CommunityFactory
+from tests.carbon.api_helpers import assert_error, bearer, obtain_tokens
+from tests.carbon.factories import CommunityFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,18 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.ledger import ledger_hold, ledger_post, ledger_spend, ledger_void
-from tests.carbon.factories_api import assert_error, claim_payload, new_key, written
-from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
+from tests.carbon.api_helpers import (
+    assert_error,
+    claim_payload,
+    client_for,
+    new_key,
+    steps_of,
+    written,
+)
+from tests.carbon.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,12 +36,6 @@ RULE_STEPS = [
     "throttle",
     "credit",
 ]
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 # --- the catalogue ----------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_claim_is_credited_with_a_receipt_of_every_rule_step(
     receipt = body["receipt"]
     assert [s["step"] for s in receipt["steps"]] == RULE_STEPS
     assert receipt["status"] == "credited" and receipt["credited_g"] == 392
-    steps = {s["step"]: s for s in receipt["steps"]}
+    steps = steps_of(body)
     assert steps["factor"]["gross_g"] == 784
     assert steps["tier_weight"]["amount_g"] == 392
     assert steps["credit"]["amount_g"] == 392
@@ -363,9 +363,7 @@ def test_ledger_needs_authentication(api):
     assert_error(api.get(LEDGER), 401, "not_authenticated")
 
 
-def test_a_claim_for_a_behaviour_without_a_factor_waits_for_review(auth_api):
-    BehaviourFactory(code="tree-planting", unit="tree", evidence_types=["self"])
-
+def test_a_claim_for_a_behaviour_without_a_factor_waits_for_review(auth_api, unfactored):
     response = auth_api.post(CLAIMS, claim_payload("tree-planting", 1), format="json")
 
     assert response.status_code == 201, response.content

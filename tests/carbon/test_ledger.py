@@ -3,7 +3,6 @@ reversals, and the database backstops. Every flow ends with `manage.py ledger_ch
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -42,19 +41,10 @@ from carbon.services.ledger import (
     system_account,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import new_key
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """UserFactory sets a password; PBKDF2 would spend ~0.5 s per resident."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def key() -> str:
-    return str(uuid.uuid4())
 
 
 def award(user, amount_g, *, category="green_travel", days=30, idempotency_key=None, **kw):
@@ -62,7 +52,7 @@ def award(user, amount_g, *, category="green_travel", days=30, idempotency_key=N
         user=user,
         amount_g=amount_g,
         category=category,
-        idempotency_key=idempotency_key or key(),
+        idempotency_key=idempotency_key or new_key(),
         description="test award",
         expires_at=kw.pop("expires_at", None) or timezone.now() + timedelta(days=days),
         **kw,
@@ -73,7 +63,7 @@ def spend(user, amount_g, *, idempotency_key=None, **kw):
     return ledger_spend(
         user=user,
         amount_g=amount_g,
-        idempotency_key=idempotency_key or key(),
+        idempotency_key=idempotency_key or new_key(),
         description="test spend",
         **kw,
     )
@@ -83,7 +73,7 @@ def hold(user, amount_g, *, idempotency_key=None, **kw):
     return ledger_hold(
         user=user,
         amount_g=amount_g,
-        idempotency_key=idempotency_key or key(),
+        idempotency_key=idempotency_key or new_key(),
         description="test hold",
         **kw,
     )
@@ -139,7 +129,7 @@ def test_award_refuses_amounts_that_are_not_positive_whole_grams(resident, bad):
 
 
 def test_award_same_key_same_payload_returns_the_original(resident, ledger_is_consistent):
-    k = key()
+    k = new_key()
     first = award(resident, 250, idempotency_key=k, reference="claim:7")
     again = award(resident, 250, idempotency_key=k, reference="claim:7")
 
@@ -162,7 +152,7 @@ def test_award_same_key_same_payload_returns_the_original(resident, ledger_is_co
 def test_award_same_key_different_payload_is_refused(
     resident, other_resident, change, ledger_is_consistent
 ):
-    k = key()
+    k = new_key()
     award(resident, 250, idempotency_key=k, reference="claim:7")
     args = {"amount_g": 250, "category": "green_travel", "reference": "claim:7", "user": resident}
     args.update(change)
@@ -185,7 +175,7 @@ def test_award_same_key_different_payload_is_refused(
 
 def test_spend_moves_grams_to_redemption_and_is_idempotent(resident, ledger_is_consistent):
     award(resident, 100)
-    k = key()
+    k = new_key()
     first = spend(resident, 40, idempotency_key=k, reference="order:1")
     again = spend(resident, 40, idempotency_key=k, reference="order:1")
 
@@ -210,7 +200,7 @@ def test_spend_moves_grams_to_redemption_and_is_idempotent(resident, ledger_is_c
 )
 def test_spend_same_key_different_payload_is_refused(resident, change, ledger_is_consistent):
     award(resident, 100)
-    k = key()
+    k = new_key()
     spend(resident, 40, idempotency_key=k, reference="order:1")
     args = {"amount_g": 40, "reference": "order:1", **change}
     amount = args.pop("amount_g")
@@ -224,11 +214,11 @@ def test_spend_same_key_different_payload_is_refused(resident, change, ledger_is
 
 
 def test_a_key_used_for_one_operation_is_refused_for_another(resident, ledger_is_consistent):
-    k = key()
+    k = new_key()
     award(resident, 100, idempotency_key=k)
     with pytest.raises(IdempotencyConflict):
         spend(resident, 100, idempotency_key=k)
-    k2 = key()
+    k2 = new_key()
     spend(resident, 10, idempotency_key=k2)
     with pytest.raises(IdempotencyConflict):
         hold(resident, 10, idempotency_key=k2)
@@ -380,7 +370,7 @@ def test_only_pending_transfers_can_be_resolved(resident, ledger_is_consistent):
 
 def test_hold_same_key_returns_the_same_hold(resident, ledger_is_consistent):
     award(resident, 100)
-    k = key()
+    k = new_key()
     h1 = hold(resident, 30, idempotency_key=k)
     h2 = hold(resident, 30, idempotency_key=k)
     assert h1.pk == h2.pk
@@ -635,7 +625,7 @@ def test_ledger_check_reports_a_transfer_without_counters(resident):
     acc = account(resident)
     issuance = Account.objects.get(kind=AccountKind.ISSUANCE)
     Transfer.objects.create(
-        idempotency_key=key(),
+        idempotency_key=new_key(),
         payload_hash="x",
         debit_account=acc,
         credit_account=issuance,

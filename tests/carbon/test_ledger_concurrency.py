@@ -4,7 +4,6 @@ together on a barrier. SQLite ignores row locks, so these run only on PostgreSQL
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -24,14 +23,10 @@ from carbon.services.ledger import (
     ledger_void,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import new_key
+from tests.carbon.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def run_together(n: int, work: Callable[[int], object], timeout: float = 120) -> list:
@@ -62,7 +57,7 @@ def award(user, amount_g, *, idempotency_key=None, days=30):
         user=user,
         amount_g=amount_g,
         category="green_travel",
-        idempotency_key=idempotency_key or str(uuid.uuid4()),
+        idempotency_key=idempotency_key or new_key(),
         description="award",
         expires_at=timezone.now() + timedelta(days=days),
     )

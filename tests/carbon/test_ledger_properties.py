@@ -18,7 +18,6 @@ Each example runs in its own savepoint, rolled back in teardown.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -54,7 +53,8 @@ from carbon.services.ledger import (
     ledger_void,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import new_key
+from tests.carbon.factories import UserFactory
 
 CATEGORIES = ["green_travel", "waste"]
 category_filters = st.sampled_from([None, ["green_travel"], ["waste"], ["green_travel", "waste"]])
@@ -155,7 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
             user=user,
             amount_g=amount,
             category=category,
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=new_key(),
             description="award",
             expires_at=self.clock + timedelta(days=days),
         )
@@ -173,7 +173,7 @@ class LedgerMachine(RuleBasedStateMachine):
         kwargs = dict(
             user=user,
             amount_g=amount,
-            idempotency_key=str(uuid.uuid4()),
+            idempotency_key=new_key(),
             description=op,
             categories=categories,
         )
@@ -342,6 +342,5 @@ def test_random_ledger_histories_keep_every_invariant(settings_override):
 
 @pytest.fixture
 def settings_override(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.LEDGER_SYSTEM_SHARDS = 3  # several shards of each system account, not sixteen
     return settings

@@ -11,15 +11,16 @@ from rest_framework.test import APIClient
 
 from carbon.models import Claim, Consent, Transfer, User
 from carbon.services.ledger import ledger_hold
-from tests.carbon.factories_api import (
+from tests.carbon.api_helpers import (
     PASSWORD,
     assert_error,
     bearer,
     claim_payload,
+    client_for,
     new_key,
     obtain_tokens,
 )
-from tests.factories import BehaviourFactory, CommunityFactory, EmissionFactorFactory
+from tests.carbon.factories import BehaviourFactory, CommunityFactory, EmissionFactorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -175,8 +176,7 @@ def test_the_openapi_schema_describes_me_with_its_balance():
 def test_export_holds_all_my_data_and_nothing_of_others(auth_api, resident, other_resident, metro):
     credit(auth_api, "metro", 5, evidence={"type": "self", "note": "line 2 to work"})
     auth_api.put("/api/v1/me/consents/transit_card")
-    others = APIClient()
-    others.force_authenticate(other_resident)
+    others = client_for(other_resident)
     credit(others, "metro", 7)
 
     response = auth_api.get("/api/v1/me/export")
@@ -352,7 +352,7 @@ def test_simultaneous_consent_grants_are_idempotent():
 
     from django.db import connections
 
-    from tests.factories import UserFactory
+    from tests.carbon.factories import UserFactory
 
     statuses: list[int] = []
     for _ in range(8):  # the race is lost most of the time; a few rounds make it certain

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from carbon.models import Partner, PartnerCredential, PartnerRequestNonce
 from carbon.services.partners import partner_create, partner_credential_rotate, partner_nonces_purge
-from tests.carbon.factories_api import assert_error, obtain_tokens, partner_post, signed_headers
+from tests.carbon.api_helpers import assert_error, obtain_tokens, partner_post, signed_headers
 
 pytestmark = pytest.mark.django_db
 

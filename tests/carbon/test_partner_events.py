@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -13,49 +12,9 @@ from carbon.adapters.partner_events.matching import external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
 from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.partners import partner_create
-from tests.carbon.factories_api import assert_error, partner_post
-from tests.factories import BehaviourFactory, EmissionFactorFactory
+from tests.carbon.api_helpers import assert_error, client_for, partner_post
 
 URL = "/api/v1/partners/events"
-
-
-@pytest.fixture
-def bike(db):
-    behaviour = BehaviourFactory(
-        code="bike-share",
-        name="Shared bike ride",
-        category="green_travel",
-        unit="km",
-        evidence_types=["partner"],
-        consent_scope="bike_share",
-        max_quantity=Decimal("50"),
-        daily_cap_g=2000,
-    )
-    EmissionFactorFactory(
-        behaviour=behaviour,
-        grams_per_unit=Decimal("93.3"),
-        valid_from=timezone.now() - timedelta(days=30),
-    )
-    return behaviour
-
-
-@pytest.fixture
-def recycling(db):
-    behaviour = BehaviourFactory(
-        code="recycling",
-        name="Sorted recyclables",
-        category="waste",
-        unit="kg",
-        evidence_types=["partner", "photo"],
-        consent_scope="recycling",
-        max_quantity=Decimal("50"),
-    )
-    EmissionFactorFactory(
-        behaviour=behaviour,
-        grams_per_unit=Decimal("300"),
-        valid_from=timezone.now() - timedelta(days=30),
-    )
-    return behaviour
 
 
 @pytest.fixture
@@ -204,10 +163,7 @@ def test_linking_needs_consent_and_one_resident_per_partner_account(
     response = link(auth_api, bike_partner.partner, consent=False)
     assert_error(response, 409, "consent_required")
     assert link(auth_api, bike_partner.partner).status_code == 201
-    from rest_framework.test import APIClient
-
-    other = APIClient()
-    other.force_authenticate(other_resident)
+    other = client_for(other_resident)
     taken = other.post(
         "/api/v1/me/partner-links",
         {"partner": bike_partner.partner.pk, "external_ref": "u-42", "consent": True},

@@ -27,11 +27,11 @@ from carbon.adapters.photo.models import ClaimPhoto, PhotoHashBand
 from carbon.adapters.photo.verifier import PhotoVerifier
 from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.claims import claim_review, claim_submit
-from tests.carbon.factories_api import assert_error, new_key
+from tests.carbon.api_helpers import assert_error, client_for, new_key, steps_of
+from tests.carbon.factories import UserFactory
 from tests.carbon.photo_samples import (
     LAT,
     LON,
-    client_for,
     encode,
     exif_for,
     photo_bytes,
@@ -40,7 +40,6 @@ from tests.carbon.photo_samples import (
     stored_photo_with_hash,
     upload,
 )
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +63,7 @@ def state(settings) -> tuple:
 
 
 def verification(body: dict) -> dict:
-    return next(s for s in body["receipt"]["steps"] if s["step"] == "verification")
+    return steps_of(body)["verification"]
 
 
 def heif_can_encode() -> bool:
@@ -87,7 +86,7 @@ def test_phone_photo_is_credited_at_the_photo_weight(
     assert body["evidence_type"] == "photo"
     # 2 uses x 5 g = 10 g; a photo weighs 80%.
     assert body["credited_g"] == 8
-    steps = {s["step"]: s for s in body["receipt"]["steps"]}
+    steps = steps_of(body)
     assert steps["verification"]["code"] == "photo_checked"
     assert steps["verification"]["tier"] == "photo"
     assert steps["tier_weight"]["weight_percent"] == 80
@@ -394,7 +393,7 @@ def test_no_capture_time_goes_to_review_and_approval_credits_at_the_photo_weight
 
     assert claim.status == ClaimStatus.CREDITED
     assert claim.credited_g == 8
-    steps = {s["step"]: s for s in claim.receipt["steps"]}
+    steps = steps_of(claim)
     assert steps["tier_weight"]["tier"] == "photo" and steps["tier_weight"]["weight_percent"] == 80
     assert claim.receipt["history"][-1]["note"] == "Bag visible at the till."
     assert claim.award.amount_g == 8

@@ -4,7 +4,6 @@ with a reason through claim_review, and the same ledger as everything else."""
 from __future__ import annotations
 
 import io
-from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -15,16 +14,16 @@ from PIL import Image
 
 from carbon.adapters.photo import images
 from carbon.adapters.photo.models import ClaimPhoto
-from carbon.models import Claim, ClaimStatus, Transfer, User
+from carbon.models import Claim, ClaimStatus, Transfer
+from tests.carbon.api_helpers import client_for
+from tests.carbon.factories import UserFactory, catalogue_behaviour
 from tests.carbon.photo_samples import (
-    client_for,
     encode,
     photo_bytes,
     picture,
     stored_photo_with_hash,
     upload,
 )
-from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,27 +31,10 @@ QUEUE = "/admin/carbon/claimphoto/"
 
 
 @pytest.fixture
-def admin_client(db):
-    admin = User.objects.create_superuser(email="admin@example.org", password="admin-password-123")
-    client = Client()
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def queue(resident, other_resident, own_bag):
     """One own-bag photo waiting for review (no capture time); on another behaviour, so the
     own-bag daily cap stays free: one credited photo and one possible copy of an earlier one."""
-    bamboo = BehaviourFactory(
-        code="bamboo",
-        unit="item",
-        category="consumption",
-        evidence_types=["photo"],
-        daily_cap_g=None,
-        monthly_cap_g=None,
-        claim_window_days=3,
-    )
-    EmissionFactorFactory(behaviour=bamboo, grams_per_unit=Decimal("20"))
+    bamboo = catalogue_behaviour("bamboo")  # 20 g an item, photo evidence only
     waiting = upload(client_for(resident), encode(picture(31), "JPEG")).json()
     credited = upload(client_for(resident), photo_bytes(32), behaviour="bamboo").json()
     data = photo_bytes(33)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connections
+from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -24,8 +25,8 @@ from carbon.models import Claim, ClaimStatus, EmissionFactor, Lot, Transfer
 from carbon.services.catalogue import InvalidFactor, emission_factor_publish
 from carbon.services.claims import claim_review, claim_submit, claims_release_held
 from carbon.services.ledger import balance_for_user
-from tests.carbon.factories_api import claim_payload, new_key
-from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
+from tests.carbon.api_helpers import claim_payload, client_for, new_key, steps_of
+from tests.carbon.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 
 CLAIMS = "/api/v1/claims"
 
@@ -34,11 +35,6 @@ def claim(client: APIClient, code: str, quantity, **extra) -> dict:
     response = client.post(CLAIMS, claim_payload(code, quantity, **extra), format="json")
     assert response.status_code == 201, response.content
     return response.json()
-
-
-def steps(body_or_claim) -> dict[str, dict]:
-    receipt = body_or_claim["receipt"] if isinstance(body_or_claim, dict) else body_or_claim.receipt
-    return {s["step"]: s for s in receipt["steps"]}
 
 
 @pytest.fixture
@@ -79,7 +75,7 @@ def test_a_self_declaration_earns_half_the_factor_rounded_down(
     body = claim(auth_api, "own-bag", 1)  # 5 g gross, 2.5 g weighted
 
     assert body["credited_g"] == 2
-    s = steps(body)
+    s = steps_of(body)
     assert s["factor"]["gross_g"] == 5
     assert s["tier_weight"]["weight_percent"] == 50
     assert s["tier_weight"]["amount_g"] == 2
@@ -102,7 +98,7 @@ def test_the_daily_cap_cuts_an_amount(auth_api, resident, own_bag, ledger_is_con
 
     assert body["status"] == "credited"
     assert body["credited_g"] == 10
-    daily = steps(body)["daily_cap"]
+    daily = steps_of(body)["daily_cap"]
     assert (daily["outcome"], daily["cap_g"], daily["already_credited_g"], daily["cut_g"]) == (
         "cut",
         10,
@@ -122,11 +118,11 @@ def test_the_daily_cap_counts_what_was_already_credited_that_day(
     third = claim(auth_api, "own-bag", 1)  # nothing left
 
     assert (first["credited_g"], second["credited_g"]) == (7, 3)
-    assert steps(second)["daily_cap"]["already_credited_g"] == 7
+    assert steps_of(second)["daily_cap"]["already_credited_g"] == 7
     assert third["status"] == "rejected"
     assert third["credited_g"] == 0
     assert third["receipt"]["code"] == "cap_reached"
-    assert "credit" not in steps(third)
+    assert "credit" not in steps_of(third)
     assert Transfer.objects.count() == 2
     assert balance_for_user(user=resident).available_g == 10
     ledger_is_consistent()
@@ -138,7 +134,7 @@ def test_a_refusal_at_the_daily_cap_is_shown_on_the_daily_cap_step(auth_api, own
 
     refused = claim(auth_api, "own-bag", 1)
 
-    s = steps(refused)
+    s = steps_of(refused)
     assert s["daily_cap"].get("code") == "cap_reached"
     assert s["monthly_cap"].get("code") != "cap_reached"
 
@@ -162,7 +158,7 @@ def test_the_daily_cap_is_per_local_day_of_the_act(auth_api, own_bag):
     today = claim(auth_api, "own-bag", 5)
 
     assert (yesterday["credited_g"], today["credited_g"]) == (10, 10)
-    assert steps(today)["daily_cap"]["already_credited_g"] == 0
+    assert steps_of(today)["daily_cap"]["already_credited_g"] == 0
 
 
 @pytest.mark.django_db
@@ -183,7 +179,7 @@ def test_the_per_action_cap_cuts_a_single_claim(auth_api, capped, ledger_is_cons
     body = claim(auth_api, "repair-cafe", 2)  # 200 g gross, 100 g weighted, 30 g per action
 
     assert body["credited_g"] == 30
-    per_action = steps(body)["per_action_cap"]
+    per_action = steps_of(body)["per_action_cap"]
     assert (per_action["outcome"], per_action["cap_g"], per_action["cut_g"]) == ("cut", 30, 70)
     ledger_is_consistent()
 
@@ -215,13 +211,13 @@ def test_a_burst_of_claims_is_held_and_credited_after_the_penalty(
     fourth = claim(auth_api, "metro", 1)
 
     assert (first["status"], second["status"]) == ("credited", "credited")
-    assert steps(first)["throttle"]["outcome"] == "passed"
+    assert steps_of(first)["throttle"]["outcome"] == "passed"
     for held in (third, fourth):
         assert held["status"] == "held", held
         assert held["credited_g"] == 0
         assert held["receipt"]["code"] == "penalty_box"
-        assert steps(held)["throttle"]["outcome"] == "held"
-        assert "credit" not in steps(held)
+        assert steps_of(held)["throttle"]["outcome"] == "held"
+        assert "credit" not in steps_of(held)
     assert Transfer.objects.count() == 2
     assert balance_for_user(user=resident).available_g == 2 * 39
 
@@ -250,9 +246,7 @@ def test_claims_spread_beyond_the_window_are_not_throttled(auth_api, metro, sett
 @pytest.mark.django_db
 def test_the_throttle_is_per_resident(metro, settings):
     settings.CARBON_THROTTLE_ACTIONS = 2
-    busy, calm = APIClient(), APIClient()
-    busy.force_authenticate(UserFactory())
-    calm.force_authenticate(UserFactory())
+    busy, calm = client_for(UserFactory()), client_for(UserFactory())
     for _ in range(3):
         claim(busy, "metro", 1)
 
@@ -299,8 +293,8 @@ def test_a_new_factor_version_applies_to_new_claims_only(auth_api, metro, ledger
     assert before["factor_version"] == old_factor.version
     assert after["factor_version"] == new_factor.version
     assert (before["credited_g"], after["credited_g"]) == (392, 300)
-    assert steps(after)["factor"]["version"] == new_factor.version
-    assert steps(after)["factor"]["source"] == "City EB 2026"
+    assert steps_of(after)["factor"]["version"] == new_factor.version
+    assert steps_of(after)["factor"]["source"] == "City EB 2026"
     # The old claim and its factor row are untouched.
     reread = auth_api.get(f"{CLAIMS}/{before['id']}").json()
     assert reread["factor_version"] == old_factor.version
@@ -357,19 +351,6 @@ def test_a_factor_version_cannot_be_slipped_in_before_the_current_one(metro):
 # --- no factor: the review queue ------------------------------------------------------------------
 
 
-@pytest.fixture
-def unfactored(db):
-    return BehaviourFactory(
-        code="tree-planting",
-        name="Tree planting",
-        unit="tree",
-        evidence_types=["self"],
-        category="energy",
-        max_quantity=Decimal("10"),
-        claim_window_days=7,
-    )
-
-
 @pytest.mark.django_db
 def test_approving_a_claim_without_a_factor_credits_it_once_a_factor_covers_the_act(
     auth_api, resident, reviewer, unfactored, ledger_is_consistent
@@ -394,7 +375,7 @@ def test_approving_a_claim_without_a_factor_credits_it_once_a_factor_covers_the_
     assert decided.credited_g == 1000  # 2000 g, self declaration at 50%
     assert decided.factor == factor
     assert decided.reviewed_by == reviewer
-    assert steps(decided)["verification"]["code"] == "approved_by_reviewer"
+    assert steps_of(decided)["verification"]["code"] == "approved_by_reviewer"
     assert decided.receipt["history"][0]["decision"] == "approved"
     assert balance_for_user(user=resident).available_g == 1000
     seen = auth_api.get(f"{CLAIMS}/{body['id']}").json()
@@ -452,18 +433,33 @@ def test_a_credited_claim_cannot_be_reviewed(auth_api, reviewer, metro):
     assert Transfer.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_the_review_queue_approves_through_the_rules_and_ledger(
+    admin_client, resident, metro, ledger_is_consistent
+):
+    claim, _ = claim_submit(
+        user=resident,
+        behaviour_code="metro",
+        quantity=5,
+        idempotency_key="6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c01",
+        force_review="Missed-credit appeal: my card trip",
+    )
+    assert claim.status == ClaimStatus.NEEDS_REVIEW
+    url = reverse("admin:carbon_claim_changelist")
+    data = {"action": "approve", "_selected_action": [str(claim.pk)]}
+    asks = admin_client.post(url, data)
+    assert asks.status_code == 200 and b"reason" in asks.content  # a reason is required
+    assert admin_client.post(url, {**data, "apply": "1", "note": ""}).status_code == 200
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.NEEDS_REVIEW
+    done = admin_client.post(url, {**data, "apply": "1", "note": "Operator log confirms it."})
+    assert done.status_code == 302
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.CREDITED and claim.credited_g == 196
+    ledger_is_consistent()
+
+
 # --- consent (feed-based evidence) ----------------------------------------------------------------
-
-
-@pytest.fixture
-def transit_feed(settings):
-    settings.CARBON_VERIFIERS = {
-        **settings.CARBON_VERIFIERS,
-        "transit": "tests.carbon.factories_api.TransitCardTestVerifier",
-    }
-    from carbon.verifiers import reset_registry
-
-    reset_registry()
 
 
 @pytest.mark.django_db

@@ -5,141 +5,41 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from carbon.adapters.transit.cards import card_hash, transit_card_link
+from carbon.adapters.transit.cards import card_hash
 from carbon.adapters.transit.models import Tap, TransitCard, Trip, TripStatus
-from carbon.adapters.transit.network import forget_network
 from carbon.adapters.transit.trips import transit_trips_expire
 from carbon.models import Claim, ClaimStatus, PartnerRequestNonce, Transfer
 from carbon.services.partners import partner_create
 from carbon.services.people import consent_grant
-from tests.carbon.factories_api import (
+from tests.carbon.api_helpers import (
     assert_error,
     bearer,
+    client_for,
     obtain_tokens,
-    partner_post,
     signed_headers,
+    steps_of,
 )
-from tests.factories import BehaviourFactory, EmissionFactorFactory
+from tests.carbon.transit_samples import (
+    CARD,
+    OTHER_CARD,
+    TAPS,
+    ago,
+    linked,
+    push,
+    pushed,
+    tap,
+)
 
 pytestmark = pytest.mark.django_db
 
-TAPS = "/api/v1/partners/transit/taps"
 CARDS = "/api/v1/me/transit-cards"
-CARD = "6227 0012 3456 7890"
-OTHER_CARD = "6227-0098-7654-3210"
-
-
-# --- fixtures and helpers (also used by test_transit_pairing) ---------------------------
-
-
-@pytest.fixture(autouse=True)
-def _fresh_network():
-    forget_network()
-    yield
-    forget_network()
-
-
-@pytest.fixture
-def operator(db):
-    """The metro operator, named as in the demo network's lines.csv."""
-    return partner_create(name="Wuhan Metro", kind="transit_operator")
-
-
-@pytest.fixture
-def demo_network(operator):
-    call_command("load_transit", demo=True, verbosity=0)
-
-
-@pytest.fixture
-def bus(db):
-    behaviour = BehaviourFactory(
-        code="bus",
-        name="Bus ride",
-        category="green_travel",
-        unit="trip",
-        evidence_types=["transit", "self"],
-        consent_scope="transit_card",
-        max_quantity=Decimal("10"),
-        daily_cap_g=None,
-        monthly_cap_g=None,
-        claim_window_days=7,
-    )
-    EmissionFactorFactory(
-        behaviour=behaviour,
-        grams_per_unit=Decimal("150"),
-        unit="trip",
-        valid_from=timezone.now() - timedelta(days=365),
-    )
-    return behaviour
-
-
-@pytest.fixture
-def transit(demo_network, metro, bus):
-    """The demo network and both behaviours."""
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def linked(user, number: str = CARD) -> TransitCard:
-    return transit_card_link(user=user, card_number=number, consent=True).card
-
-
-_seq = iter(range(1, 10**9))
-
-
-def tap(
-    station: str,
-    direction: str,
-    at: datetime,
-    *,
-    number: str = CARD,
-    mode: str = "metro",
-    line: str | None = None,
-    record_id: str | None = None,
-) -> dict:
-    row = {
-        "record_id": record_id or f"rec-{next(_seq)}",
-        "card_hash": card_hash(number),
-        "station": station,
-        "mode": mode,
-        "direction": direction,
-        "at": at.isoformat(),
-    }
-    if line:
-        row["line"] = line
-    return row
-
-
-def push(issued, taps: list[dict], **kw):
-    return partner_post(
-        TAPS, key_id=issued.key_id, secret=issued.secret, payload={"taps": taps}, **kw
-    )
-
-
-def pushed(issued, taps: list[dict], **kw) -> dict:
-    response = push(issued, taps, **kw)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def ago(**kw) -> datetime:
-    return timezone.now() - timedelta(**kw)
-
-
-def steps_of(claim: Claim) -> dict:
-    return {s["step"]: s for s in claim.receipt["steps"]}
 
 
 # --- the happy path ----------------------------------------------------------------------

@@ -1,9 +1,6 @@
 """Pairing taps into trips, the network distances, the loader and the transit adapter,
 tested on the services."""
 
-# The transit fixtures live in test_transit_api and are imported here by name.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import hashlib
@@ -30,19 +27,8 @@ from carbon.adapters.transit.verifier import TransitVerifier
 from carbon.errors import EvidenceNotAccepted
 from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.catalogue import emission_factor_publish
-from tests.carbon.test_transit_api import (  # noqa: F401  (fixtures)
-    CARD,
-    _fresh_network,
-    ago,
-    bus,
-    demo_network,
-    linked,
-    operator,
-    push,
-    pushed,
-    tap,
-    transit,
-)
+from tests.carbon.api_helpers import client_for
+from tests.carbon.transit_samples import CARD, ago, linked, push, tap
 
 pytestmark = pytest.mark.django_db
 
@@ -489,13 +475,9 @@ def test_the_transit_adapter_takes_only_existing_unclaimed_trips_of_the_resident
 
 
 def test_residents_cannot_submit_transit_evidence_themselves(transit, operator, resident):
-    from rest_framework.test import APIClient
-
     linked(resident)
-    client = APIClient()
-    client.force_authenticate(resident)
 
-    response = client.post(
+    response = client_for(resident).post(
         "/api/v1/claims",
         {
             "behaviour": "metro",

@@ -6,28 +6,21 @@ path dependency in pyproject.toml) as its own distribution; nothing in the core 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from importlib.metadata import entry_points
 
 import pytest
 
 from carbon.models import Claim
 from carbon.verifiers import get_verifier, registry
-from tests.carbon.factories_api import assert_error, claim_payload
-from tests.factories import BehaviourFactory, EmissionFactorFactory
+from tests.carbon.api_helpers import assert_error, claim_payload
+from tests.carbon.factories import catalogue_behaviour
 
 
 @pytest.fixture
 def walking(db):
-    behaviour = BehaviourFactory(
-        code="walking",
-        unit="km",
-        evidence_types=["steps", "self"],
-        max_quantity=Decimal("40"),
-        daily_cap_g=296,
-    )
-    EmissionFactorFactory(behaviour=behaviour, grams_per_unit=Decimal("24.7"))
-    return behaviour
+    """The catalogue's walking (24.7 g/km, at most 296 g a day), with step counts from the
+    example plugin as its evidence."""
+    return catalogue_behaviour("walking", evidence_types=["steps", "self"])
 
 
 def test_the_example_package_is_discovered_without_touching_settings(settings):

@@ -8,17 +8,20 @@ acts over HTTP from a sync thread, as a request would, and the ledger pushes aft
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import connections
+from rest_framework_simplejwt.tokens import AccessToken
 
+from carbon import consumers
 from carbon.services.ledger import ledger_hold
 from config.asgi import application
-from tests.carbon.factories_api import PASSWORD, bearer, claim_payload, new_key, obtain_tokens
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import PASSWORD, bearer, claim_payload, new_key, obtain_tokens
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -222,21 +225,24 @@ def test_native_clients_without_origin_connect_but_foreign_origins_are_refused(m
 
 
 def test_pushes_stop_once_the_token_has_expired(metro, monkeypatch):
-    from datetime import timedelta
-
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    # simplejwt reads the lifetime into the class at import; a 2-second token for this test.
-    monkeypatch.setattr(AccessToken, "lifetime", timedelta(seconds=2))
     user = UserFactory()
     access = obtain_tokens(user.email)["access"]
+    expires_at = AccessToken(access)["exp"]
+
+    def consumer_clock_at(timestamp: float) -> None:
+        # The socket outlives its token; rather than wait out the token's lifetime, set the
+        # clock the consumer checks the expiry against.
+        monkeypatch.setattr(consumers, "time", SimpleNamespace(time=lambda: timestamp))
 
     async def run():
         ws = socket(access)
         connected, _ = await ws.connect()
         assert connected
         await ws.receive_json_from(timeout=5)
-        await asyncio.sleep(2.5)
+        consumer_clock_at(expires_at - 1)
+        await sync_to_async(ledger_award_for)(user)
+        assert (await ws.receive_json_from(timeout=5))["available_g"] == 5
+        consumer_clock_at(expires_at)
         await sync_to_async(ledger_award_for)(user)
         closed = await ws.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": 4401}

@@ -1,4 +1,5 @@
-"""factory-boy factories for the carbon core."""
+"""factory-boy factories for the carbon core, and `catalogue_behaviour`: the behaviours of
+the real catalogue (carbon/demo/catalogue.py) as tests need them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from decimal import Decimal
 
 import factory
 from django.contrib.gis.geos import MultiPolygon, Polygon
+from django.db.models import Max
 from django.utils import timezone
 
 from carbon.models import Behaviour, Community, District, EmissionFactor, Partner, User
+from carbon.services.catalogue import catalogue_seed
 
 
 def _square(x: float, y: float, size: float = 0.05) -> MultiPolygon:
@@ -76,14 +79,33 @@ class BehaviourFactory(factory.django.DjangoModelFactory):
     credit_lifetime_days = 365
 
 
+def _next_factor_version(behaviour: Behaviour) -> int:
+    # After the behaviour's latest version: a global sequence would collide with the
+    # version 1 that catalogue_seed publishes.
+    latest = EmissionFactor.objects.filter(behaviour=behaviour).aggregate(v=Max("version"))["v"]
+    return (latest or 0) + 1
+
+
 class EmissionFactorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = EmissionFactor
 
     behaviour = factory.SubFactory(BehaviourFactory)
-    version = factory.Sequence(lambda n: n + 1)
+    version = factory.LazyAttribute(lambda o: _next_factor_version(o.behaviour))
     grams_per_unit = Decimal("10")
     unit = factory.LazyAttribute(lambda o: o.behaviour.unit)
     valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
     methodology = "Test methodology"
     source = "Test source"
+
+
+def catalogue_behaviour(code: str, **changes) -> Behaviour:
+    """The catalogue's behaviour `code` with its version-1 factor, in force since a year ago.
+    `changes` alter the behaviour row where a test needs a variant of the catalogue (a cap
+    lifted or lowered, other evidence types); the factor stays the catalogue's."""
+    (behaviour,) = catalogue_seed(valid_from=timezone.now() - timedelta(days=365), codes={code})
+    if changes:
+        for field, value in changes.items():
+            setattr(behaviour, field, value)
+        behaviour.save(update_fields=list(changes))
+    return behaviour

@@ -1,4 +1,6 @@
-"""Helpers for the API tests: signed partner requests, tokens over HTTP, claim payloads."""
+"""Helpers for acting over the API in tests: authenticated clients and tokens, claim
+payloads and receipts, the error envelope, signed partner requests, and a stand-in transit
+verifier. Fixtures live in conftest.py, factories in factories.py."""
 
 from __future__ import annotations
 
@@ -13,11 +15,18 @@ from carbon.models import Claim, Transfer
 from carbon.services.partners import sign
 from carbon.verifiers import PreparedEvidence, Verdict
 
-PASSWORD = "correct horse battery"  # what tests.factories.UserFactory sets
+PASSWORD = "correct horse battery"  # what tests.carbon.factories.UserFactory sets
 
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+def client_for(user) -> APIClient:
+    """A client logged in as `user`, without the token round trip."""
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
 
 
 def obtain_tokens(email: str, password: str = PASSWORD) -> dict[str, str]:
@@ -38,6 +47,12 @@ def claim_payload(behaviour: str, quantity: Any = 1, **extra: Any) -> dict[str, 
     payload = {"behaviour": behaviour, "quantity": quantity, "idempotency_key": new_key()}
     payload.update(extra)
     return payload
+
+
+def steps_of(claim_or_body: Claim | dict) -> dict[str, dict]:
+    """A claim's receipt steps by name, from the claim or from its body over the API."""
+    receipt = claim_or_body["receipt"] if isinstance(claim_or_body, dict) else claim_or_body.receipt
+    return {s["step"]: s for s in receipt["steps"]}
 
 
 def written() -> tuple[int, int]:
