@@ -46,9 +46,9 @@ from carbon.models import (
 )
 from carbon.services.appeals import appeal_report_missed
 from carbon.services.claims import claim_submit
-from tests.carbon.factories_api import new_key
-from tests.carbon.photo_samples import client_for, encode, picture, upload
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import client_for, new_key
+from tests.carbon.factories import UserFactory
+from tests.carbon.photo_samples import encode, picture, upload
 
 pytestmark = pytest.mark.django_db
 

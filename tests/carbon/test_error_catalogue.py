@@ -29,8 +29,8 @@ from carbon.errors import DomainError, ErrorCode
 from carbon.models import Consent, Partner
 from carbon.services.partners import partner_create
 from config.asgi import application
-from tests.carbon.factories_api import assert_error, partner_post, signed_headers
-from tests.factories import BehaviourFactory, EmissionFactorFactory
+from tests.carbon.api_helpers import assert_error, partner_post, signed_headers
+from tests.carbon.factories import BehaviourFactory, EmissionFactorFactory
 
 PACKAGES = ("carbon", "rewards", "biodiversity", "zerowaste")
 

@@ -25,8 +25,8 @@ from carbon.adapters.transit.models import Tap
 from carbon.adapters.transit.network import forget_network
 from carbon.models import Claim
 from carbon.services.partners import partner_create
-from tests.carbon.factories_api import assert_error, partner_post, signed_headers
-from tests.factories import BehaviourFactory
+from tests.carbon.api_helpers import assert_error, partner_post, signed_headers
+from tests.carbon.factories import BehaviourFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -45,7 +45,7 @@ from carbon.personal_data import DuplicateProvider, PersonalData
 from carbon.services.claims import claim_review
 from carbon.services.partners import partner_create
 from carbon.services.people import user_erase, user_export
-from tests.carbon.factories_api import (
+from tests.carbon.api_helpers import (
     PASSWORD,
     bearer,
     claim_payload,
@@ -53,8 +53,8 @@ from tests.carbon.factories_api import (
     obtain_tokens,
     partner_post,
 )
+from tests.carbon.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 from tests.carbon.photo_samples import photo_bytes, upload
-from tests.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -21,9 +21,9 @@ from rest_framework_simplejwt.tokens import AccessToken
 from carbon.models import PartnerCredential
 from carbon.services.partners import partner_create, partner_request_verify, sign
 from config.secret_keys import secret_problem, secrets_file_read_or_create, secrets_resolve
-from tests.carbon.factories_api import bearer
+from tests.carbon.api_helpers import bearer
+from tests.carbon.factories import UserFactory
 from tests.carbon.production_process import PRODUCTION, PRODUCTION_SECRETS, REPO, run_django
-from tests.factories import UserFactory
 
 # What the source used to default to: anyone could read these.
 OLD_SECRET_KEY = "embedded-insecure-key-change-me-in-production-0123456789"

@@ -10,8 +10,8 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from tests.carbon.factories_api import PASSWORD, assert_error, bearer, obtain_tokens
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import PASSWORD, assert_error, bearer, obtain_tokens
+from tests.carbon.factories import UserFactory
 
 REFRESH = "/api/v1/auth/token/refresh"
 

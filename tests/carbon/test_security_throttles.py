@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from carbon.models import User
-from tests.carbon.factories_api import PASSWORD, assert_error, bearer, obtain_tokens
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import PASSWORD, assert_error, bearer, obtain_tokens
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

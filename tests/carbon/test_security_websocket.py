@@ -14,8 +14,8 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
-from tests.carbon.factories_api import PASSWORD, bearer, obtain_tokens
-from tests.factories import UserFactory
+from tests.carbon.api_helpers import PASSWORD, bearer, obtain_tokens
+from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
