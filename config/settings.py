@@ -246,6 +246,15 @@ CARBON_THROTTLE_WINDOW_MINUTES = env.int("CARBON_THROTTLE_WINDOW_MINUTES", defau
 CARBON_PENALTY_BASE_MINUTES = env.int("CARBON_PENALTY_BASE_MINUTES", default=15)
 # Two claims of one behaviour by different evidence this close in time are the same act.
 CARBON_SAME_ACT_MINUTES = env.int("CARBON_SAME_ACT_MINUTES", default=30)
+# Self-declared claims (the lowest trust) have their own daily budget of credited grams per
+# resident, lower for accounts younger than CARBON_SELF_NEW_ACCOUNT_DAYS; a random share
+# of them (basis points, 500 = 5 %) goes to a reviewer instead of being credited at once.
+CARBON_SELF_DAILY_BUDGET_G = env.int("CARBON_SELF_DAILY_BUDGET_G", default=2000)
+CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G = env.int(
+    "CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G", default=500
+)
+CARBON_SELF_NEW_ACCOUNT_DAYS = env.int("CARBON_SELF_NEW_ACCOUNT_DAYS", default=7)
+CARBON_SELF_REVIEW_SAMPLE_BP = env.int("CARBON_SELF_REVIEW_SAMPLE_BP", default=500)
 # Hot system accounts (issuance, expiry, ...) are split in this many rows so concurrent
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)
