@@ -162,6 +162,10 @@ def _row(raw: Any, net: Network, partner: Partner, now: datetime) -> TapRow:
             raise RowError("not_your_line", f"Line {line.code} is run by another operator.")
     elif mode == TransitMode.BUS:
         raise RowError("line_required", "A bus tap names its line.")
+    # Named line or not, the station must be one this operator serves (taps at another
+    # operator's stations are not its to report).
+    if not net.operates_station(station.id, partner.pk):
+        raise RowError("not_your_station", f"Station {station.code} is not on a line you run.")
     canonical = {
         "card_hash": digest,
         "station": station.code,
