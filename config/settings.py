@@ -152,8 +152,10 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN", default="10/min"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
-        # Linking answers 409 for a card someone else linked: slow down card-number guessing.
+        # Asking to link takes any card number: slow down card-number guessing.
         "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
+        # Per resident: starting a card or partner link, and every one-time code entered.
+        "link_attempts": env.str("THROTTLE_LINK_ATTEMPTS", default="10/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Proxies in front of the app; throttles trust X-Forwarded-For only that deep.
@@ -184,6 +186,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentScopeEnum": "carbon.models.people.ConsentScope",
         "ClaimStatusEnum": "carbon.models.claims.ClaimStatus",
         "AppealStatusEnum": "carbon.models.claims.AppealStatus",
+        "LinkStatusEnum": "carbon.models.linking.LinkStatus",
         "BatchRowStatusEnum": ["accepted", "duplicate", "error"],
     },
 }
@@ -255,6 +258,12 @@ CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G = env.int(
 )
 CARBON_SELF_NEW_ACCOUNT_DAYS = env.int("CARBON_SELF_NEW_ACCOUNT_DAYS", default=7)
 CARBON_SELF_REVIEW_SAMPLE_BP = env.int("CARBON_SELF_REVIEW_SAMPLE_BP", default=500)
+# Linking a transit card or partner account: the link stays pending (earning nothing) until
+# the partner confirms it or the resident enters the partner's one-time code.
+CARBON_LINK_PENDING_HOURS = env.int("CARBON_LINK_PENDING_HOURS", default=48)
+CARBON_LINK_CODE_TTL_SECONDS = env.int("CARBON_LINK_CODE_TTL_SECONDS", default=600)
+CARBON_LINK_CODE_MAX_ATTEMPTS = env.int("CARBON_LINK_CODE_MAX_ATTEMPTS", default=5)
+CARBON_LINK_MAX_PENDING = env.int("CARBON_LINK_MAX_PENDING", default=3)
 # Hot system accounts (issuance, expiry, ...) are split in this many rows so concurrent
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)

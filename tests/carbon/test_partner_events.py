@@ -77,11 +77,25 @@ def ride(event_id="e1", user_ref="u-42", km=3.2, seconds=900, when=None, **extra
     }
 
 
-def link(auth_api, partner, ref="u-42", consent=True):
+def ask_link(auth_api, partner, ref="u-42", consent=True):
+    """The resident asks to link their account at the partner: the link is pending."""
     return auth_api.post(
         "/api/v1/me/partner-links",
         {"partner": partner.pk, "external_ref": ref, "consent": consent},
         format="json",
+    )
+
+
+def link(auth_api, issued, ref="u-42", consent=True):
+    """Ask, then the partner confirms (signed) that its customer `ref` brought the token:
+    the link earns from then on. Answers the partner's confirmation."""
+    asked = ask_link(auth_api, issued.partner, ref, consent)
+    assert asked.status_code == 202, asked.content
+    return partner_post(
+        "/api/v1/partners/links/confirm",
+        key_id=issued.key_id,
+        secret=issued.secret,
+        payload={"link_token": asked.json()["link_token"], "user_ref": ref},
     )
 
 
@@ -94,7 +108,7 @@ def push(issued, events, **kw):
 def test_linked_resident_is_credited_from_a_signed_event(
     auth_api, resident, bike_partner, ledger_is_consistent
 ):
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     response = push(bike_partner, [ride()])
     assert response.status_code == 200, response.content
     body = response.json()
@@ -112,7 +126,7 @@ def test_linked_resident_is_credited_from_a_signed_event(
 def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
     auth_api, resident, bike_partner
 ):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     when = timezone.now() - timedelta(hours=1)
     first_sent = int(timezone.now().timestamp()) - 10
     assert push(bike_partner, [ride(when=when)], timestamp=first_sent).json()["accepted"] == 1
@@ -134,7 +148,7 @@ def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
 def test_bad_rows_are_reported_and_good_rows_still_apply(
     auth_api, resident, bike_partner, recycling
 ):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     events = [
         ride("ok-1"),
         ride("fast", km=30, seconds=600),  # 180 km/h on a bicycle
@@ -167,7 +181,7 @@ def test_events_before_linking_are_credited_on_linking_within_the_window(
     body = push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=2))]).json()
     assert body["results"][0]["claim_status"] == "awaiting_link"
     assert not Claim.objects.exists()
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     event = PartnerEvent.objects.get(event_id="early")
     assert event.status == PartnerEventStatus.CLAIMED
     assert event.claim.user == resident and event.claim.status == ClaimStatus.CREDITED
@@ -177,13 +191,13 @@ def test_events_before_linking_are_credited_on_linking_within_the_window(
 def test_unlinked_events_expire_after_the_window(bike_partner, auth_api):
     push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=6))])
     assert partner_events_expire(now=timezone.now() + timedelta(days=2)) == 1
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     assert PartnerEvent.objects.get().status == PartnerEventStatus.EXPIRED
     assert not Claim.objects.exists()
 
 
 def test_forged_and_stale_signatures_write_nothing(bike_partner, auth_api):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     forged = partner_post(
         URL, key_id=bike_partner.key_id, secret="not-the-secret", payload={"events": [ride()]}
     )
@@ -194,21 +208,27 @@ def test_forged_and_stale_signatures_write_nothing(bike_partner, auth_api):
 
 
 def test_linking_needs_consent_and_one_resident_per_partner_account(
-    auth_api, other_resident, bike_partner
+    auth_api, resident, other_resident, bike_partner
 ):
-    response = link(auth_api, bike_partner.partner, consent=False)
+    response = ask_link(auth_api, bike_partner.partner, consent=False)
     assert_error(response, 400, "consent_required")
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     from rest_framework.test import APIClient
 
     other = APIClient()
     other.force_authenticate(other_resident)
-    taken = other.post(
+    # Behaviour change (issue 12): a second resident's request is not refused with 409
+    # partner_ref_taken (that told anyone whether an account was linked); it stays pending,
+    # earns nothing, and only the partner's proof could move the account.
+    asked = other.post(
         "/api/v1/me/partner-links",
         {"partner": bike_partner.partner.pk, "external_ref": "u-42", "consent": True},
         format="json",
     )
-    assert_error(taken, 409, "partner_ref_taken")
+    assert asked.status_code == 202 and asked.json()["status"] == "pending"
+    push(bike_partner, [ride()])
+    assert Claim.objects.get().user == resident
+    assert list(PartnerLink.objects.linked().values_list("user", flat=True)) == [resident.pk]
 
 
 def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_partner):
@@ -216,7 +236,7 @@ def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_par
 
     theirs = partner_link_create(
         user=other_resident, partner=bike_partner.partner, external_ref="x", consent=True
-    )
+    ).link
     response = auth_api.delete(f"/api/v1/me/partner-links/{theirs.pk}")
     assert_error(response, 404, "not_found")
     theirs.refresh_from_db()
@@ -224,7 +244,7 @@ def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_par
 
 
 def test_revoked_consent_stops_credits(auth_api, resident, bike_partner):
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     assert auth_api.delete("/api/v1/me/consents/bike_share").status_code == 204
     body = push(bike_partner, [ride()]).json()
     assert body["results"][0]["claim_status"] == "rejected"
@@ -259,7 +279,7 @@ def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(
 ):
     from carbon.services.people import user_erase
 
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     push(bike_partner, [ride()])
     assert auth_api.get("/api/v1/me/export").json()["partner_links"][0]["partner"] == "QingJu"
     user_erase(user=resident)
@@ -275,7 +295,7 @@ def test_impossible_dates_and_vanishing_quantities_are_row_errors(
     auth_api, bike_partner, recycling
 ):
     bike_partner.partner.behaviours.add(recycling)
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     body = push(
         bike_partner,
         [

@@ -277,9 +277,8 @@ def partner_events_ingest(*, partner: Partner, events: Any) -> dict:
                     status=PartnerEventStatus.UNMATCHED,
                 )
                 link = (
-                    PartnerLink.objects.filter(
-                        partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True
-                    )
+                    PartnerLink.objects.linked()  # confirmed: a pending link earns nothing
+                    .filter(partner=partner, external_ref_hash=ref_hash)
                     .select_related("user")
                     .first()
                 )
