@@ -25,7 +25,8 @@ Linking proves control of the account (as a bank or a wallet does):
      naming its customer (`user_ref`), shows it only to that customer (its app, the card's
      statement), and the resident sends it to `POST .../{id}/confirm` within
      CARBON_LINK_CODE_TTL_SECONDS. After CARBON_LINK_CODE_MAX_ATTEMPTS wrong codes the
-     pending link is void (`link_void`).
+     pending link is void (`link_void`), and asking again for the same account is refused
+     (`link_locked`) until that request would have expired.
 3. On confirmation the account's earlier records still inside their claim window are
    credited once; every other resident's link to the same account ends (pending ones are
    void, an older confirmed one is superseded): the proof says who holds the account.

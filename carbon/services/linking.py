@@ -55,6 +55,15 @@ class TooManyPendingLinks(DomainError):
     )
 
 
+class LinkLocked(DomainError):
+    code = "link_locked"
+    status = 409
+    default_message = (
+        "Too many wrong codes were entered for this account: you can ask to link it again "
+        "once that request would have expired."
+    )
+
+
 class LinkVoid(DomainError):
     code = "link_void"
     status = 410
@@ -147,6 +156,17 @@ def link_request(
             if pending.expires_at and pending.expires_at > now:
                 return pending, False
             _end(pending, reason="expired", now=now)
+        # A new request must not bring a fresh set of guesses: after too many wrong codes
+        # the account stays locked for this resident until that request would have expired.
+        locked = (
+            model.objects.filter(
+                user=user, end_reason="attempts_exhausted", expires_at__gt=now, **account
+            )
+            .order_by("-expires_at")
+            .first()
+        )
+        if locked is not None:
+            raise LinkLocked(details={"until": locked.expires_at.isoformat()})
         open_pending = model.objects.filter(user=user).open_pending(now=now).count()
         if open_pending >= settings.CARBON_LINK_MAX_PENDING:
             raise TooManyPendingLinks(details={"max_pending": settings.CARBON_LINK_MAX_PENDING})

@@ -314,6 +314,10 @@ def test_wrong_codes_run_out_and_void_the_pending_link(transit, operator, reside
     # The operator has nobody waiting on the card any more (a new request, signed anew).
     retry = card_code(operator, timestamp=int(timezone.now().timestamp()) - 3)
     assert_error(retry, 404, "no_pending_link")
+    # Asking again brings no fresh guesses: the card stays locked for this resident.
+    again = client_for(resident).post(CARDS, {"card_number": CARD, "consent": True}, format="json")
+    assert_error(again, 409, "link_locked")
+    assert ask_card(resident, OTHER_CARD)["status"] == "pending"
 
 
 def test_a_code_is_needed_and_expires(transit, operator, resident, settings):

@@ -206,7 +206,7 @@ class PartnerLinksView(APIView):
             **link_errors(
                 {
                     400: "partner_link_invalid, unknown_partner, consent_required, invalid",
-                    409: "too_many_pending_links",
+                    409: "too_many_pending_links, link_locked",
                     429: "throttled",
                 }
             ),

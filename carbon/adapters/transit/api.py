@@ -200,7 +200,7 @@ class TransitCardListView(APIView):
             **link_errors(
                 {
                     400: "invalid_card_number, invalid",
-                    409: "consent_required, too_many_pending_links",
+                    409: "consent_required, too_many_pending_links, link_locked",
                     429: "throttled",
                 }
             ),
