@@ -183,7 +183,15 @@ def seed(args):
         )
         TransitCard.objects.bulk_create(
             [
-                TransitCard(user=u, card_hash=card_hash(n), last_digits=n[-4:], label="bench")
+                # Confirmed as if the operator had confirmed each link: only those earn.
+                TransitCard(
+                    user=u,
+                    card_hash=card_hash(n),
+                    last_digits=n[-4:],
+                    label="bench",
+                    status="confirmed",
+                    confirmed_via="partner",
+                )
                 for u, n in zip(users, numbers, strict=True)
             ],
             batch_size=2000,

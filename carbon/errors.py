@@ -108,11 +108,23 @@ class ErrorCode(StrEnum):
     REPLAYED_REQUEST = "replayed_request", 409, "This signed request was already received."
     UNKNOWN_PARTNER = "unknown_partner", 400, "No active partner has this id."
     PARTNER_LINK_INVALID = "partner_link_invalid", 400, "This partner account cannot be linked."
-    PARTNER_REF_TAKEN = (
-        "partner_ref_taken",
+    # Linking a card or a partner account with proof of control (carbon/services/linking.py).
+    TOO_MANY_PENDING_LINKS = (
+        "too_many_pending_links",
         409,
-        "This account at the partner is already linked to another resident.",
+        "Too many links are waiting for confirmation: confirm or cancel one first.",
     )
+    LINK_LOCKED = "link_locked", 409, "Too many wrong codes were entered for this account."
+    LINK_VOID = "link_void", 410, "This link request is void; start a new one."
+    INVALID_LINK_CODE = "invalid_link_code", 400, "This is not the code the partner showed."
+    NO_LINK_CODE = "no_link_code", 409, "No code is waiting for this link."
+    UNKNOWN_LINK_TOKEN = "unknown_link_token", 404, "No link request has this token."
+    LINK_REF_MISMATCH = (
+        "link_ref_mismatch",
+        409,
+        "This link request names another account than the one sent.",
+    )
+    NO_PENDING_LINK = "no_pending_link", 404, "No resident is waiting to link this account."
     BATCH_TOO_LARGE = "batch_too_large", 413, "The batch holds more rows than one request may."
 
     # --- transit -----------------------------------------------------------------------------
@@ -122,10 +134,10 @@ class ErrorCode(StrEnum):
         400,
         "A card number is 8 to 20 digits (spaces and dashes are ignored).",
     )
-    CARD_LINKED_TO_ANOTHER_RESIDENT = (
-        "card_linked_to_another_resident",
-        409,
-        "This card is already linked to another account.",
+    INVALID_CARD_HASH = (
+        "invalid_card_hash",
+        400,
+        "A card hash is the 64-hex-digit HMAC of the card number, as in the taps.",
     )
 
     # --- photos --------------------------------------------------------------------------------

@@ -240,8 +240,10 @@ REST_FRAMEWORK = {
         "erase": env.str("THROTTLE_ERASE", default="5/hour"),
         "register": env.str("THROTTLE_REGISTER", default="20/hour"),
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
-        # Linking answers 409 for a card someone else linked: slow down card-number guessing.
+        # Asking to link takes any card number: slow down card-number guessing.
         "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
+        # Per resident: starting a card or partner link, and every one-time code entered.
+        "link_attempts": env.str("THROTTLE_LINK_ATTEMPTS", default="10/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Reverse proxies in front of the app: throttles and login lockouts take the client's
@@ -302,6 +304,7 @@ SPECTACULAR_SETTINGS = {
         "AppealStatusEnum": "carbon.models.claims.AppealStatus",
         "BatchRowStatusEnum": "carbon.adapters.batch.api.ROW_STATUS_CHOICES",
         "BatchRowCodeEnum": "carbon.adapters.batch.api.ROW_CODE_CHOICES",
+        "LinkStatusEnum": "carbon.models.linking.LinkStatus",
     },
     # The default hook (enum components), then the error envelope and its catalogue of codes.
     "POSTPROCESSING_HOOKS": [
@@ -368,6 +371,21 @@ CARBON_THROTTLE_WINDOW_MINUTES = env.int("CARBON_THROTTLE_WINDOW_MINUTES", defau
 CARBON_PENALTY_BASE_MINUTES = env.int("CARBON_PENALTY_BASE_MINUTES", default=15)
 # Two claims of one behaviour by different evidence this close in time are the same act.
 CARBON_SAME_ACT_MINUTES = env.int("CARBON_SAME_ACT_MINUTES", default=30)
+# Self-declared claims (the lowest trust) have their own daily budget of credited grams per
+# resident, lower for accounts younger than CARBON_SELF_NEW_ACCOUNT_DAYS; a random share
+# of them (basis points, 500 = 5 %) goes to a reviewer instead of being credited at once.
+CARBON_SELF_DAILY_BUDGET_G = env.int("CARBON_SELF_DAILY_BUDGET_G", default=2000)
+CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G = env.int(
+    "CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G", default=500
+)
+CARBON_SELF_NEW_ACCOUNT_DAYS = env.int("CARBON_SELF_NEW_ACCOUNT_DAYS", default=7)
+CARBON_SELF_REVIEW_SAMPLE_BP = env.int("CARBON_SELF_REVIEW_SAMPLE_BP", default=500)
+# Linking a transit card or partner account: the link stays pending (earning nothing) until
+# the partner confirms it or the resident enters the partner's one-time code.
+CARBON_LINK_PENDING_HOURS = env.int("CARBON_LINK_PENDING_HOURS", default=48)
+CARBON_LINK_CODE_TTL_SECONDS = env.int("CARBON_LINK_CODE_TTL_SECONDS", default=600)
+CARBON_LINK_CODE_MAX_ATTEMPTS = env.int("CARBON_LINK_CODE_MAX_ATTEMPTS", default=5)
+CARBON_LINK_MAX_PENDING = env.int("CARBON_LINK_MAX_PENDING", default=3)
 # Hot system accounts (issuance, expiry, ...) are split in this many rows so concurrent
 # awards don't queue on one locked row.
 LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)

@@ -62,6 +62,9 @@ def _fresh_process_caches(settings, tmp_path):
     reset_registry()
     cache.clear()
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    # The random review sample of self declarations is drawn only in the tests about it
+    # (they set 0 or 10000 basis points: never or always); elsewhere it would be noise.
+    settings.CARBON_SELF_REVIEW_SAMPLE_BP = 0
     # PBKDF2 costs ~0.5 s a user; the test that checks hashing itself sets its own hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield

@@ -136,6 +136,7 @@ def _apply_rules(
         skip_throttle=skip_throttle,
         factor_fallback_at=now if on_review else None,
         tier_of_evidence=tiers(),
+        on_review=on_review,
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(

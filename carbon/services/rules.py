@@ -1,10 +1,12 @@
 """The crediting rules, in the designed order (STEPS), each step written to the claim's
 receipt: eligibility (consent, claim window) -> quantity -> factor -> evidence-tier weight ->
-per-action cap -> daily / monthly cap -> throttle -> credit (the caller's).
+per-action cap -> daily / monthly cap -> self-declaration budget -> throttle -> review
+sample of self declarations -> credit (the caller's).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -145,6 +147,8 @@ class RuleInput:
     skip_throttle: bool
     factor_fallback_at: datetime | None
     tier_of_evidence: Mapping[str, str]
+    # Decided by a reviewer now: not sampled for review again.
+    on_review: bool = False
     amount: int = 0
     # Credited claims of the same act with weaker evidence (found by eligibility).
     weaker: list[Claim] = field(default_factory=list)
@@ -308,6 +312,57 @@ def _period_caps(rule: RuleInput, ev: Evaluation) -> bool:
     return False
 
 
+def _self_budget(rule: RuleInput, ev: Evaluation) -> bool:
+    """Self declarations (the lowest tier) share one daily budget of credited grams per
+    resident, lower while the account is new, so a fresh account cannot declare kilograms in
+    a second. Counted by the day the claim was submitted, so a burst cannot spread itself
+    over the claim window. The caller holds the resident's lock (claims.lock_resident), so
+    concurrent claims are counted one after the other and never overrun it."""
+    if rule.tier != "self" or rule.on_review:
+        # A reviewer who approves a declaration has checked it: it is no longer unverified.
+        return True
+    claim = rule.claim
+    new_account = claim.user.date_joined > claim.submitted_at - timedelta(
+        days=settings.CARBON_SELF_NEW_ACCOUNT_DAYS
+    )
+    budget = (
+        settings.CARBON_SELF_NEW_ACCOUNT_DAILY_BUDGET_G
+        if new_account
+        else settings.CARBON_SELF_DAILY_BUDGET_G
+    )
+    self_types = [t for t, tier in rule.tier_of_evidence.items() if tier == "self"] or ["self"]
+    start, end = day_bounds(claim.submitted_at)
+    used = (
+        Claim.objects.filter(
+            user_id=claim.user_id,
+            status=ClaimStatus.CREDITED,
+            evidence_type__in=self_types,
+            submitted_at__gte=start,
+            submitted_at__lt=end,
+        )
+        .exclude(pk=claim.pk)
+        .aggregate(s=Sum("credited_g"))["s"]
+        or 0
+    )
+    left = max(0, budget - used)
+    detail = {"budget_g": budget, "new_account": new_account, "already_credited_g": used}
+    if rule.amount <= left:
+        ev.step("self_budget", "passed", **detail)
+        return True
+    ev.step("self_budget", "cut", **detail, cut_g=rule.amount - left)
+    rule.amount = left
+    if rule.amount > 0:
+        return True
+    ev.steps[-1]["code"] = ev.code = "self_budget_reached"
+    ev.outcome = ClaimStatus.REJECTED
+    ev.reason = (
+        f"Today's budget for self-declared claims ({budget} g"
+        f"{' while your account is new' if new_account else ''}) is used up; "
+        "evidence such as a photo or a linked card is not limited by it."
+    )
+    return False
+
+
 def _throttle(rule: RuleInput, ev: Evaluation) -> bool:
     """Resident-submitted claims only: partner feeds are not bursts."""
     if rule.skip_throttle:
@@ -333,9 +388,36 @@ def _throttle(rule: RuleInput, ev: Evaluation) -> bool:
     return False
 
 
+def review_sample_drawn(*, rate_bp: int) -> bool:
+    """One draw with probability rate_bp / 10000, from the system's secure random source
+    (residents cannot predict which claims are checked). 0 never, 10000 always."""
+    return secrets.randbelow(10000) < rate_bp
+
+
+def _review_sample(rule: RuleInput, ev: Evaluation) -> bool:
+    """A random share of self declarations (CARBON_SELF_REVIEW_SAMPLE_BP) goes to a reviewer
+    instead of being credited at once: the check that keeps the lowest tier honest."""
+    if rule.tier != "self" or rule.on_review:
+        return True
+    rate_bp = settings.CARBON_SELF_REVIEW_SAMPLE_BP
+    if not review_sample_drawn(rate_bp=rate_bp):
+        ev.step("review_sample", "passed", rate_percent=rate_bp / 100)
+        return True
+    ev.stop(
+        "review_sample",
+        ClaimStatus.NEEDS_REVIEW,
+        "review_sample",
+        f"Picked at random for a spot check (about {rate_bp / 100:g} % of self-declared "
+        "claims are); a reviewer will decide it.",
+        rate_percent=rate_bp / 100,
+    )
+    return False
+
+
 #: The designed order, as data: eligibility (consent, claim window, one act once) ->
 #: quantity -> factor -> evidence-tier weight -> per-action cap -> daily / monthly cap ->
-#: throttle. A step that decides the claim ends the run; credit is the caller's.
+#: self-declaration budget -> throttle -> review sample of self declarations. A step that
+#: decides the claim ends the run; credit is the caller's.
 STEPS: tuple[Step, ...] = (
     _eligibility,
     _quantity,
@@ -343,7 +425,9 @@ STEPS: tuple[Step, ...] = (
     _tier_weight,
     _per_action_cap,
     _period_caps,
+    _self_budget,
     _throttle,
+    _review_sample,
 )
 
 
@@ -355,11 +439,13 @@ def evaluate(
     skip_throttle: bool = False,
     factor_fallback_at: datetime | None = None,
     tier_of_evidence: Mapping[str, str] | None = None,
+    on_review: bool = False,
 ) -> Evaluation:
     """Run every rule after verification, in the order of STEPS. Reads, except that the
     throttle step may put the resident in the penalty box; the caller writes the claim's
     outcome. `tier_of_evidence` maps evidence types to their tier (from the verifier
-    registry), for the one-act-one-credit rule."""
+    registry), for the one-act-one-credit rule. `on_review`: a reviewer decides the claim now
+    (it is not sampled for review again)."""
     rule = RuleInput(
         claim=claim,
         tier=tier,
@@ -367,6 +453,7 @@ def evaluate(
         skip_throttle=skip_throttle,
         factor_fallback_at=factor_fallback_at,
         tier_of_evidence=tier_of_evidence or {},
+        on_review=on_review,
     )
     ev = Evaluation()
     for step in STEPS:

@@ -103,3 +103,11 @@ def transit_feed(settings):
         "transit": "tests.carbon.api_helpers.TransitCardTestVerifier",
     }
     reset_registry()
+
+
+@pytest.fixture
+def bike_partner(bike):
+    """A bike-share platform allowed to report bike-share events; its key and secret."""
+    issued = partner_create(name="QingJu", kind="platform")
+    issued.partner.behaviours.add(bike)
+    return issued

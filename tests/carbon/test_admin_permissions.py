@@ -46,6 +46,7 @@ from carbon.models import (
 )
 from carbon.services.appeals import appeal_report_missed
 from carbon.services.claims import claim_submit
+from carbon.services.linking import link_confirm_by_partner
 from tests.carbon.api_helpers import client_for, new_key
 from tests.carbon.factories import UserFactory
 from tests.carbon.photo_samples import encode, picture, upload
@@ -89,7 +90,7 @@ def world(db):
         assert answer.status_code == 201 and answer.json()["status"] == "needs_review"
         photos.append(ClaimPhoto.objects.get(claim_id=answer.json()["id"]))
     # A linked card and one metro trip from the operator's tap feed.
-    transit_card_link(user=alice, card_number=CARD, consent=True)
+    link_confirm_by_partner(link=transit_card_link(user=alice, card_number=CARD, consent=True).card)
     start = now - timedelta(hours=2)
     transit_taps_ingest(
         partner=Partner.objects.get(name="Wuhan Metro"),
@@ -109,7 +110,11 @@ def world(db):
     )
     # A partner link and one event from the partner's feed.
     grocer = Partner.objects.get(name="Green Grocer")
-    partner_link_create(user=chen, partner=grocer, external_ref="chen-1", consent=True)
+    link_confirm_by_partner(
+        link=partner_link_create(
+            user=chen, partner=grocer, external_ref="chen-1", consent=True
+        ).link
+    )
     fed = partner_events_ingest(
         partner=grocer,
         events=[
@@ -289,9 +294,15 @@ def test_a_reviewer_decides_in_the_photo_queue(world, reviewer, ledger_is_consis
     assert act(client, ClaimPhoto, "reject", [rejected], **REASON).status_code == 302
 
     credited = Claim.objects.get(pk=approved.claim_id)
-    # 2 uses at 5 g at the photo weight (80%) = 8 g, less the 2 g the demo's self-declared
-    # bag of the same resident already earned (the exclusive-evidence rule).
-    assert credited.status == ClaimStatus.CREDITED and credited.award.amount_g == 6
+    # 2 uses at 5 g at the photo weight (80%) = 8 g, less what the demo's self-declared bag
+    # of the same resident already earned for the act (the exclusive-evidence rule; the new
+    # account's self-declaration budget may have left that claim nothing).
+    earlier = sum(
+        Claim.objects.filter(
+            user=credited.user, behaviour=credited.behaviour, evidence_type="self"
+        ).values_list("credited_g", flat=True)
+    )
+    assert credited.status == ClaimStatus.CREDITED and credited.award.amount_g == 8 - earlier
     assert Claim.objects.get(pk=rejected.claim_id).status == ClaimStatus.REJECTED
     assert Transfer.objects.filter(code=TransferCode.AWARD).count() == awards + 1
     ledger_is_consistent()

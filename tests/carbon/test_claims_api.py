@@ -33,7 +33,9 @@ RULE_STEPS = [
     "per_action_cap",
     "daily_cap",
     "monthly_cap",
+    "self_budget",  # a self declaration: its own daily budget, and the random review sample
     "throttle",
+    "review_sample",
     "credit",
 ]
 

@@ -24,6 +24,7 @@ from carbon.adapters.transit.feed import TapRecord
 from carbon.adapters.transit.models import Tap
 from carbon.adapters.transit.network import forget_network
 from carbon.models import Claim
+from carbon.services.linking import link_confirm_by_partner
 from carbon.services.partners import partner_create
 from tests.carbon.api_helpers import assert_error, partner_post, signed_headers
 from tests.carbon.factories import BehaviourFactory
@@ -274,7 +275,11 @@ def test_times_at_the_ends_of_the_calendar_are_row_errors(platform, network, ope
 def test_a_claim_the_rules_refuse_is_that_events_error_with_the_rules_code(platform, resident):
     self_only = BehaviourFactory(code="stairs", evidence_types=["self"], consent_scope="")
     platform.partner.behaviours.add(self_only)
-    partner_link_create(user=resident, partner=platform.partner, external_ref="u-42", consent=True)
+    link_confirm_by_partner(
+        link=partner_link_create(
+            user=resident, partner=platform.partner, external_ref="u-42", consent=True
+        ).link
+    )
 
     body = pushed(platform, EVENTS, [event("s", "tree-planting", behaviour="stairs")])
 

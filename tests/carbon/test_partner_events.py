@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.utils import timezone
 
 from carbon.adapters.partner_events.feed import partner_events_expire
@@ -13,47 +12,15 @@ from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStat
 from carbon.models import Claim, ClaimStatus, Transfer
 from carbon.services.partners import partner_create
 from tests.carbon.api_helpers import assert_error, client_for, partner_post
-
-URL = "/api/v1/partners/events"
-
-
-@pytest.fixture
-def bike_partner(bike):
-    issued = partner_create(name="QingJu", kind="platform")
-    issued.partner.behaviours.add(bike)
-    return issued
-
-
-def ride(event_id="e1", user_ref="u-42", km=3.2, seconds=900, when=None, **extra):
-    return {
-        "event_id": event_id,
-        "behaviour": "bike-share",
-        "user_ref": user_ref,
-        "occurred_at": (when or timezone.now() - timedelta(hours=1)).isoformat(),
-        "distance_km": km,
-        "duration_s": seconds,
-        **extra,
-    }
-
-
-def link(auth_api, partner, ref="u-42", consent=True):
-    return auth_api.post(
-        "/api/v1/me/partner-links",
-        {"partner": partner.pk, "external_ref": ref, "consent": consent},
-        format="json",
-    )
-
-
-def push(issued, events, **kw):
-    return partner_post(
-        URL, key_id=issued.key_id, secret=issued.secret, payload={"events": events}, **kw
-    )
+from tests.carbon.event_samples import EVENTS as URL
+from tests.carbon.event_samples import ask_link, link, ride
+from tests.carbon.event_samples import push_events as push
 
 
 def test_linked_resident_is_credited_from_a_signed_event(
     auth_api, resident, bike_partner, ledger_is_consistent
 ):
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     response = push(bike_partner, [ride()])
     assert response.status_code == 200, response.content
     body = response.json()
@@ -71,7 +38,7 @@ def test_linked_resident_is_credited_from_a_signed_event(
 def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
     auth_api, resident, bike_partner
 ):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     when = timezone.now() - timedelta(hours=1)
     first_sent = int(timezone.now().timestamp()) - 10
     assert push(bike_partner, [ride(when=when)], timestamp=first_sent).json()["accepted"] == 1
@@ -96,7 +63,7 @@ def test_replayed_event_ids_credit_once_and_changed_payload_is_a_row_error(
 def test_bad_rows_are_reported_and_good_rows_still_apply(
     auth_api, resident, bike_partner, recycling
 ):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     events = [
         ride("ok-1"),
         ride("fast", km=30, seconds=600),  # 180 km/h on a bicycle
@@ -131,7 +98,7 @@ def test_events_before_linking_are_credited_on_linking_within_the_window(
     body = push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=2))]).json()
     assert body["results"][0]["claim_status"] == "awaiting_link"
     assert not Claim.objects.exists()
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     event = PartnerEvent.objects.get(event_id="early")
     assert event.status == PartnerEventStatus.CLAIMED
     assert event.claim.user == resident and event.claim.status == ClaimStatus.CREDITED
@@ -141,13 +108,13 @@ def test_events_before_linking_are_credited_on_linking_within_the_window(
 def test_unlinked_events_expire_after_the_window(bike_partner, auth_api):
     push(bike_partner, [ride("early", when=timezone.now() - timedelta(days=6))])
     assert partner_events_expire(now=timezone.now() + timedelta(days=2)) == 1
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     assert PartnerEvent.objects.get().status == PartnerEventStatus.EXPIRED
     assert not Claim.objects.exists()
 
 
 def test_forged_and_stale_signatures_write_nothing(bike_partner, auth_api):
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     forged = partner_post(
         URL, key_id=bike_partner.key_id, secret="not-the-secret", payload={"events": [ride()]}
     )
@@ -158,18 +125,24 @@ def test_forged_and_stale_signatures_write_nothing(bike_partner, auth_api):
 
 
 def test_linking_needs_consent_and_one_resident_per_partner_account(
-    auth_api, other_resident, bike_partner
+    auth_api, resident, other_resident, bike_partner
 ):
-    response = link(auth_api, bike_partner.partner, consent=False)
+    response = ask_link(auth_api, bike_partner.partner, consent=False)
     assert_error(response, 409, "consent_required")
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     other = client_for(other_resident)
-    taken = other.post(
+    # Behaviour change (issue 12): a second resident's request is not refused with 409
+    # partner_ref_taken (that told anyone whether an account was linked); it stays pending,
+    # earns nothing, and only the partner's proof could move the account.
+    asked = other.post(
         "/api/v1/me/partner-links",
         {"partner": bike_partner.partner.pk, "external_ref": "u-42", "consent": True},
         format="json",
     )
-    assert_error(taken, 409, "partner_ref_taken")
+    assert asked.status_code == 202 and asked.json()["status"] == "pending"
+    push(bike_partner, [ride()])
+    assert Claim.objects.get().user == resident
+    assert list(PartnerLink.objects.linked().values_list("user", flat=True)) == [resident.pk]
 
 
 def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_partner):
@@ -177,7 +150,7 @@ def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_par
 
     theirs = partner_link_create(
         user=other_resident, partner=bike_partner.partner, external_ref="x", consent=True
-    )
+    ).link
     response = auth_api.delete(f"/api/v1/me/partner-links/{theirs.pk}")
     assert_error(response, 404, "not_found")
     theirs.refresh_from_db()
@@ -185,7 +158,7 @@ def test_someone_elses_link_cannot_be_removed(auth_api, other_resident, bike_par
 
 
 def test_revoked_consent_stops_credits(auth_api, resident, bike_partner):
-    assert link(auth_api, bike_partner.partner).status_code == 201
+    assert link(auth_api, bike_partner).status_code == 200
     assert auth_api.delete("/api/v1/me/consents/bike_share").status_code == 204
     body = push(bike_partner, [ride()]).json()
     assert body["results"][0]["claim_status"] == "rejected"
@@ -220,7 +193,7 @@ def test_erasing_the_account_forgets_partner_links_but_keeps_the_ledger(
 ):
     from carbon.services.people import user_erase
 
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     push(bike_partner, [ride()])
     assert auth_api.get("/api/v1/me/export").json()["partner_links"][0]["partner"] == "QingJu"
     user_erase(user=resident)
@@ -236,7 +209,7 @@ def test_impossible_dates_and_vanishing_quantities_are_row_errors(
     auth_api, bike_partner, recycling
 ):
     bike_partner.partner.behaviours.add(recycling)
-    link(auth_api, bike_partner.partner)
+    link(auth_api, bike_partner)
     body = push(
         bike_partner,
         [

@@ -55,6 +55,7 @@ from tests.carbon.api_helpers import (
 )
 from tests.carbon.factories import BehaviourFactory, EmissionFactorFactory, UserFactory
 from tests.carbon.photo_samples import photo_bytes, upload
+from tests.carbon.transit_samples import operator_confirms
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +300,10 @@ def _resident_data(client, *, card: str, ref: str, operator, bike_partner, seed:
         {"card_number": card, "label": f"commute card {seed}", "consent": True},
         format="json",
     )
-    assert cards.status_code == 201, cards.content
+    assert cards.status_code == 202, cards.content
+    # The operator confirms that its customer holding the card brought the link's token.
+    confirmed = operator_confirms(operator, cards.json()["link_token"], number=card)
+    assert confirmed.status_code == 200, confirmed.content
     # A ride (credited), and an entry still waiting for its exit.
     recent = [
         _tap("m-jiedaokou", "in", now - timedelta(hours=2), card),
@@ -344,12 +348,19 @@ def _resident_data(client, *, card: str, ref: str, operator, bike_partner, seed:
         note=f"No such trip in the operator's log, review {seed}",
     )
     # A partner account and a ride it reported.
-    linked = client.post(
+    asked = client.post(
         f"{ME}/partner-links",
         {"partner": bike_partner.partner.pk, "external_ref": ref, "consent": True},
         format="json",
     )
-    assert linked.status_code == 201, linked.content
+    assert asked.status_code == 202, asked.content
+    linked = partner_post(
+        "/api/v1/partners/links/confirm",
+        key_id=bike_partner.key_id,
+        secret=bike_partner.secret,
+        payload={"link_token": asked.json()["link_token"], "user_ref": ref},
+    )
+    assert linked.status_code == 200, linked.content
     assert _push_event(bike_partner, f"ev-{seed}", ref)["accepted"] == 1
     return {"recent_taps": recent, "old_taps": old, "sent_at": sent_at}
 
@@ -562,15 +573,15 @@ def test_after_erasure_the_operators_resent_taps_and_the_periodic_jobs_bring_not
     assert not Trip.objects.filter(card_hash=card_hash(CARD)).exists()
     # The deleted old taps cannot come back: the feed refuses them before looking them up.
     assert [r["code"] for r in too_old["rows"]] == ["time_too_old", "time_too_old"]
-    # A later holder of the card links it: nothing of the erased resident is credited to them.
+    # A later holder of the card links it with the operator's confirmation: nothing of the
+    # erased resident is credited to them.
     newcomer = UserFactory()
     client = bearer(obtain_tokens(newcomer.email)["access"])
-    assert (
-        client.post(
-            f"{ME}/transit-cards", {"card_number": CARD, "consent": True}, format="json"
-        ).status_code
-        == 201
+    asked = client.post(
+        f"{ME}/transit-cards", {"card_number": CARD, "consent": True}, format="json"
     )
+    assert asked.status_code == 202, asked.content
+    assert operator_confirms(operator, asked.json()["link_token"]).status_code == 200
     assert not Claim.objects.filter(user=newcomer).exists()
 
 

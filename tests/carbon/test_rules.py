@@ -43,6 +43,15 @@ def reviewer(db):
 
 
 @pytest.fixture
+def established(resident):
+    """The resident registered a month ago: past the lower self-declaration budget of new
+    accounts (the tests using it are about factors, not that budget)."""
+    resident.date_joined = timezone.now() - timedelta(days=30)
+    resident.save(update_fields=["date_joined"])
+    return resident
+
+
+@pytest.fixture
 def capped(db):
     """100 g per use, at most 30 g per action, 200 g a month."""
     behaviour = BehaviourFactory(
@@ -277,7 +286,9 @@ def test_the_api_rate_limit_on_claim_posts(auth_api, metro, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_a_new_factor_version_applies_to_new_claims_only(auth_api, metro, ledger_is_consistent):
+def test_a_new_factor_version_applies_to_new_claims_only(
+    auth_api, established, metro, ledger_is_consistent
+):
     old_factor = EmissionFactor.objects.get(behaviour=metro)
     before = claim(auth_api, "metro", 10)
 
@@ -353,7 +364,7 @@ def test_a_factor_version_cannot_be_slipped_in_before_the_current_one(metro):
 
 @pytest.mark.django_db
 def test_approving_a_claim_without_a_factor_credits_it_once_a_factor_covers_the_act(
-    auth_api, resident, reviewer, unfactored, ledger_is_consistent
+    auth_api, resident, established, reviewer, unfactored, ledger_is_consistent
 ):
     occurred = timezone.now() - timedelta(hours=1)
     body = claim(auth_api, "tree-planting", 2, occurred_at=occurred.isoformat())

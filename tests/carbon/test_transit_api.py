@@ -28,18 +28,18 @@ from tests.carbon.api_helpers import (
 )
 from tests.carbon.transit_samples import (
     CARD,
+    CARDS,
     OTHER_CARD,
     TAPS,
     ago,
     linked,
+    operator_confirms,
     push,
     pushed,
     tap,
 )
 
 pytestmark = pytest.mark.django_db
-
-CARDS = "/api/v1/me/transit-cards"
 
 
 # --- the happy path ----------------------------------------------------------------------
@@ -372,12 +372,17 @@ def test_taps_before_linking_are_credited_when_the_card_is_linked_within_the_win
     response = client_for(resident).post(
         CARDS, {"card_number": CARD, "label": "Commute", "consent": True}, format="json"
     )
+    # Pending until the operator confirms the card is the resident's: nothing credited yet.
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "pending" and Claim.objects.count() == 0
 
-    assert response.status_code == 201, response.content
-    earlier = response.json()["earlier_trips"]
-    assert earlier["claims"] == 1 and earlier["expired"] == 1
+    confirmed = operator_confirms(operator, response.json()["link_token"])
+
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["status"] == "confirmed"
     # Jiedaokou -> Guangbutun -> Huquan: 1310 + 1630 m.
-    assert earlier["credited_g"] == int(Decimal("2.940") * Decimal("78.4"))
+    claim = Claim.objects.get()
+    assert claim.credited_g == int(Decimal("2.940") * Decimal("78.4"))
     credited = Trip.objects.get(started_at=recent)
     assert credited.status == TripStatus.CLAIMED and credited.claim.user == resident
     assert credited.claim.status == ClaimStatus.CREDITED
@@ -399,8 +404,8 @@ def test_trips_of_a_card_nobody_links_within_the_window_expire_and_are_never_cre
     response = client_for(resident).post(
         CARDS, {"card_number": CARD, "consent": True}, format="json"
     )
-    assert response.status_code == 201
-    assert response.json()["earlier_trips"] == {"claims": 0, "credited_g": 0, "expired": 0}
+    assert response.status_code == 202
+    assert operator_confirms(operator, response.json()["link_token"]).status_code == 200
     assert Trip.objects.get().status == TripStatus.EXPIRED
     assert Claim.objects.count() == 0
     ledger_is_consistent()
@@ -411,7 +416,7 @@ def test_linking_keeps_only_a_keyed_hash_and_the_last_four_digits(transit, resid
         CARDS, {"card_number": CARD, "label": "Blue card", "consent": True}, format="json"
     )
 
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
     assert body["last_digits"] == "7890" and body["label"] == "Blue card"
     assert "6227" not in json.dumps(body)
@@ -435,7 +440,7 @@ def test_linking_with_consent_already_granted_needs_no_flag(transit, resident):
 
     response = client_for(resident).post(CARDS, {"card_number": CARD}, format="json")
 
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
 
 
 @pytest.mark.parametrize(
@@ -451,15 +456,26 @@ def test_a_malformed_card_number_is_refused(transit, resident, number):
     assert TransitCard.objects.count() == 0
 
 
-def test_a_card_linked_to_another_resident_is_refused(transit, resident, other_resident):
+def test_asking_for_a_card_linked_to_another_resident_reveals_nothing_and_earns_nothing(
+    transit, operator, resident, other_resident
+):
+    # Behaviour change (issue 12): this was 409 card_linked_to_another_resident, which told
+    # anyone whether a card number was linked. Now the request is pending like any other,
+    # and only the operator's proof could move the card.
     linked(other_resident)
 
     response = client_for(resident).post(
         CARDS, {"card_number": "6227001234567890", "consent": True}, format="json"
     )
 
-    assert_error(response, 409, "card_linked_to_another_resident")
-    assert list(TransitCard.objects.values_list("user", flat=True)) == [other_resident.pk]
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    assert list(TransitCard.objects.linked().values_list("user", flat=True)) == [other_resident.pk]
+    start = ago(hours=1)
+    pushed(
+        operator,
+        [tap("m-jiedaokou", "in", start), tap("m-huquan", "out", start + timedelta(minutes=8))],
+    )
+    assert Claim.objects.get().user == other_resident
 
 
 def test_linking_the_same_card_again_answers_the_existing_link(transit, resident):
@@ -467,7 +483,7 @@ def test_linking_the_same_card_again_answers_the_existing_link(transit, resident
 
     again = client_for(resident).post(CARDS, {"card_number": "6227001234567890"}, format="json")
 
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert TransitCard.objects.count() == 1
 
@@ -501,7 +517,8 @@ def test_an_unlinked_card_earns_nothing_until_linked_again(
     response = client_for(other_resident).post(
         CARDS, {"card_number": CARD, "consent": True}, format="json"
     )
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
+    assert operator_confirms(operator, response.json()["link_token"]).status_code == 200
     assert Trip.objects.get().claim.user == other_resident
     ledger_is_consistent()
 

@@ -10,9 +10,13 @@ from django.utils import timezone
 
 from carbon.adapters.transit.cards import card_hash, transit_card_link
 from carbon.adapters.transit.models import TransitCard
+from carbon.adapters.transit.trips import transit_trips_credit
+from carbon.services.linking import link_confirm_by_partner
 from tests.carbon.api_helpers import partner_post
 
 TAPS = "/api/v1/partners/transit/taps"
+CARDS = "/api/v1/me/transit-cards"
+LINK_CONFIRM = "/api/v1/partners/transit/links/confirm"
 CARD = "6227 0012 3456 7890"
 OTHER_CARD = "6227-0098-7654-3210"
 
@@ -21,7 +25,24 @@ _record_ids = count(1)
 
 
 def linked(user, number: str = CARD) -> TransitCard:
-    return transit_card_link(user=user, card_number=number, consent=True).card
+    """A card linked and confirmed, as if the operator had confirmed it (the link itself is
+    tested over HTTP in test_link_proof); its earlier trips are credited as on confirming."""
+    card = transit_card_link(user=user, card_number=number, consent=True).card
+    card = link_confirm_by_partner(link=card)
+    transit_trips_credit(card_hashes=[card.card_hash])
+    return card
+
+
+def operator_confirms(issued, link_token: str, number: str = CARD, **kw):
+    """The operator's signed confirmation that its customer holding `number` brought the
+    token (the operator names the card by its hash, as in its taps)."""
+    return partner_post(
+        LINK_CONFIRM,
+        key_id=issued.key_id,
+        secret=issued.secret,
+        payload={"link_token": link_token, "user_ref": card_hash(number)},
+        **kw,
+    )
 
 
 def tap(

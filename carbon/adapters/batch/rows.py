@@ -60,6 +60,7 @@ class RowCode(StrEnum):
     STATION_NOT_ON_LINE = "station_not_on_line"
     NOT_YOUR_LINE = "not_your_line"
     LINE_REQUIRED = "line_required"
+    NOT_YOUR_STATION = "not_your_station"  # named line or not, the sender must serve it
     # An event against its partner and behaviour.
     BEHAVIOUR_NOT_ALLOWED = "behaviour_not_allowed"
     OUTSIDE_CLAIM_WINDOW = "outside_claim_window"

@@ -415,11 +415,8 @@ def _event_store(
                 status=PartnerEventStatus.UNMATCHED,
             )
             link = (
-                PartnerLink.objects.filter(
-                    partner=partner,
-                    external_ref_hash=event.external_ref_hash,
-                    unlinked_at__isnull=True,
-                )
+                PartnerLink.objects.linked()  # confirmed: a pending link earns nothing
+                .filter(partner=partner, external_ref_hash=event.external_ref_hash)
                 .select_related("user")
                 .first()
             )

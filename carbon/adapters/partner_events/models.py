@@ -9,11 +9,15 @@ from django.db.models import Q
 
 from carbon.models.catalogue import Behaviour
 from carbon.models.claims import Claim
+from carbon.models.linking import LinkStatus, ProvenLink
 from carbon.models.partners import Partner
 
 
-class PartnerLink(models.Model):
-    """A resident's account at a partner, known by a keyed hash of the partner's identifier."""
+class PartnerLink(ProvenLink):
+    """A resident's account at a partner, known by a keyed hash of the partner's identifier.
+    It earns only once confirmed (by the partner, or with the partner's one-time code)."""
+
+    account_fields = ("partner_id", "external_ref_hash")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_links"
@@ -26,11 +30,18 @@ class PartnerLink(models.Model):
     class Meta:
         ordering = ["-linked_at"]
         constraints = [
+            # Only confirmed links are unique: an impostor's pending link never blocks the
+            # account's holder, and confirming one supersedes the rest.
             models.UniqueConstraint(
                 fields=["partner", "external_ref_hash"],
-                condition=Q(unlinked_at__isnull=True),
+                condition=Q(unlinked_at__isnull=True, status=LinkStatus.CONFIRMED),
                 name="one_active_partner_link",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["user", "partner", "external_ref_hash"],
+                condition=Q(unlinked_at__isnull=True, status=LinkStatus.PENDING),
+                name="one_pending_partner_link_per_resident",
+            ),
         ]
 
     def __str__(self) -> str:

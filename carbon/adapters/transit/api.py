@@ -21,8 +21,21 @@ from carbon.adapters.batch.api import (
 from carbon.adapters.transit import cards as card_services
 from carbon.adapters.transit import feed as feed_services
 from carbon.adapters.transit.models import TransitCard
+from carbon.api.linking import (
+    PROTOCOL,
+    LinkAttemptThrottle,
+    LinkCodeSerializer,
+    PartnerLinkCodeRequestSerializer,
+    PartnerLinkCodeSerializer,
+    PartnerLinkConfirmedSerializer,
+    PartnerLinkConfirmSerializer,
+    confirmed_body,
+    issued_code_body,
+    link_errors,
+)
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
+from carbon.models.linking import LinkStatus
 
 # --- serializers --------------------------------------------------------------------------
 
@@ -30,7 +43,31 @@ from carbon.models import Partner
 class TransitCardSerializer(serializers.ModelSerializer):
     class Meta:
         model = TransitCard
-        fields = ["id", "label", "last_digits", "linked_at"]
+        fields = [
+            "id",
+            "label",
+            "last_digits",
+            "status",
+            "linked_at",
+            "confirmed_at",
+            "link_token",
+            "expires_at",
+        ]
+        extra_kwargs = {
+            "status": {"help_text": "pending (earns nothing yet) or confirmed."},
+            "link_token": {
+                "help_text": "While pending: give it to the operator (its app or counter) so it "
+                "can confirm the card is yours. Null once confirmed."
+            },
+            "expires_at": {"help_text": "While pending: void if not confirmed by then."},
+        }
+        read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.status != LinkStatus.PENDING:
+            data["link_token"] = data["expires_at"] = None
+        return data
 
 
 class TransitCardLinkSerializer(serializers.Serializer):
@@ -61,6 +98,17 @@ class TransitCardLinkedSerializer(TransitCardSerializer):
 
     class Meta(TransitCardSerializer.Meta):
         fields = [*TransitCardSerializer.Meta.fields, "earlier_trips"]
+
+
+def _linked_body(linked: card_services.CardLinked) -> dict:
+    return {
+        **TransitCardSerializer(linked.card).data,
+        "earlier_trips": {
+            "claims": len(linked.claims),
+            "credited_g": linked.credited_g,
+            "expired": linked.expired_trips,
+        },
+    }
 
 
 class TapBatch(BaseModel):
@@ -102,8 +150,17 @@ TapBatchReportSerializer = batch_answer_serializer(
 # --- a resident's cards -------------------------------------------------------------------
 
 
+class IsTransitOperator(BasePermission):
+    message = "Only transit operators may push taps or confirm card links."
+
+    def has_permission(self, request, view):
+        return IsPartner().has_permission(request, view) and (
+            request.user.partner.kind == Partner.Kind.TRANSIT_OPERATOR
+        )
+
+
 class CardLinkThrottle(UserRateThrottle):
-    """Linking answers whether a card number is taken: slow down anyone trying numbers."""
+    """Asking to link takes any card number: slow down anyone trying numbers."""
 
     scope = "transit_cards"
 
@@ -113,60 +170,160 @@ class CardLinkThrottle(UserRateThrottle):
 
 class TransitCardListView(APIView):
     def get_throttles(self):
-        return [CardLinkThrottle()] if self.request.method == "POST" else super().get_throttles()
+        if self.request.method == "POST":
+            return [CardLinkThrottle(), LinkAttemptThrottle()]
+        return super().get_throttles()
 
     @extend_schema(responses=TransitCardSerializer(many=True))
     def get(self, request):
-        """My linked cards (only the last four digits are known)."""
+        """My cards: linked ones, and those waiting for the operator's proof (only the last
+        four digits are known)."""
         cards = card_services.transit_cards_of(user=request.user)
         return Response(TransitCardSerializer(cards, many=True).data)
 
     @extend_schema(
         request=TransitCardLinkSerializer,
-        responses={201: TransitCardLinkedSerializer, 200: TransitCardLinkedSerializer},
+        responses={
+            202: TransitCardSerializer,
+            200: TransitCardSerializer,
+            **link_errors(
+                {
+                    400: "invalid_card_number, invalid",
+                    409: "consent_required, too_many_pending_links, link_locked",
+                    429: "throttled",
+                }
+            ),
+        },
+        description='Ask to link a card. Needs the transit_card consent (or "consent": true '
+        "here). Answers 202 with a `pending` link that earns nothing until the operator "
+        "confirms that the card is yours; asking again for a card of yours answers 200 with "
+        "your link as it is (pending or confirmed). Whether someone else asked for the card "
+        "is never said.\n" + PROTOCOL,
     )
     def post(self, request):
-        """Link a card. Needs the transit_card consent (or "consent": true here). The card's
-        trips from before the link that are still inside the claim window are credited now.
-        Linking a card already linked to me answers 200 with it; a card linked to someone
-        else is refused with 409 card_linked_to_another_resident."""
         data = TransitCardLinkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         linked = card_services.transit_card_link(
             user=request.user, card_number=v["card_number"], label=v["label"], consent=v["consent"]
         )
-        body = {
-            **TransitCardSerializer(linked.card).data,
-            "earlier_trips": {
-                "claims": len(linked.claims),
-                "credited_g": linked.credited_g,
-                "expired": linked.expired_trips,
-            },
-        }
         return Response(
-            body, status=status.HTTP_201_CREATED if linked.created else status.HTTP_200_OK
+            TransitCardSerializer(linked.card).data,
+            status=status.HTTP_202_ACCEPTED if linked.created else status.HTTP_200_OK,
         )
 
 
 class TransitCardDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
-        """Unlink one of my cards; its later taps wait for a new link."""
+        """Unlink one of my cards (or cancel a pending link); its later taps wait for a new
+        link."""
         card_services.transit_card_unlink(user=request.user, card_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# --- the operator's feed ------------------------------------------------------------------
+class TransitCardConfirmView(APIView):
+    throttle_classes = [LinkAttemptThrottle]
 
-
-class IsTransitOperator(BasePermission):
-    message = "Only transit operators may push taps."
-
-    def has_permission(self, request, view):
-        return IsPartner().has_permission(request, view) and (
-            request.user.partner.kind == Partner.Kind.TRANSIT_OPERATOR
+    @extend_schema(
+        request=LinkCodeSerializer,
+        responses={
+            200: TransitCardLinkedSerializer,
+            **link_errors(
+                {
+                    400: "invalid_link_code (details.attempts_left), invalid",
+                    404: "not_found",
+                    409: "no_link_code",
+                    410: "link_void (details.reason: attempts_exhausted, expired, superseded, "
+                    "cancelled)",
+                    429: "throttled",
+                }
+            ),
+        },
+    )
+    def post(self, request, pk: int):
+        """Confirm my pending card with the one-time code the operator showed me (its app,
+        the card's statement). The card's earlier trips still inside the claim window are
+        credited now. A wrong code answers 400 invalid_link_code with `attempts_left`; after
+        the last one the link is void (410 link_void); no live code: 409 no_link_code."""
+        data = LinkCodeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        linked = card_services.transit_card_confirm_with_code(
+            user=request.user, card_id=pk, code=data.validated_data["code"]
         )
+        return Response(_linked_body(linked))
+
+
+class TransitLinkConfirmView(APIView):
+    """The operator confirms a resident's card link (server to server, HMAC-signed as the
+    tap feed): its customer, signed in at the operator and holding the card `user_ref`
+    (its card_hash), brought this `link_token` from our app. 404 unknown_link_token, 409
+    link_ref_mismatch (the token names another card: someone asked to link a card that is
+    not this customer's), 410 link_void. Confirming again answers the same."""
+
+    authentication_classes = [PartnerSignatureAuthentication]
+    permission_classes = [IsTransitOperator]
+
+    @extend_schema(
+        request=PartnerLinkConfirmSerializer,
+        responses={
+            200: PartnerLinkConfirmedSerializer,
+            **link_errors(
+                {
+                    400: "invalid_card_hash, invalid",
+                    401: "invalid_signature",
+                    403: "permission_denied",
+                    404: "unknown_link_token",
+                    409: "link_ref_mismatch, replayed_request",
+                    410: "link_void",
+                }
+            ),
+        },
+    )
+    def post(self, request):
+        data = PartnerLinkConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        linked = card_services.transit_card_confirm_by_operator(
+            partner=request.user.partner, link_token=v["link_token"], user_ref=v["user_ref"]
+        )
+        return Response(confirmed_body(linked.card))
+
+
+class TransitLinkCodeView(APIView):
+    """A one-time code for the pending links of a card (server to server, HMAC-signed), to
+    show only to the card's holder (the operator's app, the card's statement); the resident
+    enters it in our app. Each call replaces the previous code. 404 no_pending_link when
+    nobody is waiting to link the card."""
+
+    authentication_classes = [PartnerSignatureAuthentication]
+    permission_classes = [IsTransitOperator]
+
+    @extend_schema(
+        request=PartnerLinkCodeRequestSerializer,
+        responses={
+            200: PartnerLinkCodeSerializer,
+            **link_errors(
+                {
+                    400: "invalid_card_hash, invalid",
+                    401: "invalid_signature",
+                    403: "permission_denied",
+                    404: "no_pending_link",
+                    409: "replayed_request",
+                }
+            ),
+        },
+    )
+    def post(self, request):
+        data = PartnerLinkCodeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        issued = card_services.transit_card_code_issue(
+            partner=request.user.partner, user_ref=data.validated_data["user_ref"]
+        )
+        return Response(PartnerLinkCodeSerializer(issued_code_body(issued)).data)
+
+
+# --- the operator's feed ------------------------------------------------------------------
 
 
 class TransitTapsView(APIView):

@@ -1,6 +1,9 @@
-"""Transit cards: card numbers, their keyed hash, and linking a card to a resident (its
-earlier trips inside the claim window are credited on linking)."""
+"""Transit cards: card numbers, their keyed hash, and linking a card to a resident with proof
+that the resident holds it (carbon.services.linking: pending until the operator confirms it
+or the resident enters the operator's one-time code); the card's earlier trips inside the
+claim window are credited on confirmation."""
 
+import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -8,15 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from carbon.adapters.transit.models import (
-    TransitCard,
-)
+from carbon.adapters.transit.models import TransitCard
 from carbon.adapters.transit.trips import transit_trips_credit
 from carbon.errors import DomainError, ErrorCode
-from carbon.models import Claim, Consent, ConsentScope, User
+from carbon.models import Claim, Consent, ConsentScope, Partner, User
+from carbon.services import linking
 from carbon.services.partners import hmac_hex
 from carbon.services.people import consent_grant
 
@@ -31,10 +33,6 @@ class InvalidCardNumber(DomainError):
     code = ErrorCode.INVALID_CARD_NUMBER
 
 
-class CardLinkedElsewhere(DomainError):
-    code = ErrorCode.CARD_LINKED_TO_ANOTHER_RESIDENT
-
-
 class TransitConsentRequired(DomainError):
     code = ErrorCode.CONSENT_REQUIRED
     default_message = (
@@ -47,6 +45,14 @@ class CardNotFound(DomainError):
     # The generic not_found on purpose: someone else's card answers like no card at all.
     code = ErrorCode.NOT_FOUND
     default_message = "No such card among your linked cards."
+
+
+class InvalidCardHash(DomainError):
+    code = ErrorCode.INVALID_CARD_HASH
+    default_message = "user_ref is the card's 64-hex-digit card_hash, as in the taps."
+
+
+CARD_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 def card_number_normalise(card_number: str) -> str:
@@ -84,11 +90,12 @@ def transit_card_link(
     consent: bool = False,
     now: datetime | None = None,
 ) -> CardLinked:
-    """Link a card to a resident (by its keyed hash and last four digits only), and credit
-    the card's earlier trips that are still inside the claim window.
+    """Ask to link a card to a resident (known by its keyed hash and last four digits only).
 
-    Linking the same card again is a no-op that returns the existing link. A card actively
-    linked to someone else is refused (409).
+    The link is pending and earns nothing until the operator confirms it or the resident
+    enters the operator's code (transit_card_confirm_*). Asking again for the same card
+    returns the resident's link as it is (pending or confirmed). Whether someone else linked
+    the card is never said: the proof decides who holds it.
     """
 
     number = card_number_normalise(card_number)
@@ -99,48 +106,88 @@ def transit_card_link(
             consent_grant(user=user, scope=ConsentScope.TRANSIT_CARD)
         elif not Consent.objects.in_force(user=user, scope=ConsentScope.TRANSIT_CARD):
             raise TransitConsentRequired()
-        active = (
-            TransitCard.objects.select_for_update()
-            .filter(card_hash=digest, unlinked_at__isnull=True)
-            .first()
+        card, created = linking.link_request(
+            model=TransitCard,
+            user=user,
+            account={"card_hash": digest},
+            fields={"label": label, "last_digits": number[-4:]},
+            now=now,
         )
-        if active is not None and active.user_id != user.pk:
-            raise CardLinkedElsewhere()
-        created = active is None
-        if created:
-            try:
-                with transaction.atomic():
-                    active = TransitCard.objects.create(
-                        user=user, card_hash=digest, label=label, last_digits=number[-4:]
-                    )
-            except IntegrityError:
-                # Someone linked it in the meantime.
-                active = TransitCard.objects.filter(
-                    card_hash=digest, unlinked_at__isnull=True
-                ).first()
-                if active is None or active.user_id != user.pk:
-                    raise CardLinkedElsewhere() from None
-                created = False
-    outcome = transit_trips_credit(card_hashes=[digest], now=now)
+    return CardLinked(card=card, created=created, claims=[], expired_trips=0)
+
+
+def _credit_earlier(card: TransitCard, now: datetime | None) -> CardLinked:
+    # Outside the confirming transaction: each trip is its own claim (idempotent by trip).
+    outcome = transit_trips_credit(card_hashes=[card.card_hash], now=now)
     return CardLinked(
-        card=active, created=created, claims=outcome.claims, expired_trips=outcome.expired
+        card=card, created=False, claims=outcome.claims, expired_trips=outcome.expired
     )
 
 
+def transit_card_confirm_by_operator(
+    *, partner: Partner, link_token: str, user_ref: str, now: datetime | None = None
+) -> CardLinked:
+    """A transit operator confirms that its customer holding the card `user_ref` (the card
+    hash, as in its taps) asked to link it with this token. The card's earlier trips inside
+    the claim window are credited now. Confirming again changes nothing."""
+    digest = _card_hash_of(user_ref)
+    token = str(link_token or "").strip().upper()
+    card = TransitCard.objects.filter(link_token=token).first() if token else None
+    if card is None or partner.kind != Partner.Kind.TRANSIT_OPERATOR:
+        raise linking.UnknownLinkToken()
+    if not hmac.compare_digest(card.card_hash, digest):
+        raise linking.LinkRefMismatch()
+    card = linking.link_confirm_by_partner(link=card, now=now)
+    return _credit_earlier(card, now)
+
+
+def transit_card_code_issue(
+    *, partner: Partner, user_ref: str, now: datetime | None = None
+) -> linking.IssuedLinkCode:
+    """A one-time code for the pending links of the card `user_ref` (its card hash), which
+    the operator shows only to the card's holder (its app, the card's statement)."""
+    if partner.kind != Partner.Kind.TRANSIT_OPERATOR:
+        raise linking.NoPendingLink()
+    digest = _card_hash_of(user_ref)
+    return linking.link_code_issue(pending=TransitCard.objects.filter(card_hash=digest), now=now)
+
+
+def transit_card_confirm_with_code(
+    *, user: User, card_id: Any, code: str, now: datetime | None = None
+) -> CardLinked:
+    """The resident enters the code the operator showed the card's holder."""
+    card = _own(user=user, card_id=card_id)
+    card = linking.link_confirm_with_code(link=card, code=code, now=now)
+    return _credit_earlier(card, now)
+
+
+def _card_hash_of(user_ref: str) -> str:
+    digest = str(user_ref or "").strip().lower()
+    if not CARD_HASH.match(digest):
+        raise InvalidCardHash()
+    return digest
+
+
+def _own(*, user: User, card_id: Any) -> TransitCard:
+    card = TransitCard.objects.filter(pk=card_id, user=user, unlinked_at__isnull=True).first()
+    if card is None:
+        raise CardNotFound()
+    return card
+
+
 def transit_card_unlink(*, user: User, card_id: Any) -> TransitCard:
-    """Unlink one of the resident's own active cards; later trips wait for a new link."""
-    with transaction.atomic():
-        card = (
-            TransitCard.objects.select_for_update()
-            .filter(pk=card_id, user=user, unlinked_at__isnull=True)
-            .first()
-        )
-        if card is None:
-            raise CardNotFound()
-        card.unlinked_at = timezone.now()
-        card.save(update_fields=["unlinked_at"])
-        return card
+    """Unlink one of the resident's cards (or cancel a pending link); later trips wait for
+    a new link."""
+    card = _own(user=user, card_id=card_id)
+    try:
+        linking.link_end(link=card)
+    except linking.LinkNotFound:
+        raise CardNotFound() from None
+    card.refresh_from_db()
+    return card
 
 
-def transit_cards_of(*, user: User):
-    return TransitCard.objects.filter(user=user, unlinked_at__isnull=True).order_by("-linked_at")
+def transit_cards_of(*, user: User, now: datetime | None = None):
+    """The resident's cards: linked ones, and those still waiting for proof."""
+    now = now or timezone.now()
+    return TransitCard.objects.filter(user=user).visible(now=now).order_by("-linked_at")

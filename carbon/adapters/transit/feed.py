@@ -186,6 +186,10 @@ def _row(raw: Any, net: Network, partner: Partner, context: dict[str, Any]) -> T
             raise RowError(RowCode.NOT_YOUR_LINE, f"Line {line.code} is run by another operator.")
     elif mode == TransitMode.BUS:
         raise RowError(RowCode.LINE_REQUIRED, "A bus tap names its line.")
+    # Named line or not, the station must be one this operator serves (taps at another
+    # operator's stations are not its to report).
+    if not net.operates_station(station.id, partner.pk):
+        raise RowError(RowCode.NOT_YOUR_STATION, f"Station {station.code} is not on a line you run.")
     card = tap.card_hash.lower()
     # What makes two sends of one record the same: the same instant in any offset, say.
     canonical = {

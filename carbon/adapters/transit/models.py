@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from carbon.models.claims import Claim
+from carbon.models.linking import LinkStatus, ProvenLink
 from carbon.models.partners import Partner
 
 
@@ -64,8 +65,11 @@ class LineStop(models.Model):
         return f"{self.line_id}#{self.sequence}: {self.station_id}"
 
 
-class TransitCard(models.Model):
-    """A resident's card, known only by a keyed hash of its number."""
+class TransitCard(ProvenLink):
+    """A resident's card, known only by a keyed hash of its number. It earns only once
+    confirmed (the operator confirmed it, or the resident entered the operator's code)."""
+
+    account_fields = ("card_hash",)
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transit_cards"
@@ -79,11 +83,18 @@ class TransitCard(models.Model):
     class Meta:
         ordering = ["-linked_at"]
         constraints = [
+            # Pending links of other residents never block the holder: only confirmed ones
+            # are unique, and confirming one supersedes the rest.
             models.UniqueConstraint(
                 fields=["card_hash"],
-                condition=Q(unlinked_at__isnull=True),
+                condition=Q(unlinked_at__isnull=True, status=LinkStatus.CONFIRMED),
                 name="one_active_link_per_card",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["user", "card_hash"],
+                condition=Q(unlinked_at__isnull=True, status=LinkStatus.PENDING),
+                name="one_pending_link_per_resident_card",
+            ),
         ]
 
     def __str__(self) -> str:

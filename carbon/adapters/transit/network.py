@@ -64,6 +64,8 @@ class Network:
     lines: dict[str, LineInfo]
     lines_by_id: dict[int, LineInfo]
     graph: nx.Graph
+    # station id -> the operators of the lines serving it (None for a line with no operator)
+    station_operators: dict[int, frozenset[int | None]]
     _paths: dict[tuple[int, int], tuple[float, list[int]] | None] = field(default_factory=dict)
 
     def route(self, entry_id: int, exit_id: int) -> tuple[float, list[int]] | None:
@@ -78,6 +80,12 @@ class Network:
             except (nx.NetworkXNoPath, nx.NodeNotFound):
                 self._paths[key] = None
         return self._paths[key]
+
+    def operates_station(self, station_id: int, operator_id: int) -> bool:
+        """Whether the operator runs a line through the station. A line with no operator is
+        nobody's: its stations take no taps until the line names its operator, so a second
+        operator cannot be credited for them."""
+        return operator_id in self.station_operators.get(station_id, ())
 
     def along_line(self, line_id: int, a: int, b: int) -> float | None:
         line = self.lines_by_id.get(line_id)
@@ -164,6 +172,10 @@ def network(*, fresh: bool = True) -> Network:
             chainage[stop.station_id] = run
             previous = stop
         lines[line.id] = LineInfo(line.id, line.code, line.mode, line.operator_id, chainage)
+    operators: dict[int, set[int | None]] = defaultdict(set)
+    for line in lines.values():
+        for station_id in line.chainage:
+            operators[station_id].add(line.operator_id)
     _network = Network(
         version=version,
         stations={s.code: s for s in stations.values()},
@@ -171,6 +183,7 @@ def network(*, fresh: bool = True) -> Network:
         lines={line.code: line for line in lines.values()},
         lines_by_id=lines,
         graph=graph,
+        station_operators={s: frozenset(ops) for s, ops in operators.items()},
     )
     return _network
 

@@ -93,9 +93,8 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
         return outcome
     owners = {
         c.card_hash: c.user
-        for c in TransitCard.objects.filter(
-            card_hash__in=hashes, unlinked_at__isnull=True
-        ).select_related("user")
+        # Confirmed links only: a pending link (no proof yet) claims nothing.
+        for c in TransitCard.objects.linked().filter(card_hash__in=hashes).select_related("user")
     }
     pending = Trip.objects.filter(
         card_hash__in=hashes, status=TripStatus.AWAITING_LINK, claim__isnull=True

@@ -34,7 +34,7 @@ class TransitVerifier:
                 'Transit evidence is {"trip": <trip id>}.', details={"field": "evidence.trip"}
             )
         # One query: the trip, and only if its card is linked to this resident now.
-        cards = TransitCard.objects.filter(user=user, unlinked_at__isnull=True).values("card_hash")
+        cards = TransitCard.objects.linked().filter(user=user).values("card_hash")
         trip = Trip.objects.filter(pk=trip_id, card_hash__in=cards).first()
         if trip is None:
             raise EvidenceNotAccepted(
