@@ -189,7 +189,9 @@ def _row(raw: Any, net: Network, partner: Partner, context: dict[str, Any]) -> T
     # Named line or not, the station must be one this operator serves (taps at another
     # operator's stations are not its to report).
     if not net.operates_station(station.id, partner.pk):
-        raise RowError(RowCode.NOT_YOUR_STATION, f"Station {station.code} is not on a line you run.")
+        raise RowError(
+            RowCode.NOT_YOUR_STATION, f"Station {station.code} is not on a line you run."
+        )
     card = tap.card_hash.lower()
     # What makes two sends of one record the same: the same instant in any offset, say.
     canonical = {
