@@ -80,9 +80,21 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
-    # Several processes (web, worker, beat) share the file: wait for locks, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # Several processes (web, worker, beat) and every request thread share the file.
+    # WAL: readers never wait for the writer, nor the writer for readers. IMMEDIATE: a
+    # transaction takes the write lock at BEGIN, so it waits its turn (busy timeout) there
+    # instead of failing when a read inside it tries to become a write. Autocommit reads
+    # outside atomic blocks take no write lock at all. The backend is Django's SpatiaLite
+    # one, made to keep the busy timeout (loading mod_spatialite resets it to 5 s).
+    DATABASES["default"]["ENGINE"] = "config.spatialite"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # seconds a request waits for the write lock before failing
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=60),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        }
+    )
     DATABASES["default"]["TEST"] = {"NAME": None}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
