@@ -15,5 +15,5 @@ echo "Celery worker + beat running (pid $CELERY_PID, log var/celery.log)"
 echo "Serving on http://$HOST:$PORT  (API docs: http://$HOST:$PORT/api/docs/, admin: /admin/)"
 # A listen backlog for bursts: at Daphne's default (50) a burst of clients overflows the
 # accept queue and the kernel resets their connections.
-.venv/bin/daphne -e "tcp:port=$PORT:interface=$HOST:backlog=${LISTEN_BACKLOG:-1024}" \
+.venv/bin/daphne -e "tcp:port=$PORT:interface=$HOST:backlog=1024" \
     config.asgi:application

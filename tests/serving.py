@@ -71,9 +71,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
 @contextmanager
-def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iterator[str]:
-    """Serve the ASGI app on a free loopback port; yield its base URL; stop it after."""
+def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iterator[Server]:
+    """Serve the ASGI app on a free loopback port; yield it; stop it after."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -103,7 +109,7 @@ def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iter
             except OSError:
                 assert time.monotonic() < deadline, f"daphne not up:\n{log.read_text()[-3000:]}"
                 time.sleep(0.2)
-        yield base
+        yield Server(base, proc)
     finally:
         proc.terminate()
         try:
@@ -126,6 +132,17 @@ class Answer:
     call: Call
     status: int
     body: str
+
+
+def login(base: str, *, email: str, password: str) -> str:
+    """An access token, the way the app gets one."""
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/token",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["access"]
 
 
 def _send(base: str, call: Call, timeout: float) -> Answer:

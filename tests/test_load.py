@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
-from tests.serving import Call, burst, daphne, manage, server_env
+from carbon.services.people import resident_register
+from tests.serving import Call, burst, daphne, login, manage, server_env
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith(("postgis", "postgresql"))
 
@@ -98,7 +103,8 @@ def test_embedded_default_waits_out_a_burst_of_mixed_reads_and_writes(tmp_path):
         for i, token in enumerate(tokens[i % len(tokens)] for i in range(200))
     ]
 
-    with daphne(env=env, log=tmp_path / "daphne.log") as base:
+    with daphne(env=env, log=tmp_path / "daphne.log") as server:
+        base = server.url
         answers = burst(base, calls, clients=200)
 
         # Another process holds the write lock, EXCLUSIVE (in rollback-journal mode that
@@ -142,3 +148,78 @@ def test_embedded_default_waits_out_a_burst_of_mixed_reads_and_writes(tmp_path):
     stored = _json_shell(STORED, env)
     assert Counter(stored["claim_keys"]) == Counter(a.call.body["idempotency_key"] for a in posted)
     assert stored["violations"] == []
+
+
+POOL_MAX = 4
+SERVER_APP_NAME = "carbon-load-test"
+
+
+class ServerConnections:
+    """Counts the server's connections to PostgreSQL (by application_name) while a burst
+    runs, from a connection of its own. Past `stop_above` it stops the server: a leak
+    must not take the whole PostgreSQL server's connections from everyone else."""
+
+    def __init__(self, *, dsn: str, stop_above: int, server):
+        self.peak = 0
+        self.stopped_server = False
+        self._dsn, self._stop_above, self._server = dsn, stop_above, server
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        with psycopg.connect(self._dsn, autocommit=True) as conn:
+            while not self._done.is_set():
+                (count,) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    [SERVER_APP_NAME],
+                ).fetchone()
+                self.peak = max(self.peak, count)
+                if count > self._stop_above:
+                    self.stopped_server = True
+                    self._server.process.kill()
+                    return
+                time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(10)
+
+
+@pytest.mark.postgres
+def test_postgres_serves_more_concurrent_clients_than_pool_connections(transactional_db, tmp_path):
+    # The server reads the test database, so what it reads must be committed.
+    resident_register(
+        email="load@example.org", password="a long test passphrase", display_name="Load"
+    )
+    db = connection.settings_dict
+    credentials = f"{quote(db['USER'])}:{quote(db['PASSWORD'])}@{db['HOST']}:{db['PORT']}"
+    env = server_env(
+        tmp_path,
+        DATABASE_URL=f"postgis://{credentials}/{db['NAME']}?application_name={SERVER_APP_NAME}",
+        DB_POOL_MIN_SIZE="1",
+        DB_POOL_MAX_SIZE=str(POOL_MAX),
+        DB_POOL_TIMEOUT="30",
+    )
+    dsn = f"postgresql://{credentials}/{db['NAME']}"
+
+    with daphne(env=env, log=tmp_path / "daphne.log") as server:
+        token = login(server.url, email="load@example.org", password="a long test passphrase")
+        calls = [Call("GET", "/api/v1/me", token) for _ in range(300)]
+        with ServerConnections(dsn=dsn, stop_above=POOL_MAX + 4, server=server) as watch:
+            try:
+                answers = burst(server.url, calls, clients=24)
+            except OSError:
+                if not watch.stopped_server:
+                    raise
+                answers = []
+
+    assert not watch.stopped_server, (
+        f"stopped the server at {watch.peak} connections: its pool allows {POOL_MAX}"
+    )
+    statuses = Counter(a.status for a in answers)
+    assert statuses == {200: len(calls)}, dict(statuses)
+    assert 1 <= watch.peak <= POOL_MAX
