@@ -161,13 +161,41 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("spatialite"):
-    # Several processes (web, worker, beat) share the file: wait for locks, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
-    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # Several processes (web, worker, beat) and every request thread share the file.
+    # WAL: readers never wait for the writer, nor the writer for readers. IMMEDIATE: a
+    # transaction takes the write lock at BEGIN, so it waits its turn (busy timeout) there
+    # instead of failing when a read inside it tries to become a write. Autocommit reads
+    # outside atomic blocks take no write lock at all. The backend is Django's SpatiaLite
+    # one, made to keep the busy timeout (loading mod_spatialite resets it to 5 s).
+    DATABASES["default"]["ENGINE"] = "config.spatialite"
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # seconds a request waits for the write lock before failing
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=60),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        }
+    )
     DATABASES["default"]["TEST"] = {"NAME": None}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Under the ASGI server every request runs in a thread of its own, so connections kept
+    # per thread (CONN_MAX_AGE) piled up to PostgreSQL's max_connections. A pool per
+    # process instead: at most DB_POOL_MAX_SIZE connections, and a request waits up to
+    # DB_POOL_TIMEOUT seconds for one. DB_POOL_MAX_SIZE=0 turns it off (behind an external
+    # pooler such as PgBouncer): a connection per request then, never kept.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    _pool_max = env.int("DB_POOL_MAX_SIZE", default=10)
+    if _pool_max > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(env.int("DB_POOL_MIN_SIZE", default=2), _pool_max),
+            "max_size": _pool_max,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=30.0),
+        }
+    else:
+        # Transaction pooling hands each transaction any server connection: no cursor
+        # may outlive its transaction.
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Debian 12 ships GDAL 3.6; we never open spatial references or files supplied by users.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]

@@ -13,4 +13,7 @@ CELERY_PID=$!
 trap 'kill $CELERY_PID 2>/dev/null || true' EXIT INT TERM
 echo "Celery worker + beat running (pid $CELERY_PID, log var/celery.log)"
 echo "Serving on http://$HOST:$PORT  (API docs: http://$HOST:$PORT/api/docs/, admin: /admin/)"
-.venv/bin/daphne -b "$HOST" -p "$PORT" config.asgi:application
+# A listen backlog for bursts: at Daphne's default (50) a burst of clients overflows the
+# accept queue and the kernel resets their connections.
+.venv/bin/daphne -e "tcp:port=$PORT:interface=$HOST:backlog=1024" \
+    config.asgi:application

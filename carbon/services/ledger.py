@@ -458,6 +458,14 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
             raise PendingAlreadyResolved(
                 details={"transfer": pending_id, "resolved_as": existing.flag}
             )
+        if (
+            flag == TransferFlag.POST_PENDING
+            and pending.timeout_at is not None
+            and pending.timeout_at <= timezone.now()
+        ):
+            # Decided under the lock: a post that waited for it past the timeout would land
+            # late. The hold is released instead; ledger_post reports HoldExpired.
+            flag, description = TransferFlag.VOID_PENDING, "Hold expired"
         try:
             resolution = _insert(
                 idempotency_key=key,
@@ -493,22 +501,16 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
 def ledger_post(*, pending_id: int, description: str = "Hold posted") -> Transfer:
     """Post a hold. Posting twice returns the same resolution; after a void it is refused.
 
-    A hold past its timeout is released instead, even if the expiry job has not run yet.
+    A hold past its timeout is released instead (HoldExpired), even if the expiry job has
+    not run yet. The timeout is read once the account is locked, so a post that waited for
+    the lock cannot land after it.
     """
-    pending = Transfer.objects.filter(pk=pending_id, flag=TransferFlag.PENDING).first()
-    if (
-        pending is not None
-        and pending.timeout_at is not None
-        and pending.timeout_at <= timezone.now()
-        and not Transfer.objects.filter(pending_id=pending_id).exists()
-    ):
-        try:
-            ledger_void(pending_id=pending_id, description="Hold expired")
-        except PendingAlreadyResolved:
-            pass  # posted or voided meanwhile: _resolve below gives the right answer
-        else:
-            raise HoldExpired(details={"transfer": pending_id})
-    return _resolve(pending_id=pending_id, flag=TransferFlag.POST_PENDING, description=description)
+    resolution = _resolve(
+        pending_id=pending_id, flag=TransferFlag.POST_PENDING, description=description
+    )
+    if resolution.flag == TransferFlag.VOID_PENDING:
+        raise HoldExpired(details={"transfer": pending_id})
+    return resolution
 
 
 def ledger_void(*, pending_id: int, description: str = "Hold released") -> Transfer:

@@ -1,0 +1,1 @@
+"""The SpatiaLite database backend of the embedded default, made fit for concurrent use."""

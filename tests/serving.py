@@ -1,0 +1,167 @@
+"""A real server process for the burst and load tests: `manage.py` and Daphne in
+subprocesses with their own environment, and a bounded burst of HTTP requests against it.
+
+The in-process test client shares one connection and one thread; the failures these tests
+guard against ("database is locked", "too many clients") only show with a real ASGI server
+and many concurrent clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def server_env(var_dir: Path, **overrides: str) -> dict[str, str]:
+    """The environment of a non-debug deployment with its own secrets and VAR_DIR: the
+    embedded default unless `overrides` set DATABASE_URL / REDIS_URL."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        VAR_DIR=str(var_dir),
+        MEDIA_ROOT=str(var_dir / "media"),
+        DEBUG="false",
+        SECRET_KEY=Fernet.generate_key().decode() * 2,
+        PARTNER_SECRETS_KEY=Fernet.generate_key().decode(),
+        TRANSIT_CARD_HASH_KEY=Fernet.generate_key().decode(),
+        PARTNER_REF_HASH_KEY=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PASSWORD_HASHERS="django.contrib.auth.hashers.MD5PasswordHasher",
+        CELERY_TASK_ALWAYS_EAGER="true",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> str:
+    """Run a management command in its own process; its stdout, or a failure with stderr."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen
+
+
+@contextmanager
+def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iterator[Server]:
+    """Serve the ASGI app on a free loopback port; yield it; stop it after."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "daphne"),
+                # As scripts/serve.sh: the default listen backlog (50) overflows in a burst,
+                # and the kernel then resets connections.
+                "-e",
+                f"tcp:port={port}:interface=127.0.0.1:backlog=1024",
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            assert proc.poll() is None, f"daphne exited:\n{log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(f"{base}/api/v1/behaviours", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answered (401 without a token): up
+            except OSError:
+                assert time.monotonic() < deadline, f"daphne not up:\n{log.read_text()[-3000:]}"
+                time.sleep(0.2)
+        yield Server(base, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    token: str
+    body: dict | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    call: Call
+    status: int
+    body: str
+
+
+def login(base: str, *, email: str, password: str) -> str:
+    """An access token, the way the app gets one."""
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/token",
+        data=json.dumps({"email": email, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["access"]
+
+
+def _send(base: str, call: Call, timeout: float) -> Answer:
+    data = json.dumps(call.body).encode() if call.body is not None else None
+    request = urllib.request.Request(
+        base + call.path,
+        data=data,
+        method=call.method,
+        headers={"Authorization": f"Bearer {call.token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Answer(call, response.status, response.read().decode())
+    except urllib.error.HTTPError as exc:
+        return Answer(call, exc.code, exc.read().decode(errors="replace"))
+
+
+def burst(base: str, calls: Sequence[Call], *, clients: int, timeout: float = 30) -> list[Answer]:
+    """Send every call from `clients` threads at once; a client that gets no answer at all
+    (timeout, reset) raises, which fails the test as surely as a 500."""
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(lambda call: _send(base, call, timeout), calls))
