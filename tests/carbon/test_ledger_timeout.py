@@ -23,7 +23,7 @@ from carbon.services.ledger import (
     ledger_post,
 )
 from carbon.services.ledger_check import ledger_check
-from tests.factories import UserFactory
+from tests.carbon.factories import UserFactory
 
 
 def _resident_with_hold(*, timeout: timedelta):
