@@ -71,6 +71,32 @@ class LinkAttemptThrottle(UserRateThrottle):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope, "10/hour")
 
 
+LINK_STATE_FIELDS = ["status", "linked_at", "confirmed_at", "link_token", "expires_at"]
+
+
+def link_state_help(*, who: str, where: str, what: str) -> dict[str, dict[str, str]]:
+    """The help texts of a link's state fields; `who` confirms `what` is yours `where`."""
+    return {
+        "status": {"help_text": "pending (earns nothing yet) or confirmed."},
+        "link_token": {
+            "help_text": f"While pending: give it to the {who} ({where}) so it can confirm the "
+            f"{what} is yours. Null once confirmed."
+        },
+        "expires_at": {"help_text": "While pending: void if not confirmed by then."},
+    }
+
+
+# A resident's link (a card, a partner account) with its proof state: the token and its
+# expiry are shown only while the link is pending. (A comment, not a docstring: the
+# serializers that use it document themselves in the schema.)
+class ProvenLinkSerializer(serializers.ModelSerializer):
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.status != LinkStatus.PENDING:
+            data["link_token"] = data["expires_at"] = None
+        return data
+
+
 class LinkCodeSerializer(serializers.Serializer):
     code = serializers.CharField(
         max_length=16, help_text="The one-time code the partner showed you (6 digits)."

@@ -29,6 +29,7 @@ from carbon.adapters.partner_events.links import (
 )
 from carbon.adapters.partner_events.models import PartnerLink
 from carbon.api.linking import (
+    LINK_STATE_FIELDS,
     PROTOCOL,
     LinkAttemptThrottle,
     LinkCodeSerializer,
@@ -36,13 +37,14 @@ from carbon.api.linking import (
     PartnerLinkCodeSerializer,
     PartnerLinkConfirmedSerializer,
     PartnerLinkConfirmSerializer,
+    ProvenLinkSerializer,
     confirmed_body,
     issued_code_body,
     link_errors,
+    link_state_help,
 )
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
-from carbon.models.linking import LinkStatus
 
 
 class EventBatch(BaseModel):
@@ -147,37 +149,15 @@ class PartnerLinkCreateSerializer(serializers.Serializer):
     consent = serializers.BooleanField(default=False)
 
 
-class PartnerLinkSerializer(serializers.ModelSerializer):
+class PartnerLinkSerializer(ProvenLinkSerializer):
     partner = serializers.CharField(source="partner.name")
     partner_id = serializers.IntegerField()
 
     class Meta:
         model = PartnerLink
-        fields = [
-            "id",
-            "partner",
-            "partner_id",
-            "status",
-            "linked_at",
-            "confirmed_at",
-            "link_token",
-            "expires_at",
-        ]
-        extra_kwargs = {
-            "status": {"help_text": "pending (earns nothing yet) or confirmed."},
-            "link_token": {
-                "help_text": "While pending: give it to the partner (in its app) so it can "
-                "confirm the account is yours. Null once confirmed."
-            },
-            "expires_at": {"help_text": "While pending: void if not confirmed by then."},
-        }
+        fields = ["id", "partner", "partner_id", *LINK_STATE_FIELDS]
+        extra_kwargs = link_state_help(who="partner", where="in its app", what="account")
         read_only_fields = fields
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if instance.status != LinkStatus.PENDING:
-            data["link_token"] = data["expires_at"] = None
-        return data
 
 
 class EarlierEventsSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ from carbon.adapters.transit import cards as card_services
 from carbon.adapters.transit import feed as feed_services
 from carbon.adapters.transit.models import TransitCard
 from carbon.api.linking import (
+    LINK_STATE_FIELDS,
     PROTOCOL,
     LinkAttemptThrottle,
     LinkCodeSerializer,
@@ -29,45 +30,24 @@ from carbon.api.linking import (
     PartnerLinkCodeSerializer,
     PartnerLinkConfirmedSerializer,
     PartnerLinkConfirmSerializer,
+    ProvenLinkSerializer,
     confirmed_body,
     issued_code_body,
     link_errors,
+    link_state_help,
 )
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
-from carbon.models.linking import LinkStatus
 
 # --- serializers --------------------------------------------------------------------------
 
 
-class TransitCardSerializer(serializers.ModelSerializer):
+class TransitCardSerializer(ProvenLinkSerializer):
     class Meta:
         model = TransitCard
-        fields = [
-            "id",
-            "label",
-            "last_digits",
-            "status",
-            "linked_at",
-            "confirmed_at",
-            "link_token",
-            "expires_at",
-        ]
-        extra_kwargs = {
-            "status": {"help_text": "pending (earns nothing yet) or confirmed."},
-            "link_token": {
-                "help_text": "While pending: give it to the operator (its app or counter) so it "
-                "can confirm the card is yours. Null once confirmed."
-            },
-            "expires_at": {"help_text": "While pending: void if not confirmed by then."},
-        }
+        fields = ["id", "label", "last_digits", *LINK_STATE_FIELDS]
+        extra_kwargs = link_state_help(who="operator", where="its app or counter", what="card")
         read_only_fields = fields
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if instance.status != LinkStatus.PENDING:
-            data["link_token"] = data["expires_at"] = None
-        return data
 
 
 class TransitCardLinkSerializer(serializers.Serializer):
