@@ -377,6 +377,10 @@ TRANSIT_MAX_SPEED_KMH = env.int("TRANSIT_MAX_SPEED_KMH", default=100)
 # Photo evidence limits.
 PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 PHOTO_MAX_PIXELS = env.int("PHOTO_MAX_PIXELS", default=40_000_000)
+# Photos decoded at once per process (each may take the memory README "Photo memory"
+# states), and how long an upload waits for its turn before a 503 photo_work_busy.
+PHOTO_INSPECT_CONCURRENCY = env.int("PHOTO_INSPECT_CONCURRENCY", default=2)
+PHOTO_INSPECT_WAIT_SECONDS = env.float("PHOTO_INSPECT_WAIT_SECONDS", default=10.0)
 # Perceptual-hash distance (bits of 64) under which two photos are the same picture, and
 # how far back duplicates are looked for.
 PHOTO_DUPLICATE_DISTANCE = env.int("PHOTO_DUPLICATE_DISTANCE", default=6)
