@@ -11,7 +11,7 @@ from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStat
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import Consent, Partner, User
 from carbon.services import rules
-from carbon.services.people import consent_grant
+from carbon.services.people import consent_grant, resident_lock
 
 
 class UnknownPartner(DomainError):
@@ -58,6 +58,7 @@ def partner_link_create(
         )
     ref_hash = external_ref_hash(partner=partner, external_ref=external_ref)
     with transaction.atomic():
+        resident_lock(user=user)  # never beside an erasure of this resident
         current = (
             PartnerLink.objects.select_for_update()
             .filter(partner=partner, external_ref_hash=ref_hash, unlinked_at__isnull=True)
