@@ -242,6 +242,9 @@ REST_FRAMEWORK = {
         "claims": env.str("THROTTLE_CLAIMS", default="120/min"),
         # Linking answers 409 for a card someone else linked: slow down card-number guessing.
         "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
+        # Per resident, both kinds of appeal: requests (retries included); the service also
+        # caps the appeals made (CARBON_APPEALS_PER_DAY).
+        "appeals": env.str("THROTTLE_APPEALS", default="30/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Reverse proxies in front of the app: throttles and login lockouts take the client's
@@ -364,6 +367,9 @@ CARBON_TIER_WEIGHTS_BP = {
 }
 CARBON_THROTTLE_ACTIONS = env.int("CARBON_THROTTLE_ACTIONS", default=35)
 CARBON_THROTTLE_WINDOW_MINUTES = env.int("CARBON_THROTTLE_WINDOW_MINUTES", default=15)
+# Appeals (refused and missed credit together) a resident may make in any 24 hours: each
+# one puts a claim before a reviewer.
+CARBON_APPEALS_PER_DAY = env.int("CARBON_APPEALS_PER_DAY", default=5)
 # A burst puts the resident in the penalty box for this long, doubled at each new burst.
 CARBON_PENALTY_BASE_MINUTES = env.int("CARBON_PENALTY_BASE_MINUTES", default=15)
 # Two claims of one behaviour by different evidence this close in time are the same act.

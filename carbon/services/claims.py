@@ -428,11 +428,16 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
                 "credited_g": 0,
             }
         claim.save()
+        # The appeal says what its decision did: an approval the caps leave at 0 g says so,
+        # with the receipt's code and reason (cap_reached, ...).
         Appeal.objects.filter(claim=claim, status=AppealStatus.OPEN).update(
             status=AppealStatus.APPROVED if approve else AppealStatus.REJECTED,
             decided_at=now,
             decided_by=reviewer,
             decision_note=note,
+            credited_g=claim.credited_g,
+            outcome_code=str(claim.receipt.get("code", ""))[:64],
+            outcome_reason=str(claim.receipt.get("reason", ""))[:500],
         )
         return claim
 
