@@ -950,3 +950,49 @@ def test_two_files_under_the_name_photo_are_refused(auth_api, own_bag, settings)
     error = assert_error(response, 400, "invalid")
     assert "photo" in error["details"]
     assert state(settings) == (0, 0, 0, 0, [])
+
+
+def test_the_migration_moves_old_duplicate_facts_off_the_residents_receipt(
+    resident, other_resident, own_bag
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "carbon.migrations.0005_appeal_outcome_and_photo_review_facts"
+    )
+    earlier = stored_photo_with_hash(other_resident, own_bag, 0x1234)
+    claim = stored_photo_with_hash(resident, own_bag, 0x1235)
+    old_reason = (
+        f"This photo was already used for another claim (claim {earlier.pk}) in the last "
+        "180 days; a photo earns once."
+    )
+    claim.receipt = {
+        "status": "rejected",
+        "code": "duplicate_photo",
+        "reason": old_reason,
+        "steps": [
+            {
+                "step": "verification",
+                "code": "duplicate_photo",
+                "reason": old_reason,
+                "facts": {"duplicate_of_claim": str(earlier.pk), "distance": 1, "same_file": False},
+            }
+        ],
+        "history": [{"event": "appeal", "previous": {"reason": old_reason}}],
+    }
+    claim.save()
+
+    migration.move_duplicate_facts(apps, None)
+
+    claim.refresh_from_db()
+    assert str(earlier.pk) not in json.dumps(claim.receipt)
+    assert claim.receipt["steps"][0]["facts"] == {"duplicate": True}
+    assert claim.receipt["reason"].startswith("This photo was already used for another claim in")
+    assert claim.photo.review_facts == {
+        "duplicate_of_claim": str(earlier.pk),
+        "distance": 1,
+        "same_file": False,
+        "transform": "identity",
+    }

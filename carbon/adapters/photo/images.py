@@ -64,7 +64,7 @@ STRIP_ROWS = 256
 #: components for CMYK); baseline ones decode at 1/2 to 1/8 scale. PNG: the one full-size
 #: copy (4 bytes a pixel with alpha). HEIF: libheif's planes and its RGB(A) output. WebP:
 #: libwebp keeps two full RGBA canvases and hands a third copy over.
-PEAK_BYTES_PER_PIXEL = {"JPEG": 9, "PNG": 5, "HEIF": 6, "WEBP": 12}
+PEAK_BYTES_PER_PIXEL = {"JPEG": 9, "PNG": 5, "HEIF": 7, "WEBP": 12}
 PEAK_FIXED_BYTES = 48 * 1024 * 1024
 
 
