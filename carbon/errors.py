@@ -86,6 +86,11 @@ class ErrorCode(StrEnum):
     EVIDENCE_NOT_ACCEPTED = "evidence_not_accepted", 400, "The evidence was not accepted."
     INVALID_REVIEW = "invalid_review", 409, "This claim cannot be reviewed that way now."
     APPEAL_NOT_ALLOWED = "appeal_not_allowed", 409, "This appeal cannot be made."
+    APPEAL_LIMIT_REACHED = (
+        "appeal_limit_reached",
+        429,
+        "You have made as many appeals as a day allows; try again tomorrow.",
+    )
 
     # --- residents and consent ---------------------------------------------------------------
     EMAIL_TAKEN = "email_taken", 409, "An account with this email already exists."
@@ -97,6 +102,13 @@ class ErrorCode(StrEnum):
         "consent_required",
         409,
         "Consent to this data source first, or send `consent`: true.",
+    )
+    # An erasure (or a deactivation) committed while the request was on its way: nothing of
+    # it was recorded.
+    ACCOUNT_CLOSED = (
+        "account_closed",
+        409,
+        "This account has been erased or deactivated; nothing was recorded.",
     )
 
     # --- partners (signed requests, feeds, residents' links) --------------------------------
@@ -148,6 +160,11 @@ class ErrorCode(StrEnum):
         "capture_time_in_future",
         400,
         "The photo's capture time is in the future.",
+    )
+    PHOTO_WORK_BUSY = (
+        "photo_work_busy",
+        503,
+        "Too many photos are being processed right now; send it again in a few seconds.",
     )
 
 

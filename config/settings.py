@@ -272,6 +272,9 @@ REST_FRAMEWORK = {
         "transit_cards": env.str("THROTTLE_TRANSIT_CARDS", default="20/hour"),
         # Per resident: starting a card or partner link, and every one-time code entered.
         "link_attempts": env.str("THROTTLE_LINK_ATTEMPTS", default="10/hour"),
+        # Per resident, both kinds of appeal: requests (retries included); the service also
+        # caps the appeals made (CARBON_APPEALS_PER_DAY).
+        "appeals": env.str("THROTTLE_APPEALS", default="30/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Reverse proxies in front of the app: throttles and login lockouts take the client's
@@ -395,6 +398,9 @@ CARBON_TIER_WEIGHTS_BP = {
 }
 CARBON_THROTTLE_ACTIONS = env.int("CARBON_THROTTLE_ACTIONS", default=35)
 CARBON_THROTTLE_WINDOW_MINUTES = env.int("CARBON_THROTTLE_WINDOW_MINUTES", default=15)
+# Appeals (refused and missed credit together) a resident may make in any 24 hours: each
+# one puts a claim before a reviewer.
+CARBON_APPEALS_PER_DAY = env.int("CARBON_APPEALS_PER_DAY", default=5)
 # A burst puts the resident in the penalty box for this long, doubled at each new burst.
 CARBON_PENALTY_BASE_MINUTES = env.int("CARBON_PENALTY_BASE_MINUTES", default=15)
 # Two claims of one behaviour by different evidence this close in time are the same act.
@@ -423,6 +429,10 @@ TRANSIT_MAX_SPEED_KMH = env.int("TRANSIT_MAX_SPEED_KMH", default=100)
 # Photo evidence limits.
 PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 PHOTO_MAX_PIXELS = env.int("PHOTO_MAX_PIXELS", default=40_000_000)
+# Photos decoded at once per process (each may take the memory README "Photo memory"
+# states), and how long an upload waits for its turn before a 503 photo_work_busy.
+PHOTO_INSPECT_CONCURRENCY = env.int("PHOTO_INSPECT_CONCURRENCY", default=2)
+PHOTO_INSPECT_WAIT_SECONDS = env.float("PHOTO_INSPECT_WAIT_SECONDS", default=10.0)
 # Perceptual-hash distance (bits of 64) under which two photos are the same picture, and
 # how far back duplicates are looked for.
 PHOTO_DUPLICATE_DISTANCE = env.int("PHOTO_DUPLICATE_DISTANCE", default=6)

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from carbon.api.pagination import AppealsNewestFirst
 from carbon.api.parsing import request_fields, request_files
 from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
-from carbon.models import Appeal, Claim
+from carbon.models import Appeal, AppealStatus, Claim
 from carbon.services.appeals import appeal_contest, appeal_report_missed
+
+
+class AppealOutcomeSerializer(serializers.Serializer):
+    """What deciding the appeal did: the grams credited, and the claim receipt's code and
+    reason at that moment (an approval the caps leave at 0 g says `cap_reached`)."""
+
+    credited_g = serializers.IntegerField()
+    code = serializers.CharField(source="outcome_code")
+    reason = serializers.CharField(source="outcome_reason")
 
 
 class AppealSerializer(serializers.ModelSerializer):
     claim = ClaimSerializer(read_only=True)
+    outcome = serializers.SerializerMethodField()
+
+    @extend_schema_field(AppealOutcomeSerializer(allow_null=True))
+    def get_outcome(self, obj: Appeal) -> dict | None:
+        """Null while the appeal is open."""
+        if obj.status == AppealStatus.OPEN:
+            return None
+        return AppealOutcomeSerializer(obj).data
 
     class Meta:
         model = Appeal
@@ -28,6 +46,7 @@ class AppealSerializer(serializers.ModelSerializer):
             "created_at",
             "decided_at",
             "decision_note",
+            "outcome",
             "claim",
         ]
 
@@ -46,6 +65,9 @@ class MissedAppealSerializer(serializers.Serializer):
 
 
 class ClaimAppealView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "appeals"
+
     @extend_schema(
         request=RefusedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
     )
@@ -71,6 +93,12 @@ class AppealListCreateView(generics.ListAPIView):
     serializer_class = AppealSerializer
     pagination_class = AppealsNewestFirst
     parser_classes = [JSONParser, MultiPartParser]
+    throttle_scope = "appeals"
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return Appeal.objects.filter(user=self.request.user).select_related(

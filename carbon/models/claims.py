@@ -129,6 +129,12 @@ class Appeal(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decision_note = models.CharField(max_length=500, blank=True)
+    # What deciding it did to the claim, copied from the claim's receipt at that moment (a
+    # later appeal of the same claim changes the receipt, not this): the grams credited and
+    # the receipt's code and reason. "Approved" with 0 g then says why: a cap, say.
+    credited_g = models.PositiveIntegerField(default=0)
+    outcome_code = models.CharField(max_length=64, blank=True)
+    outcome_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

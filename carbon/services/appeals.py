@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +20,29 @@ from carbon.services.claims import claim_submit, history_entry, lock_resident
 
 class AppealNotAllowed(DomainError):
     code = ErrorCode.APPEAL_NOT_ALLOWED
+
+
+class AppealLimitReached(DomainError):
+    code = ErrorCode.APPEAL_LIMIT_REACHED
+
+
+def _appeal_limit_check(*, user: User, now: datetime) -> None:
+    """At most settings.CARBON_APPEALS_PER_DAY appeals (of both kinds) in any 24 hours: each
+    puts a claim before a person. Retries of an appeal already made are not counted (they
+    return it before this runs). Authoritative under the resident's lock."""
+    limit = settings.CARBON_APPEALS_PER_DAY
+    made = Appeal.objects.filter(user=user, created_at__gt=now - timedelta(days=1)).count()
+    if made >= limit:
+        raise AppealLimitReached(
+            f"At most {limit} appeals in 24 hours; try again later.",
+            details={"per_day": limit},
+        )
+
+
+def _same_contest(existing: Appeal, *, claim_id: Any, reason: str, key: str) -> Appeal:
+    if str(existing.claim_id) != str(claim_id) or existing.reason != reason:
+        raise IdempotencyConflict(details={"idempotency_key": key})
+    return existing
 
 
 def appeal_contest(
@@ -33,11 +57,14 @@ def appeal_contest(
         raise AppealNotAllowed("Say why the claim should be credited.")
     existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None:
-        if str(existing.claim_id) != str(claim_id) or existing.reason != reason:
-            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
-        return existing, False
+        return _same_contest(existing, claim_id=claim_id, reason=reason, key=idempotency_key), False
     with transaction.atomic():
         lock_resident(user=user)
+        # A concurrent retry that waited for the lock finds the appeal its twin just made
+        # (the claim is in review by then, which would otherwise read as "not refused").
+        won = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if won is not None:
+            return _same_contest(won, claim_id=claim_id, reason=reason, key=idempotency_key), False
         claim = (
             Claim.objects.select_for_update()
             .select_related("behaviour")
@@ -53,6 +80,7 @@ def appeal_contest(
             raise AppealNotAllowed(
                 f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
             )
+        _appeal_limit_check(user=user, now=now)
         appeal = Appeal.objects.create(
             user=user, claim=claim, kind="refused", reason=reason, idempotency_key=idempotency_key
         )
@@ -86,6 +114,9 @@ def appeal_report_missed(
     reason = (reason or "").strip()
     if not reason:
         raise AppealNotAllowed("Say what was missed.")
+    if not Appeal.objects.filter(user=user, idempotency_key=idempotency_key).exists():
+        # Early, before the photo is inspected; checked again under the lock below.
+        _appeal_limit_check(user=user, now=timezone.now())
     with transaction.atomic():
         # The claim's own idempotency compares the whole request (behaviour, quantity, time,
         # photo, reason): a retry returns it, a different request under the key conflicts.
@@ -99,11 +130,14 @@ def appeal_report_missed(
             files=files,
             force_review=f"Missed-credit appeal: {reason}"[:300],
         )
+        # claim_submit took the resident's lock, held until this transaction ends: a
+        # concurrent retry waited for it and finds the appeal here.
         existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is not None:
             if existing.claim_id != claim.pk:
                 raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
             return existing, False
+        _appeal_limit_check(user=user, now=timezone.now())
         appeal = Appeal.objects.create(
             user=user, claim=claim, kind="missed", reason=reason, idempotency_key=idempotency_key
         )

@@ -24,7 +24,6 @@ from carbon.errors import (
     UnknownBehaviour,
 )
 from carbon.models import (
-    Account,
     Appeal,
     AppealStatus,
     Behaviour,
@@ -34,7 +33,8 @@ from carbon.models import (
     User,
 )
 from carbon.services import rules
-from carbon.services.ledger import account_for_user, ledger_award
+from carbon.services.ledger import ledger_award
+from carbon.services.people import AccountClosed, resident_lock
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
 
 
@@ -199,10 +199,11 @@ def _discarding_on_failure(verifier, prepared: PreparedEvidence):
         raise
 
 
-def lock_resident(*, user: User) -> None:
-    """One resident's claims are decided one at a time, so caps can't be raced."""
-    account = account_for_user(user=user)
-    Account.objects.select_for_update().filter(pk=account.pk).first()
+def lock_resident(*, user: User, allow_closed: bool = False) -> User:
+    """One resident's claims are decided one at a time, so caps can't be raced; and never
+    beside an erasure of the resident (people.resident_lock: the same row user_erase locks
+    first; an erased or deactivated account is refused with AccountClosed)."""
+    return resident_lock(user=user, allow_closed=allow_closed)
 
 
 def claim_submit(
@@ -380,7 +381,13 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
     appeal on the claim is closed with the same decision."""
     with transaction.atomic():
         claim = Claim.objects.select_related("user").get(pk=claim_id)
-        lock_resident(user=claim.user)
+        # A closed account's claims can still be rejected (to clear the queue), not credited.
+        resident = lock_resident(user=claim.user, allow_closed=True)
+        if approve and (resident.erased_at or not resident.is_active):
+            raise AccountClosed(
+                "The resident's account is erased or deactivated: nothing can be credited to "
+                "it; reject the claim instead."
+            )
         claim = (
             Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)
         )
@@ -422,11 +429,16 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
                 "credited_g": 0,
             }
         claim.save()
+        # The appeal says what its decision did: an approval the caps leave at 0 g says so,
+        # with the receipt's code and reason (cap_reached, ...).
         Appeal.objects.filter(claim=claim, status=AppealStatus.OPEN).update(
             status=AppealStatus.APPROVED if approve else AppealStatus.REJECTED,
             decided_at=now,
             decided_by=reviewer,
             decision_note=note,
+            credited_g=claim.credited_g,
+            outcome_code=str(claim.receipt.get("code", ""))[:64],
+            outcome_reason=str(claim.receipt.get("reason", ""))[:500],
         )
         return claim
 
@@ -435,12 +447,18 @@ def claims_release_held(*, now: datetime | None = None) -> int:
     """Decide held claims whose penalty period is over (the periodic job)."""
     now = now or timezone.now()
     released = 0
-    for claim_id in Claim.objects.filter(status=ClaimStatus.HELD, held_until__lte=now).values_list(
-        "pk", flat=True
-    ):
+    held = Claim.objects.filter(
+        status=ClaimStatus.HELD,
+        held_until__lte=now,
+        user__erased_at__isnull=True,
+        user__is_active=True,
+    )
+    for claim_id in held.values_list("pk", flat=True):
         with transaction.atomic():
             claim = Claim.objects.select_related("user").get(pk=claim_id)
-            lock_resident(user=claim.user)
+            resident = lock_resident(user=claim.user, allow_closed=True)
+            if resident.erased_at or not resident.is_active:
+                continue  # closed since the query: nothing to credit to it
             claim = (
                 Claim.objects.select_for_update()
                 .select_related("behaviour", "user")

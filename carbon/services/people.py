@@ -34,6 +34,30 @@ class UnknownConsentScope(DomainError):
     code = ErrorCode.UNKNOWN_CONSENT_SCOPE
 
 
+class AccountClosed(DomainError):
+    """The account was erased or deactivated while the request was on its way."""
+
+    code = ErrorCode.ACCOUNT_CLOSED
+
+
+def resident_lock(*, user: User, allow_closed: bool = False) -> User:
+    """Lock the resident's user row until the transaction ends, and return it as it is now.
+
+    Every write of a resident's data takes this lock before writing, and user_erase takes
+    the same row first: an erasure and a write of the same resident run one after the other,
+    whatever the order they arrive in. A write that comes second finds the account erased
+    (or deactivated) here and is refused with AccountClosed, writing nothing; an erasure that
+    comes second finds what the write committed and erases it. Call inside
+    transaction.atomic(). `allow_closed` is for staff decisions that may still close a
+    closed account's business (rejecting its claims).
+    """
+    # FOR NO KEY UPDATE: rows that merely refer to the user (a login's token) don't wait.
+    locked = User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    if locked is None or (not allow_closed and (locked.erased_at or not locked.is_active)):
+        raise AccountClosed()
+    return locked
+
+
 def community_by_code(code: str) -> Community:
     community = Community.objects.select_related("district").filter(code=code).first()
     if community is None:
@@ -76,10 +100,12 @@ def resident_register(
     return user
 
 
+@transaction.atomic
 def resident_update(
     *, user: User, display_name: str | None = None, community: str | None = None
 ) -> User:
     """Change a resident's display name or community (the district follows the community)."""
+    resident_lock(user=user)
     fields = []
     if display_name is not None:
         user.display_name = display_name.strip()
@@ -99,9 +125,11 @@ def _scope(scope: str) -> str:
     return scope
 
 
+@transaction.atomic
 def consent_grant(*, user: User, scope: str) -> Consent:
     """Grant a data source; granting an already current one returns it unchanged."""
     scope = _scope(scope)
+    resident_lock(user=user)
     current = Consent.objects.current().filter(user=user, scope=scope).first()
     if current is not None:
         return current
@@ -116,6 +144,7 @@ def consent_grant(*, user: User, scope: str) -> Consent:
 @transaction.atomic
 def consent_revoke(*, user: User, scope: str) -> Consent | None:
     scope = _scope(scope)
+    resident_lock(user=user)
     current = Consent.objects.select_for_update().current().filter(user=user, scope=scope).first()
     if current is None:
         return None
@@ -141,6 +170,11 @@ def user_erase(*, user: User) -> None:
     The ledger keeps its entries, tied to the account that stays with the anonymised user
     row; claims keep what the ledger refers to. The account is deactivated with an unusable
     password and its refresh tokens are blacklisted, so nothing logs in as it again.
+
+    The user row is the first lock taken, and the one every write of the resident's data
+    takes first too (resident_lock): a claim, photo or link in flight either commits before
+    and is erased here, or waits and is refused afterwards. Nothing personal is left behind
+    whatever the order.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.erased_at is not None:

@@ -173,15 +173,19 @@ def appeals_export(*, user: User) -> list[dict[str, Any]]:
             "reason": a.reason,
             "status": a.status,
             "created_at": a.created_at.isoformat(),
+            "credited_g": a.credited_g,
+            "outcome_code": a.outcome_code,
+            "outcome_reason": a.outcome_reason,
         }
         for a in user.appeals.order_by("created_at")
     ]
 
 
 def appeals_erase(*, user: User) -> None:
-    """The resident's words and the reviewer's answer go; the appeal's kind, status and
-    dates stay with the claim they were about."""
-    Appeal.objects.filter(user=user).update(reason="", decision_note="")
+    """The resident's words and the reviewer's answer (the note, and the outcome's reason,
+    which may quote it) go; the appeal's kind, status, dates, grams and outcome code stay
+    with the claim they were about."""
+    Appeal.objects.filter(user=user).update(reason="", decision_note="", outcome_reason="")
 
 
 # --- penalty box ----------------------------------------------------------------------------

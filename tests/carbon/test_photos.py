@@ -416,12 +416,19 @@ def test_the_same_photo_from_another_resident_is_refused_with_the_reason(
     body = second.json()
     assert body["status"] == "rejected" and body["credited_g"] == 0
     assert body["receipt"]["code"] == "duplicate_photo"
-    facts = verification(body)["facts"]
-    assert facts == {"duplicate_of_claim": first.json()["id"], "distance": 0, "same_file": True}
+    # Only that it is a duplicate: neither the other claim nor who made it.
+    assert verification(body)["facts"] == {"duplicate": True}
+    assert "duplicate" in body["receipt"]["reason"]
     text = json.dumps(body)
-    # The other claim's id, never who made it.
-    for secret in (resident.email, str(resident.public_id), resident.display_name):
+    for secret in (first.json()["id"], resident.email, str(resident.public_id)):
         assert secret not in text
+    # Reviewers still see which photo it copies.
+    assert ClaimPhoto.objects.get(claim_id=body["id"]).review_facts == {
+        "duplicate_of_claim": first.json()["id"],
+        "distance": 0,
+        "same_file": True,
+        "transform": "identity",
+    }
     assert Transfer.objects.filter(claim__isnull=False).count() == 1
     ledger_is_consistent()
 
@@ -439,8 +446,64 @@ def test_a_resized_recompressed_copy_is_caught(resident, other_resident, own_bag
     body = response.json()
     assert body["status"] in ("rejected", "needs_review"), body
     assert body["receipt"]["code"] in ("duplicate_photo", "possible_duplicate_photo")
-    assert verification(body)["facts"]["same_file"] is False
+    assert ClaimPhoto.objects.get(claim_id=body["id"]).review_facts["same_file"] is False
     assert body["credited_g"] == 0
+
+
+@pytest.mark.parametrize("turn", sorted(images.SYMMETRIES))
+def test_a_mirrored_flipped_rotated_or_transposed_copy_is_caught(
+    resident, other_resident, own_bag, turn
+):
+    original = picture(60, (960, 640))
+    first = upload(client_for(resident), encode(original, "JPEG", exif_for(timezone.now())))
+    assert first.json()["status"] == "credited"
+    turned = original.transpose(images.SYMMETRIES[turn])
+    copy = encode(turned, "JPEG", exif_for(timezone.now() - timedelta(minutes=5)), quality=75)
+
+    response = upload(client_for(other_resident), copy)
+
+    body = response.json()
+    assert response.status_code == 201, body
+    assert body["status"] == "rejected" and body["credited_g"] == 0, body["receipt"]
+    assert body["receipt"]["code"] == "duplicate_photo"
+    assert verification(body)["facts"] == {"duplicate": True}
+    assert first.json()["id"] not in json.dumps(body)
+    facts = ClaimPhoto.objects.get(claim_id=body["id"]).review_facts
+    assert facts["duplicate_of_claim"] == first.json()["id"] and facts["transform"] != "identity"
+    # What is stored is the copy's own hash, as sent: only the search looks at its turns.
+    assert (
+        ClaimPhoto.objects.get(claim_id=body["id"]).phash
+        == f"{images.photo_inspect(data=copy).phash:016x}"
+    )
+
+
+def test_a_different_picture_is_not_a_duplicate_in_any_orientation(
+    resident, other_resident, own_bag
+):
+    upload(client_for(resident), photo_bytes(62))
+    for seed, turn in enumerate(images.SYMMETRIES.values(), start=70):
+        other = encode(picture(seed).transpose(turn), "JPEG", exif_for(timezone.now()))
+        body = upload(client_for(other_resident), other).json()
+        # (the own-bag daily cap may stop the crediting; the photo itself passed)
+        assert verification(body)["code"] == "photo_checked", body["receipt"]
+
+
+def test_a_possible_duplicate_sent_to_review_names_no_other_claim(
+    auth_api, other_resident, own_bag
+):
+    data = photo_bytes(64)
+    phash = images.photo_inspect(data=data).phash
+    earlier = stored_photo_with_hash(
+        other_resident, own_bag, phash ^ 0b1000000001000000001000000001
+    )
+
+    body = upload(auth_api, data).json()
+
+    assert body["receipt"]["code"] == "possible_duplicate_photo"
+    assert "duplicate" in body["receipt"]["reason"]
+    assert str(earlier.pk) not in json.dumps(body)
+    detail = auth_api.get(f"{CLAIMS}/{body['id']}").json()
+    assert str(earlier.pk) not in json.dumps(detail)
 
 
 @pytest.mark.parametrize(
@@ -466,10 +529,13 @@ def test_hash_distance_decides_between_refusal_review_and_credit(
     assert body["status"] == status, body["receipt"]
     assert body["receipt"]["code"] == code
     if bits <= 6:
-        assert verification(body)["facts"] == {
+        assert verification(body)["facts"] == {"duplicate": True}
+        assert str(earlier.pk) not in json.dumps(body)
+        assert ClaimPhoto.objects.get(claim_id=body["id"]).review_facts == {
             "duplicate_of_claim": str(earlier.pk),
             "distance": bits,
             "same_file": False,
+            "transform": "identity",
         }
 
 
@@ -883,3 +949,49 @@ def test_two_files_under_the_name_photo_are_refused(auth_api, own_bag, settings)
     error = assert_error(response, 400, "invalid")
     assert "photo" in error["details"]
     assert state(settings) == (0, 0, 0, 0, [])
+
+
+def test_the_migration_moves_old_duplicate_facts_off_the_residents_receipt(
+    resident, other_resident, own_bag
+):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "carbon.migrations.0005_appeal_outcome_and_photo_review_facts"
+    )
+    earlier = stored_photo_with_hash(other_resident, own_bag, 0x1234)
+    claim = stored_photo_with_hash(resident, own_bag, 0x1235)
+    old_reason = (
+        f"This photo was already used for another claim (claim {earlier.pk}) in the last "
+        "180 days; a photo earns once."
+    )
+    claim.receipt = {
+        "status": "rejected",
+        "code": "duplicate_photo",
+        "reason": old_reason,
+        "steps": [
+            {
+                "step": "verification",
+                "code": "duplicate_photo",
+                "reason": old_reason,
+                "facts": {"duplicate_of_claim": str(earlier.pk), "distance": 1, "same_file": False},
+            }
+        ],
+        "history": [{"event": "appeal", "previous": {"reason": old_reason}}],
+    }
+    claim.save()
+
+    migration.move_duplicate_facts(apps, None)
+
+    claim.refresh_from_db()
+    assert str(earlier.pk) not in json.dumps(claim.receipt)
+    assert claim.receipt["steps"][0]["facts"] == {"duplicate": True}
+    assert claim.receipt["reason"].startswith("This photo was already used for another claim in")
+    assert claim.photo.review_facts == {
+        "duplicate_of_claim": str(earlier.pk),
+        "distance": 1,
+        "same_file": False,
+        "transform": "identity",
+    }

@@ -79,9 +79,9 @@ def test_staff_get_the_images_through_the_admin(admin_client, queue):
 
 def test_the_detail_page_shows_the_image_private_gps_and_the_photo_it_may_copy(admin_client, queue):
     suspect = queue["suspect"]
-    original = ClaimPhoto.objects.get(
-        claim_id=suspect.claim.receipt["steps"][0]["facts"]["duplicate_of_claim"]
-    )
+    # Which photo it may copy is kept where only staff look, never on the resident's receipt.
+    original = ClaimPhoto.objects.get(claim_id=suspect.review_facts["duplicate_of_claim"])
+    assert "duplicate_of_claim" not in str(suspect.claim.receipt)
 
     page = admin_client.get(
         reverse("admin:carbon_claimphoto_change", args=[suspect.pk])

@@ -17,7 +17,7 @@ from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStat
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import Claim, Consent, Partner, User
 from carbon.services import linking, rules
-from carbon.services.people import consent_grant
+from carbon.services.people import consent_grant, resident_lock
 
 
 class UnknownPartner(DomainError):
@@ -76,6 +76,7 @@ def partner_link_create(
         raise PartnerLinkError("This partner does not report green behaviours.")
     scopes = _partner_scopes(partner)
     with transaction.atomic():
+        resident_lock(user=user)  # never beside an erasure of this resident
         if consent:
             for scope in scopes:
                 consent_grant(user=user, scope=scope)

@@ -160,15 +160,9 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
 
     @admin.display(description="may copy")
     def possible_original(self, obj):
-        """The earlier photo the hash search matched, side by side, for the reviewer."""
-        facts = next(
-            (
-                s.get("facts", {})
-                for s in obj.claim.receipt.get("steps", [])
-                if s.get("step") == "verification"
-            ),
-            {},
-        )
+        """The earlier photo the hash search matched, side by side, for the reviewer (from
+        the photo's private review facts: the resident's receipt never names it)."""
+        facts = obj.review_facts or {}
         other_claim = facts.get("duplicate_of_claim")
         if not other_claim:
             return "-"
@@ -177,12 +171,15 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             return f"claim {other_claim} (its photo is gone)"
         return format_html(
             '<a href="{}"><img src="{}" alt="earlier photo" style="max-height:240px"></a><br>'
-            "claim {}, {} bit(s) apart{}, uploaded {}",
+            "claim {}, {} bit(s) apart{}{}, uploaded {}",
             reverse("admin:carbon_claimphoto_change", args=[other.pk]),
             self._file_url(other, "thumbnail"),
             other.claim_id,
             facts.get("distance"),
             " (the same file)" if facts.get("same_file") else "",
+            f" when this one is {facts['transform'].replace('_', ' ')}"
+            if facts.get("transform") not in (None, "identity")
+            else "",
             other.uploaded_at,
         )
 

@@ -1,9 +1,12 @@
 """Near-duplicate photos across all residents: the perceptual hash cut into bands, an index
-lookup of the candidates, and a lock so two copies uploaded at once cannot both pass."""
+lookup of the candidates, and a lock so two copies uploaded at once cannot both pass. A new
+photo is looked for as it is and in each of its seven symmetries (mirrored, flipped,
+rotated, transposed), so a turned copy is found too; stored hashes are of the photo as sent."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +29,8 @@ class DuplicateMatch:
     distance: int
     same_file: bool
     uploaded_at: datetime
+    #: Which symmetry of the new photo matched: "identity", or a name of images.SYMMETRIES.
+    transform: str = "identity"
 
 
 def _band_layout(distance: int) -> list[tuple[int, int]]:
@@ -54,60 +59,87 @@ def hash_bands(phash: int, *, distance: int | None = None) -> list[tuple[int, in
     ]
 
 
+def _searched(phash: int, symmetry_hashes: Mapping[str, int] | None) -> dict[int, str]:
+    """Each hash to look for, with the symmetry it stands for (the first name wins when a
+    symmetric picture hashes the same turned)."""
+    searched = {phash: "identity"}
+    for name, value in (symmetry_hashes or {}).items():
+        searched.setdefault(value, name)
+    return searched
+
+
 def photo_duplicates_find(
-    *, phash: int, sha256: str, now: datetime | None = None
+    *,
+    phash: int,
+    sha256: str,
+    now: datetime | None = None,
+    symmetry_hashes: Mapping[str, int] | None = None,
 ) -> list[DuplicateMatch]:
     """Photos of any resident, uploaded within the lookback, whose hash is within
-    PHOTO_DUPLICATE_DISTANCE bits (or whose file is identical). Nearest first."""
+    PHOTO_DUPLICATE_DISTANCE bits of this photo's or of one of its `symmetry_hashes` (or
+    whose file is identical). Nearest first."""
     now = now or timezone.now()
     since = now - timedelta(days=settings.PHOTO_DUPLICATE_LOOKBACK_DAYS)
+    searched = _searched(phash, symmetry_hashes)
     wanted = Q()
-    for band, value in hash_bands(phash):
+    for band, value in sorted({bv for h in searched for bv in hash_bands(h)}):
         wanted |= Q(band=band, value=value)
-    # Candidates are many (about 7 x stored / 512 with the default layout): fetch only the
-    # hash for them, and the rest for the few within the distance. An identical file has
-    # an identical hash, so it is always among the candidates.
+    # Candidates are many (about 7 x stored / 512 per hash with the default layout): fetch
+    # only the hash for them, and the rest for the few within the distance. An identical
+    # file has an identical hash, so it is always among the candidates.
     candidates = PhotoHashBand.objects.filter(wanted, photo__uploaded_at__gte=since).values_list(
         "photo_id", "photo__phash"
     )
-    distances: dict[int, int] = {}
+    nearest: dict[int, tuple[int, str]] = {}
     for photo_id, other_hex in candidates:
-        distance = (int(other_hex, 16) ^ phash).bit_count()
+        other = int(other_hex, 16)
+        distance, transform = min(((other ^ h).bit_count(), name) for h, name in searched.items())
         if distance <= settings.PHOTO_DUPLICATE_DISTANCE:
-            distances[photo_id] = distance
-    if not distances:
+            nearest[photo_id] = (distance, transform)
+    if not nearest:
         return []
     matches = []
     for photo_id, claim_id, other_sha, uploaded_at in ClaimPhoto.objects.filter(
-        pk__in=distances
+        pk__in=nearest
     ).values_list("pk", "claim_id", "sha256", "uploaded_at"):
         same_file = other_sha == sha256
+        distance, transform = nearest[photo_id]
         matches.append(
             DuplicateMatch(
-                claim_id, 0 if same_file else distances[photo_id], same_file, uploaded_at
+                claim_id,
+                0 if same_file else distance,
+                same_file,
+                uploaded_at,
+                "identity" if same_file else transform,
             )
         )
     matches.sort(key=lambda m: (m.distance, not m.same_file, m.uploaded_at))
     return matches
 
 
-def photo_duplicate_lock(*, phash: int) -> None:
+def photo_duplicate_lock(*, phash: int, symmetry_hashes: Mapping[str, int] | None = None) -> None:
     """Serialise concurrent uploads of near-identical photos by different residents, so two
     copies submitted at the same moment cannot both pass the search. Call inside the
     claim's transaction, before photo_duplicates_find.
 
-    PostgreSQL: transaction-scoped advisory locks on each band (two hashes within the
-    distance share a band, hence a lock; taken in sorted order, so never a deadlock). Under
+    PostgreSQL: transaction-scoped advisory locks on each band of each searched hash (two
+    hashes within the distance share a band, hence a lock: a turned copy's searched hashes
+    include one near the original's own; taken in sorted order, so never a deadlock). Under
     READ COMMITTED the search after the wait sees the winner's committed photo. SQLite runs
     claim transactions as BEGIN IMMEDIATE, which already serialises every writer.
     """
     if connection.vendor != "postgresql":
         return
     keys = sorted(
-        int.from_bytes(
-            hashlib.sha256(f"carbon.photo-band:{b}:{v}".encode()).digest()[:8], "big", signed=True
-        )
-        for b, v in hash_bands(phash)
+        {
+            int.from_bytes(
+                hashlib.sha256(f"carbon.photo-band:{b}:{v}".encode()).digest()[:8],
+                "big",
+                signed=True,
+            )
+            for h in _searched(phash, symmetry_hashes)
+            for b, v in hash_bands(h)
+        }
     )
     with connection.cursor() as cursor:
         for key in keys:

@@ -27,6 +27,10 @@ class ClaimPhoto(models.Model):
     # Private: for reviewers only, never served publicly.
     gps = gis.PointField(srid=4326, null=True, blank=True)
     exif = models.JSONField(default=dict, blank=True)
+    # Private, for reviewers only: the earlier photo the duplicate search matched (its
+    # claim, the distance, whether the file is the same, which symmetry matched). The
+    # resident's receipt says only "duplicate": the other claim is someone else's.
+    review_facts = models.JSONField(default=dict, blank=True)
     uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     def __str__(self) -> str:

@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 # --- storing ----------------------------------------------------------------------------
 
 
-def photo_store(*, claim: Claim, inspected: InspectedPhoto) -> ClaimPhoto:
-    """Write the re-encoded image and thumbnail and the photo's rows. Call inside the
+def photo_store(
+    *, claim: Claim, inspected: InspectedPhoto, review_facts: dict[str, Any] | None = None
+) -> ClaimPhoto:
+    """Write the re-encoded image and thumbnail and the photo's rows, with the facts only
+    reviewers see (`review_facts`: the photo it may copy). Call inside the
     claim's transaction. Files already written are removed if anything here fails; for a
     failure later in the transaction, see photo_files_discard and photo_orphans_purge."""
     photo = ClaimPhoto(
@@ -37,6 +40,7 @@ def photo_store(*, claim: Claim, inspected: InspectedPhoto) -> ClaimPhoto:
         taken_at=inspected.taken_at,
         gps=inspected.gps,
         exif=inspected.exif,
+        review_facts=review_facts or {},
     )
     try:
         # Named ContentFiles: ImageField reads the dimensions from the file it is given,

@@ -67,13 +67,31 @@ class PhotoVerifier:
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         inspected: images.InspectedPhoto = prepared.payload
         now = claim.submitted_at or timezone.now()
-        duplicates.photo_duplicate_lock(phash=inspected.phash)
+        duplicates.photo_duplicate_lock(
+            phash=inspected.phash, symmetry_hashes=inspected.symmetry_hashes
+        )
         matches = duplicates.photo_duplicates_find(
-            phash=inspected.phash, sha256=inspected.sha256, now=now
+            phash=inspected.phash,
+            sha256=inspected.sha256,
+            now=now,
+            symmetry_hashes=inspected.symmetry_hashes,
+        )
+        nearest = matches[0] if matches else None
+        # Which photo it may copy is for reviewers (the admin shows both side by side): the
+        # other claim belongs to someone else, so the resident's receipt never names it.
+        review_facts = (
+            {
+                "duplicate_of_claim": str(nearest.claim_id),
+                "distance": nearest.distance,
+                "same_file": nearest.same_file,
+                "transform": nearest.transform,
+            }
+            if nearest is not None
+            else {}
         )
         # Kept whatever the verdict: a reviewer or an appeal needs to see what was sent.
-        storage.photo_store(claim=claim, inspected=inspected)
-        return self._verdict(claim=claim, inspected=inspected, matches=matches, now=now)
+        storage.photo_store(claim=claim, inspected=inspected, review_facts=review_facts)
+        return self._verdict(claim=claim, inspected=inspected, nearest=nearest, now=now)
 
     def discard(self, *, prepared: PreparedEvidence) -> None:
         """Remove files verify() wrote, when the claim's transaction did not commit."""
@@ -85,24 +103,19 @@ class PhotoVerifier:
         *,
         claim,
         inspected: images.InspectedPhoto,
-        matches: list[duplicates.DuplicateMatch],
+        nearest: duplicates.DuplicateMatch | None,
         now,
     ) -> Verdict:
         lookback = settings.PHOTO_DUPLICATE_LOOKBACK_DAYS
-        nearest = matches[0] if matches else None
         if nearest is not None:
-            # The other claim's id only: never who made it.
-            facts = {
-                "duplicate_of_claim": str(nearest.claim_id),
-                "distance": nearest.distance,
-                "same_file": nearest.same_file,
-            }
+            # Only that it is a duplicate: no other claim, no distance, nothing to probe with.
+            facts = {"duplicate": True}
             if nearest.same_file or nearest.distance <= duplicates.SAME_PICTURE_DISTANCE:
                 return Verdict(
                     outcome="rejected",
                     code="duplicate_photo",
-                    reason=f"This photo was already used for another claim "
-                    f"(claim {nearest.claim_id}) in the last {lookback} days; a photo earns once.",
+                    reason=f"This photo is a duplicate: it was already used for a claim in the "
+                    f"last {lookback} days, and a photo earns once.",
                     facts=facts,
                 )
         taken = inspected.taken_at
@@ -121,8 +134,8 @@ class PhotoVerifier:
             return Verdict(
                 outcome="needs_review",
                 code="possible_duplicate_photo",
-                reason=f"This photo looks much like one used for another claim "
-                f"(claim {nearest.claim_id}); a reviewer will compare them.",
+                reason="This photo may be a duplicate of one already used for a claim; a "
+                "reviewer will compare them.",
                 facts=facts,
             )
         if taken is None:

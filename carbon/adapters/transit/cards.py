@@ -20,7 +20,7 @@ from carbon.errors import DomainError, ErrorCode
 from carbon.models import Claim, Consent, ConsentScope, Partner, User
 from carbon.services import linking
 from carbon.services.partners import hmac_hex
-from carbon.services.people import consent_grant
+from carbon.services.people import consent_grant, resident_lock
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ def transit_card_link(
     digest = card_hash(number)
     label = (label or "").strip()[:80]
     with transaction.atomic():
+        resident_lock(user=user)  # never beside an erasure of this resident
         if consent:
             consent_grant(user=user, scope=ConsentScope.TRANSIT_CARD)
         elif not Consent.objects.in_force(user=user, scope=ConsentScope.TRANSIT_CARD):
