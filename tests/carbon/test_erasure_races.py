@@ -26,9 +26,9 @@ from carbon.errors import ErrorCode
 from carbon.models import Claim, User
 from carbon.personal_data import PersonalData
 from carbon.services.people import user_erase
-from tests.carbon.api_helpers import assert_error
+from tests.carbon.api_helpers import assert_error, client_for
 from tests.carbon.factories import UserFactory
-from tests.carbon.photo_samples import LAT, client_for, encode, photo_bytes, picture, upload
+from tests.carbon.photo_samples import LAT, encode, photo_bytes, picture, upload
 
 NOTE = "left it by flat 1204, Huanghelou Lane"
 PASSWORD = "correct horse battery"  # tests.factories.UserFactory's
