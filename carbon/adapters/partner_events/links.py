@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
@@ -44,16 +45,19 @@ def partner_link_create(
     that are still inside their claim window."""
     external_ref = (external_ref or "").strip()
     if not external_ref or len(external_ref) > 200:
-        raise PartnerLinkError("`external_ref` is your id at the partner, up to 200 characters.")
+        raise PartnerLinkError(_("`external_ref` is your id at the partner, up to 200 characters."))
     if not partner.is_active or not partner.behaviours.exists():
-        raise PartnerLinkError("This partner does not report green behaviours.")
+        raise PartnerLinkError(_("This partner does not report green behaviours."))
     scopes = _partner_scopes(partner)
     if consent:
         for scope in scopes:
             consent_grant(user=user, scope=scope)
     elif scopes and not any(Consent.objects.in_force(user=user, scope=s) for s in scopes):
         raise ConsentRequired(
-            "Consent to at least one of this partner's data sources first, or send `consent`: true.",
+            _(
+                "Consent to at least one of this partner's data sources first, or send "
+                "`consent`: true."
+            ),
             details={"scopes": sorted(scopes)},
         )
     ref_hash = external_ref_hash(partner=partner, external_ref=external_ref)

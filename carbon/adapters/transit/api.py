@@ -4,6 +4,7 @@ validate, call a service of this slice, render."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from pydantic import BaseModel, Field
 from rest_framework import serializers, status
@@ -161,7 +162,7 @@ class TransitCardDetailView(APIView):
 
 
 class IsTransitOperator(BasePermission):
-    message = "Only transit operators may push taps."
+    message = _("Only transit operators may push taps.")
 
     def has_permission(self, request, view):
         return IsPartner().has_permission(request, view) and (
