@@ -400,6 +400,24 @@ def test_the_docs_describe_the_error_codes_in_the_request_language(db):
         assert f"* `{code.value}` - {code.status}: " in chinese, code
 
 
+def test_the_docs_take_only_a_language_we_speak(db):
+    """`?lang=` names the document's language; an unknown one is ignored, and a stream of
+    made-up values leaves no catalogue behind."""
+    from django.utils.translation import trans_real
+
+    client = APIClient()
+    english = client.get("/api/schema/?format=json&lang=en-GB")
+    cached = len(trans_real._translations)
+    odd = [client.get(f"/api/schema/?format=json&lang=xx-{n}") for n in range(3)]
+    odd.append(client.get("/api/schema/?format=json&lang=../../etc/x", HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert english["Content-Language"] == "en"
+    assert _error_codes_description(english)[1].startswith("Every error code")
+    assert [r["Content-Language"] for r in odd] == ["zh-hans", "zh-hans", "zh-hans", "en"]
+    assert _error_codes_description(odd[0])[1].startswith("所有错误代码")
+    assert len(trans_real._translations) == cached
+
+
 # --- the admin ---------------------------------------------------------------------------------
 
 
