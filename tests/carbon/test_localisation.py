@@ -250,6 +250,22 @@ def test_the_body_limit_answers_in_the_request_language(sent, language):
     assert answer_headers[b"vary"] == b"Accept-Language"
 
 
+def test_receipts_are_records_in_the_source_language(auth_api, metro):
+    """A receipt is written once, when the claim is decided, and read later in any language:
+    its text stays English (its codes are what clients show translated)."""
+    response = auth_api.post(
+        "/api/v1/claims",
+        {"behaviour": "metro", "quantity": 2, "idempotency_key": str(uuid.uuid4())},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-CN",
+    )
+
+    assert response.status_code == 201, response.content
+    receipt = response.json()["receipt"]
+    assert receipt["code"] == "credited"
+    assert re.fullmatch(r"\d+ g credited\.", receipt["reason"]), receipt
+
+
 # --- partner batches: each row's message -----------------------------------------------------
 
 
