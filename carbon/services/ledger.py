@@ -248,9 +248,9 @@ def _allocate(
             break
     if left:
         raise InsufficientFunds(
-            "Not enough unexpired grams in the allowed categories."
+            _("Not enough unexpired grams in the allowed categories.")
             if categories
-            else "Not enough unexpired grams.",
+            else _("Not enough unexpired grams."),
             details={"short_g": left, "categories": list(categories or [])},
         )
     LotAllocation.objects.bulk_create(allocations)
