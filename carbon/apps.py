@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CarbonConfig(AppConfig):
     name = "carbon"
-    verbose_name = "Carbon core"
+    verbose_name = _("Carbon core")
 
     def ready(self) -> None:
         # Imported here, not at the top: providers name models, which exist only once the

@@ -10,6 +10,9 @@ from __future__ import annotations
 from enum import StrEnum, unique
 from typing import Any, ClassVar
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 
 @unique
 class ErrorCode(StrEnum):
@@ -17,9 +20,10 @@ class ErrorCode(StrEnum):
     and the message used when the raiser gives none."""
 
     status: int
-    default_message: str
+    #: Translated lazily: rendered in the language of the request that reads it.
+    default_message: Promise
 
-    def __new__(cls, code: str, status: int, default_message: str):
+    def __new__(cls, code: str, status: int, default_message: Promise):
         member = str.__new__(cls, code)
         member._value_ = code
         member.status = status
@@ -27,65 +31,73 @@ class ErrorCode(StrEnum):
         return member
 
     # --- the request itself (DRF, Django and the ASGI body limit) --------------------------
-    BAD_REQUEST = "bad_request", 400, "Bad request."
-    MALFORMED_REQUEST = "malformed_request", 400, "The request body could not be parsed."
-    INVALID = "invalid", 400, "The request is not valid; see details."
+    BAD_REQUEST = "bad_request", 400, _("Bad request.")
+    MALFORMED_REQUEST = "malformed_request", 400, _("The request body could not be parsed.")
+    INVALID = "invalid", 400, _("The request is not valid; see details.")
     AUTHENTICATION_FAILED = (
         "authentication_failed",
         401,
-        "The credentials or the token are wrong, expired or of the wrong kind.",
+        _("The credentials or the token are wrong, expired or of the wrong kind."),
     )
-    NOT_AUTHENTICATED = "not_authenticated", 401, "Authentication credentials were not provided."
+    NOT_AUTHENTICATED = "not_authenticated", 401, _("Authentication credentials were not provided.")
     PERMISSION_DENIED = (
         "permission_denied",
         403,
-        "You do not have permission to perform this action.",
+        _("You do not have permission to perform this action."),
     )
-    NOT_FOUND = "not_found", 404, "Not found."
-    METHOD_NOT_ALLOWED = "method_not_allowed", 405, "This method is not allowed here."
-    NOT_ACCEPTABLE = "not_acceptable", 406, "No answer in the format the Accept header asks for."
-    REQUEST_TOO_LARGE = "request_too_large", 413, "The request body is too large."
-    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, "This content type is not accepted."
-    THROTTLED = "throttled", 429, "Too many requests; retry later."
+    NOT_FOUND = "not_found", 404, _("Not found.")
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405, _("This method is not allowed here.")
+    NOT_ACCEPTABLE = "not_acceptable", 406, _("No answer in the format the Accept header asks for.")
+    REQUEST_TOO_LARGE = "request_too_large", 413, _("The request body is too large.")
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, _("This content type is not accepted.")
+    THROTTLED = "throttled", 429, _("Too many requests; retry later.")
     SERVER_ERROR = (
         "server_error",
         500,
-        "Something went wrong on our side; nothing was changed.",
+        _("Something went wrong on our side; nothing was changed."),
     )
 
     # --- ledger ----------------------------------------------------------------------------
     IDEMPOTENCY_CONFLICT = (
         "idempotency_conflict",
         409,
-        "This idempotency key was already used with a different request.",
+        _("This idempotency key was already used with a different request."),
     )
-    INSUFFICIENT_BALANCE = "insufficient_balance", 409, "Not enough available grams for this spend."
+    INSUFFICIENT_BALANCE = (
+        "insufficient_balance",
+        409,
+        _("Not enough available grams for this spend."),
+    )
     PENDING_ALREADY_RESOLVED = (
         "pending_already_resolved",
         409,
-        "This hold was already posted or voided.",
+        _("This hold was already posted or voided."),
     )
     HOLD_EXPIRED = (
         "hold_expired",
         409,
-        "This hold timed out and was released; its grams are available again.",
+        _("This hold timed out and was released; its grams are available again."),
     )
-    NOT_PENDING = "not_pending", 409, "This transfer is not a pending hold."
-    INVALID_AMOUNT = "invalid_amount", 400, "Amounts are positive whole grams."
-    NOTHING_TO_REVERSE = "nothing_to_reverse", 409, "Nothing is left to reverse on this transfer."
+    NOT_PENDING = "not_pending", 409, _("This transfer is not a pending hold.")
+    INVALID_AMOUNT = "invalid_amount", 400, _("Amounts are positive whole grams.")
+    NOTHING_TO_REVERSE = (
+        "nothing_to_reverse",
+        409,
+        _("Nothing is left to reverse on this transfer."),
+    )
 
     # --- catalogue, claims and appeals -----------------------------------------------------
-    UNKNOWN_BEHAVIOUR = "unknown_behaviour", 400, "No active behaviour has this code."
-    INVALID_FACTOR = "invalid_factor", 400, "This emission factor cannot be published."
-    INVALID_QUANTITY = "invalid_quantity", 400, "The quantity is not one this behaviour accepts."
+    UNKNOWN_BEHAVIOUR = "unknown_behaviour", 400, _("No active behaviour has this code.")
+    INVALID_FACTOR = "invalid_factor", 400, _("This emission factor cannot be published.")
+    INVALID_QUANTITY = "invalid_quantity", 400, _("The quantity is not one this behaviour accepts.")
     OUTSIDE_CLAIM_WINDOW = (
         "outside_claim_window",
         400,
-        "The act is outside the behaviour's claim window.",
+        _("The act is outside the behaviour's claim window."),
     )
-    EVIDENCE_NOT_ACCEPTED = "evidence_not_accepted", 400, "The evidence was not accepted."
-    INVALID_REVIEW = "invalid_review", 409, "This claim cannot be reviewed that way now."
-    APPEAL_NOT_ALLOWED = "appeal_not_allowed", 409, "This appeal cannot be made."
+    EVIDENCE_NOT_ACCEPTED = "evidence_not_accepted", 400, _("The evidence was not accepted.")
+    INVALID_REVIEW = "invalid_review", 409, _("This claim cannot be reviewed that way now.")
+    APPEAL_NOT_ALLOWED = "appeal_not_allowed", 409, _("This appeal cannot be made.")
     APPEAL_LIMIT_REACHED = (
         "appeal_limit_reached",
         429,
@@ -93,15 +105,15 @@ class ErrorCode(StrEnum):
     )
 
     # --- residents and consent ---------------------------------------------------------------
-    EMAIL_TAKEN = "email_taken", 409, "An account with this email already exists."
-    UNKNOWN_COMMUNITY = "unknown_community", 400, "No community has this code."
-    UNKNOWN_CONSENT_SCOPE = "unknown_consent_scope", 400, "No such data source."
+    EMAIL_TAKEN = "email_taken", 409, _("An account with this email already exists.")
+    UNKNOWN_COMMUNITY = "unknown_community", 400, _("No community has this code.")
+    UNKNOWN_CONSENT_SCOPE = "unknown_consent_scope", 400, _("No such data source.")
     # 409, not 400: the request is well formed and succeeds unchanged once the resident has
     # consented; it conflicts with the resident's current consents, which the client can fix.
     CONSENT_REQUIRED = (
         "consent_required",
         409,
-        "Consent to this data source first, or send `consent`: true.",
+        _("Consent to this data source first, or send `consent`: true."),
     )
     # An erasure (or a deactivation) committed while the request was on its way: nothing of
     # it was recorded.
@@ -115,11 +127,11 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = (
         "invalid_signature",
         401,
-        "The partner signature is missing, malformed, stale or wrong.",
+        _("The partner signature is missing, malformed, stale or wrong."),
     )
-    REPLAYED_REQUEST = "replayed_request", 409, "This signed request was already received."
-    UNKNOWN_PARTNER = "unknown_partner", 400, "No active partner has this id."
-    PARTNER_LINK_INVALID = "partner_link_invalid", 400, "This partner account cannot be linked."
+    REPLAYED_REQUEST = "replayed_request", 409, _("This signed request was already received.")
+    UNKNOWN_PARTNER = "unknown_partner", 400, _("No active partner has this id.")
+    PARTNER_LINK_INVALID = "partner_link_invalid", 400, _("This partner account cannot be linked.")
     # Linking a card or a partner account with proof of control (carbon/services/linking.py).
     TOO_MANY_PENDING_LINKS = (
         "too_many_pending_links",
@@ -137,14 +149,14 @@ class ErrorCode(StrEnum):
         "This link request names another account than the one sent.",
     )
     NO_PENDING_LINK = "no_pending_link", 404, "No resident is waiting to link this account."
-    BATCH_TOO_LARGE = "batch_too_large", 413, "The batch holds more rows than one request may."
+    BATCH_TOO_LARGE = "batch_too_large", 413, _("The batch holds more rows than one request may.")
 
     # --- transit -----------------------------------------------------------------------------
-    NOT_TRANSIT_OPERATOR = "not_transit_operator", 403, "Only transit operators may push taps."
+    NOT_TRANSIT_OPERATOR = "not_transit_operator", 403, _("Only transit operators may push taps.")
     INVALID_CARD_NUMBER = (
         "invalid_card_number",
         400,
-        "A card number is 8 to 20 digits (spaces and dashes are ignored).",
+        _("A card number is 8 to 20 digits (spaces and dashes are ignored)."),
     )
     INVALID_CARD_HASH = (
         "invalid_card_hash",
@@ -153,13 +165,13 @@ class ErrorCode(StrEnum):
     )
 
     # --- photos --------------------------------------------------------------------------------
-    PHOTO_TOO_LARGE = "photo_too_large", 413, "The photo file is too large."
-    NOT_AN_IMAGE = "not_an_image", 400, "The file is not an image in an accepted format."
-    IMAGE_TOO_LARGE = "image_too_large", 400, "The image has too many pixels."
+    PHOTO_TOO_LARGE = "photo_too_large", 413, _("The photo file is too large.")
+    NOT_AN_IMAGE = "not_an_image", 400, _("The file is not an image in an accepted format.")
+    IMAGE_TOO_LARGE = "image_too_large", 400, _("The image has too many pixels.")
     CAPTURE_TIME_IN_FUTURE = (
         "capture_time_in_future",
         400,
-        "The photo's capture time is in the future.",
+        _("The photo's capture time is in the future."),
     )
     PHOTO_WORK_BUSY = (
         "photo_work_busy",
@@ -178,8 +190,9 @@ class DomainError(Exception):
 
     #: Set by each subclass (DomainError itself has none, so it is raised with `code=`).
     code: ErrorCode
-    #: Optional wording for this class, where the catalogue's is too general.
-    default_message: ClassVar[str | None] = None
+    #: Optional wording for this class, where the catalogue's is too general (a lazy
+    #: translation, `gettext_lazy`, like the catalogue's).
+    default_message: ClassVar[str | Promise | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,7 +207,7 @@ class DomainError(Exception):
 
     def __init__(
         self,
-        message: str | None = None,
+        message: str | Promise | None = None,
         *,
         details: dict[str, Any] | None = None,
         code: ErrorCode | None = None,

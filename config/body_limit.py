@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from carbon.api.errors import error_body
 from carbon.errors import ErrorCode
@@ -39,7 +42,7 @@ class RequestBodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if declared is not None and int(declared) > limit:
-                return await self._refuse(send, limit)
+                return await self._refuse(scope, send, limit)
         except ValueError:
             pass  # a malformed header: Django answers 400 itself
         received = 0
@@ -67,17 +70,20 @@ class RequestBodyLimit:
 
         await self.app(scope, limited_receive, tracked_send)
         if cut_off and not started:
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
 
     @staticmethod
-    async def _refuse(send, limit: int) -> None:
-        body = json.dumps(
-            error_body(
-                ErrorCode.REQUEST_TOO_LARGE,
-                f"The request body may be at most {limit} bytes.",
-                {"max_bytes": limit},
-            )
-        ).encode()
+    async def _refuse(scope, send, limit: int) -> None:
+        language = _request_language(scope)
+        with translation.override(language):
+            body = json.dumps(
+                error_body(
+                    ErrorCode.REQUEST_TOO_LARGE,
+                    _("The request body may be at most %(max_bytes)d bytes.")
+                    % {"max_bytes": limit},
+                    {"max_bytes": limit},
+                )
+            ).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -85,8 +91,20 @@ class RequestBodyLimit:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    (b"content-language", language.encode()),
+                    (b"vary", b"Accept-Language"),
                     (b"connection", b"close"),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _request_language(scope) -> str:
+    """The language LocaleMiddleware would pick for this request (which never reaches it):
+    Django's own reading of Accept-Language, over the settings' LANGUAGES, else the default."""
+    request = HttpRequest()
+    for name, value in scope.get("headers") or []:
+        if name == b"accept-language":
+            request.META["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
+    return translation.get_language_from_request(request)

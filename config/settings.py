@@ -111,6 +111,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "rest_framework",
+    # Listed for its translations (the token errors); it has no models.
+    "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -128,6 +130,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware (Django's order): picks each request's language
+    # from Accept-Language (or the admin's language cookie), answers Content-Language and
+    # Vary: Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -231,7 +237,17 @@ PASSWORD_HASHERS = env.list(
     ],
 )
 
-LANGUAGE_CODE = "en-us"
+# --- languages -----------------------------------------------------------------
+# Every answer (the API's error messages, the docs' error descriptions, the admin) follows
+# the request's Accept-Language: Simplified Chinese or English. Without one, Simplified
+# Chinese: residents read Chinese, and so do the city's staff and the partners' engineers;
+# partners' systems that want English send `Accept-Language: en`. Codes never change with
+# the language. Processes outside a request (Celery, commands) speak the default too.
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# Our catalogue (locale/zh_Hans/LC_MESSAGES/django.po, and its compiled .mo, committed so a
+# machine without GNU gettext serves it; tests check the two agree).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -72,6 +72,16 @@ def _fresh_process_caches(settings, tmp_path):
     reset_registry()
 
 
+@pytest.fixture(autouse=True)
+def _english_unless_marked(request, settings):
+    """The suite asserts the source (English) messages, so here a request without
+    Accept-Language, and code run outside a request, get English. Tests marked
+    `configured_language` see the project's own default, Simplified Chinese
+    (tests/carbon/test_localisation.py checks both)."""
+    if request.node.get_closest_marker("configured_language") is None:
+        settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -16,6 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carbon.errors import DomainError
 from carbon.models import Claim
@@ -57,7 +59,9 @@ def receipt_html(receipt: dict):
 
 
 class ReasonForm(forms.Form):
-    note = forms.CharField(label="reason", required=True, widget=forms.Textarea(attrs={"rows": 3}))
+    note = forms.CharField(
+        label=gettext_lazy("reason"), required=True, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
     def __init__(self, *args, max_length: int, **kwargs):
         super().__init__(*args, **kwargs)
@@ -98,7 +102,9 @@ def act_with_reason(
                     message = act(row, form.cleaned_data["note"])
                 except DomainError as exc:
                     model_admin.message_user(
-                        request, f"{label(row)}: {exc.message}", messages.WARNING
+                        request,
+                        _("%(row)s: %(message)s") % {"row": label(row), "message": exc.message},
+                        messages.WARNING,
                     )
                     continue
                 done += 1
@@ -128,7 +134,8 @@ class ClaimDecisionActions:
     """Mixin for a ModelAdmin whose rows are claims or belong to one (`claim_id_of`).
     Deciding needs `carbon.review_claim`, whatever the rows' own model permissions say."""
 
-    decision_noun = "claim(s)"
+    # Translators: what the decided rows are, as in "Approve claim(s)", "3 claim(s) approved."
+    decision_noun = gettext_lazy("claim(s)")
 
     def claim_id_of(self, obj):
         return obj.pk
@@ -142,25 +149,34 @@ class ClaimDecisionActions:
                 claim_id=self.claim_id_of(obj), reviewer=request.user, approve=approve, note=note
             )
 
-        verb = "approved" if approve else "rejected"
+        noun = self.decision_noun
+        if approve:
+            title = _("Approve %(rows)s") % {"rows": noun}
+            summary = _("%(count)d %(rows)s approved.")
+        else:
+            title = _("Reject %(rows)s") % {"rows": noun}
+            summary = _("%(count)d %(rows)s rejected.")
         return act_with_reason(
             self,
             request,
             queryset,
             permission="review",
-            title=f"{'Approve' if approve else 'Reject'} {self.decision_noun}",
+            title=title,
             max_length=Claim._meta.get_field("review_note").max_length,
-            label=lambda obj: f"claim {self.claim_id_of(obj)}",
+            label=lambda obj: _("claim %(id)s") % {"id": self.claim_id_of(obj)},
             act=review,
-            summary=lambda done: f"{done} {self.decision_noun} {verb}.",
+            summary=lambda done: summary % {"count": done, "rows": noun},
         )
 
     @admin.action(
-        description="Approve selected (runs the rules and credits)", permissions=["review"]
+        description=gettext_lazy("Approve selected (runs the rules and credits)"),
+        permissions=["review"],
     )
     def approve(self, request, queryset):
         return self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected (a reason is required)", permissions=["review"])
+    @admin.action(
+        description=gettext_lazy("Reject selected (a reason is required)"), permissions=["review"]
+    )
     def reject(self, request, queryset):
         return self._decide(request, queryset, approve=False)

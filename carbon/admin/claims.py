@@ -5,6 +5,7 @@ claims.claim_review."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from carbon.admin.base import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
 from carbon.models import (
@@ -16,11 +17,11 @@ from carbon.models import (
 
 
 class NeedsReviewFilter(admin.SimpleListFilter):
-    title = "review queue"
+    title = _("review queue")
     parameter_name = "queue"
 
     def lookups(self, request, model_admin):
-        return [("open", "Needs review")]
+        return [("open", _("Needs review"))]
 
     def queryset(self, request, queryset):
         return (
@@ -45,7 +46,7 @@ class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     readonly_fields = ["receipt_steps"]
     actions = ["approve", "reject"]
 
-    @admin.display(description="receipt")
+    @admin.display(description=_("receipt"))
     def receipt_steps(self, obj):
         return receipt_html(obj.receipt)
 

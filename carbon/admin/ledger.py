@@ -4,6 +4,8 @@ reversing an award (a new transfer, with a reason) needs `carbon.reverse_transfe
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carbon.admin.base import ReadOnlyAdmin, act_with_reason
 from carbon.models import (
@@ -39,20 +41,24 @@ class TransferAdmin(ReadOnlyAdmin):
         return request.user.has_perm("carbon.reverse_transfer")
 
     @admin.action(
-        description="Reverse selected awards (a reversing transfer, with a reason)",
+        description=gettext_lazy("Reverse selected awards (a reversing transfer, with a reason)"),
         permissions=["reverse"],
     )
     def reverse(self, request, queryset):
         def reverse_one(transfer: Transfer, note: str) -> str:
             r = ledger_reverse(transfer_id=transfer.pk, reason=note, actor=request.user)
-            return f"#{transfer.pk}: reversed {r.amount_g} g ({r.description})."
+            return _("#%(id)s: reversed %(grams)d g (%(description)s).") % {
+                "id": transfer.pk,
+                "grams": r.amount_g,
+                "description": r.description,
+            }
 
         return act_with_reason(
             self,
             request,
             queryset.filter(code=TransferCode.AWARD),
             permission="reverse",
-            title="Reverse awards",
+            title=_("Reverse awards"),
             # ledger_reverse keeps "Reversal: <reason> (<n> g already spent)" within 300.
             max_length=250,
             label=lambda transfer: f"#{transfer.pk}",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carbon.models import (
     Partner,
@@ -35,7 +37,9 @@ class PartnerAdmin(admin.ModelAdmin):
         return False  # `manage.py partner_create` prints the first secret once
 
     @admin.action(
-        description="Rotate key (old keys stop working now; the new secret is shown once)",
+        description=gettext_lazy(
+            "Rotate key (old keys stop working now; the new secret is shown once)"
+        ),
         permissions=["change"],
     )
     def rotate_key(self, request, queryset):
@@ -46,6 +50,10 @@ class PartnerAdmin(admin.ModelAdmin):
             issued = partner_credential_rotate(partner=partner)
             self.message_user(
                 request,
-                f"{partner.name}: new key id {issued.key_id}, secret {issued.secret} (copy it now, it is not stored readable)",
+                _(
+                    "%(partner)s: new key id %(key_id)s, secret %(secret)s (copy it now, it is "
+                    "not stored readable)"
+                )
+                % {"partner": partner.name, "key_id": issued.key_id, "secret": issued.secret},
                 messages.WARNING,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.gis.admin import GISModelAdmin
+from django.utils.translation import gettext_lazy as _
 
 from carbon.admin.base import ReadOnlyAdmin
 from carbon.models import (
@@ -37,12 +38,12 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["public_id", "erased_at", "last_login", "date_joined"]
     fieldsets = [
         (None, {"fields": ["email", "password", "public_id"]}),
-        ("Profile", {"fields": ["display_name", "role", "community", "district", "partner"]}),
+        (_("Profile"), {"fields": ["display_name", "role", "community", "district", "partner"]}),
         (
-            "Permissions",
+            _("Permissions"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
         ),
-        ("Dates", {"fields": ["last_login", "date_joined", "erased_at"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined", "erased_at"]}),
     ]
     add_fieldsets = [
         (

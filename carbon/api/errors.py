@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -28,14 +30,16 @@ _DRF_CODES: dict[type[exceptions.APIException], ErrorCode] = {
 }
 
 
-def error_body(code: ErrorCode, message: str | None = None, details: Any = None) -> dict:
-    """The envelope; only a catalogue code goes in, so no answer carries an unlisted code."""
+def error_body(code: ErrorCode, message: Any = None, details: Any = None) -> dict:
+    """The envelope; only a catalogue code goes in, so no answer carries an unlisted code.
+    The message (the catalogue's are lazy translations) is rendered now, in the language of
+    the request being answered."""
     if not isinstance(code, ErrorCode):
         raise TypeError(f"error codes come from carbon.errors.ErrorCode, not {code!r}")
     return {
         "error": {
             "code": code.value,
-            "message": message or code.default_message,
+            "message": str(message or code.default_message),
             "details": details or {},
         }
     }
@@ -59,7 +63,7 @@ def exception_handler(exc, context):
         and str(exc.detail) == CursorPagination.invalid_cursor_message
     ):
         exc = exceptions.ValidationError(
-            {"cursor": ["Invalid cursor: use the `next` link as given."]}
+            {"cursor": [_("Invalid cursor: use the `next` link as given.")]}
         )
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -72,20 +76,32 @@ def exception_handler(exc, context):
     # authenticators send no challenge; every authenticator here sends one.)
     response.status_code = code.status
     if isinstance(exc, exceptions.ValidationError):
-        message = "The request is not valid; see details."
+        message = _("The request is not valid; see details.")
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     elif isinstance(exc, exceptions.ParseError):
-        message, details = f"Malformed request body: {exc.detail}", {}
+        message, details = _("Malformed request body: %(detail)s") % {"detail": exc.detail}, {}
     else:
         message, details = str(exc.detail), {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             details = {"retry_after_seconds": int(exc.wait)}
+            message = _throttled_message(exc)
         # simplejwt's token errors carry their own code; keep it visible.
         if isinstance(exc.detail, dict) and "code" in exc.detail:
             details = {"reason": exc.detail.get("code")}
             message = str(exc.detail.get("detail", message))
     response.data = error_body(code, message, details)
     return response
+
+
+def _throttled_message(exc: exceptions.Throttled) -> str:
+    """The throttle's reason and when to retry. DRF appends its "Expected available in ..."
+    sentence already formatted, so its catalogue never translates it: say it ourselves."""
+    seconds = int(exc.wait)
+    return ngettext(
+        "%(reason)s Retry in %(seconds)d second.",
+        "%(reason)s Retry in %(seconds)d seconds.",
+        seconds,
+    ) % {"reason": type(exc).default_detail, "seconds": seconds}
 
 
 def json_404(request, exception=None):
@@ -101,7 +117,7 @@ def json_400(request, exception=None):
 
 
 def json_403(request, exception=None):
-    return _json_error(ErrorCode.PERMISSION_DENIED, "Forbidden.")
+    return _json_error(ErrorCode.PERMISSION_DENIED, _("Forbidden."))
 
 
 # --- the catalogue in the OpenAPI schema --------------------------------------------------------
@@ -110,22 +126,25 @@ def json_403(request, exception=None):
 def error_catalogue_schema(result, generator, request, public):
     """drf-spectacular postprocessing hook: the envelope as the `Error` component, its code
     an enum of the whole catalogue with each code's status, and a `default` response that
-    points to it on every operation. Only adds; nothing already in the schema changes."""
+    points to it on every operation. Only adds; nothing already in the schema changes.
+    The descriptions are in the request's language (Accept-Language, or `?lang=`)."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorCodeEnum"] = {
         "enum": [code.value for code in ErrorCode],
         "type": "string",
-        "description": "Every error code and the one HTTP status it is answered with:\n\n"
+        "description": _("Every error code and the one HTTP status it is answered with:")
+        + "\n\n"
         + "\n".join(
             f"* `{code.value}` - {code.status}: {code.default_message}" for code in ErrorCode
         ),
     }
     schemas["Error"] = {
         "type": "object",
-        "description": (
+        "description": _(
             "Every error is answered in this envelope. `code` is stable and always comes with "
-            "the same HTTP status (see ErrorCodeEnum); `message` is for people; `details` "
-            "holds the specifics (field messages under `invalid`, for instance)."
+            "the same HTTP status (see ErrorCodeEnum); `message` is for people, in the language "
+            "the request asks for (Accept-Language); `details` holds the specifics (field "
+            "messages under `invalid`, for instance)."
         ),
         "properties": {
             "error": {
@@ -147,7 +166,9 @@ def error_catalogue_schema(result, generator, request, public):
                 operation["responses"].setdefault(
                     "default",
                     {
-                        "description": "An error; ErrorCodeEnum lists each code with its status.",
+                        "description": _(
+                            "An error; ErrorCodeEnum lists each code with its status."
+                        ),
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                         },

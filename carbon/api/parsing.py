@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 
@@ -17,7 +18,7 @@ def request_fields(request) -> dict:
                 fields["evidence"] = json.loads(raw)
             except ValueError:
                 raise serializers.ValidationError(
-                    {"evidence": ["Must be a JSON object."]}
+                    {"evidence": [_("Must be a JSON object.")]}
                 ) from None
         else:
             fields.pop("evidence", None)
@@ -30,6 +31,6 @@ def request_files(request) -> dict:
     files = {}
     for name, parts in request.FILES.lists():
         if len(parts) != 1:
-            raise serializers.ValidationError({name: ["Send one file under this name."]})
+            raise serializers.ValidationError({name: [_("Send one file under this name.")]})
         files[name] = parts[0]
     return files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -23,6 +24,10 @@ class RegisterSerializer(serializers.Serializer):
     community = serializers.SlugField(required=False, allow_blank=True)
 
 
+class LoginLockedOut(Throttled):
+    default_detail = _("Too many failed logins for this account or from this address.")
+
+
 class LoginSerializer(TokenObtainPairSerializer):
     """Addresses are stored lowercased at registration; match the address however it is typed.
     A login starts a session (a refresh-token family, carbon.services.sessions)."""
@@ -36,10 +41,7 @@ class LoginSerializer(TokenObtainPairSerializer):
             # django-axes flags the request when this account or this client has failed too
             # often: then even the right password waits for the cool-off.
             if getattr(self.context.get("request"), "axes_locked_out", False):
-                raise Throttled(
-                    wait=settings.AXES_COOLOFF_TIME.total_seconds(),
-                    detail="Too many failed logins for this account or from this address.",
-                ) from None
+                raise LoginLockedOut(wait=settings.AXES_COOLOFF_TIME.total_seconds()) from None
             raise
 
     @classmethod
@@ -159,7 +161,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {
         **serializers.DateTimeField.default_error_messages,
-        "naive": "Give a time zone offset, e.g. 2026-11-28T08:30:00+08:00.",
+        "naive": _("Give a time zone offset, e.g. 2026-11-28T08:30:00+08:00."),
     }
 
 
@@ -172,7 +174,7 @@ class ClaimCreateSerializer(serializers.Serializer):
 
     def validate_evidence(self, value):
         if len(str(value)) > 4000:
-            raise serializers.ValidationError("Evidence is too large.")
+            raise serializers.ValidationError(_("Evidence is too large."))
         return value
 
 

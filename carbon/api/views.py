@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -95,7 +96,7 @@ class MeView(APIView):
         data = s.DeleteAccountSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if not request.user.check_password(data.validated_data["password"]):
-            raise serializers.ValidationError({"password": ["Wrong password."]})
+            raise serializers.ValidationError({"password": [_("Wrong password.")]})
         people.user_erase(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

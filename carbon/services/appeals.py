@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext  # not `_`: a throwaway name here
 
 from carbon.errors import DomainError, ErrorCode, IdempotencyConflict
 from carbon.models import Appeal, Claim, ClaimStatus, User
@@ -54,7 +55,7 @@ def appeal_contest(
     """
     reason = (reason or "").strip()
     if not reason:
-        raise AppealNotAllowed("Say why the claim should be credited.")
+        raise AppealNotAllowed(gettext("Say why the claim should be credited."))
     existing = Appeal.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None:
         return _same_contest(existing, claim_id=claim_id, reason=reason, key=idempotency_key), False
@@ -72,13 +73,15 @@ def appeal_contest(
         )
         if claim.status != ClaimStatus.REJECTED:
             raise AppealNotAllowed(
-                f"Only refused claims can be appealed; this one is {claim.status}."
+                gettext("Only refused claims can be appealed; this one is %(status)s.")
+                % {"status": claim.status}
             )
         now = timezone.now()
         decided = claim.decided_at or claim.submitted_at
         if now > decided + timedelta(days=claim.behaviour.claim_window_days):
             raise AppealNotAllowed(
-                f"Appeals must be made within {claim.behaviour.claim_window_days} days of the decision."
+                gettext("Appeals must be made within %(days)d days of the decision.")
+                % {"days": claim.behaviour.claim_window_days}
             )
         _appeal_limit_check(user=user, now=now)
         appeal = Appeal.objects.create(
@@ -113,7 +116,7 @@ def appeal_report_missed(
     queue, with a photo as evidence when given, credited retroactively when approved."""
     reason = (reason or "").strip()
     if not reason:
-        raise AppealNotAllowed("Say what was missed.")
+        raise AppealNotAllowed(gettext("Say what was missed."))
     if not Appeal.objects.filter(user=user, idempotency_key=idempotency_key).exists():
         # Early, before the photo is inspected; checked again under the lock below.
         _appeal_limit_check(user=user, now=timezone.now())

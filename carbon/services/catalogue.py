@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.demo.catalogue import BEHAVIOURS
 from carbon.errors import DomainError, ErrorCode
@@ -36,9 +37,9 @@ def emission_factor_publish(
     valid_from = valid_from or timezone.now()
     grams_per_unit = Decimal(str(grams_per_unit))
     if grams_per_unit < 0:
-        raise InvalidFactor("A factor cannot be negative.")
+        raise InvalidFactor(_("A factor cannot be negative."))
     if not methodology.strip() or not source.strip():
-        raise InvalidFactor("Methodology and source are required on every factor.")
+        raise InvalidFactor(_("Methodology and source are required on every factor."))
     same_scope = (
         EmissionFactor.objects.select_for_update()
         .filter(behaviour=behaviour)
@@ -46,7 +47,7 @@ def emission_factor_publish(
     )
     later = same_scope.filter(valid_from__gte=valid_from)
     if later.exists():
-        raise InvalidFactor("A version starting at or after this date already exists.")
+        raise InvalidFactor(_("A version starting at or after this date already exists."))
     same_scope.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=valid_from)).update(
         valid_to=valid_from
     )

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.errors import (
     EvidenceNotAccepted,
@@ -54,18 +55,23 @@ def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
     try:
         q = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise InvalidQuantity("Quantity must be a number.") from None
+        raise InvalidQuantity(_("Quantity must be a number.")) from None
     if not q.is_finite() or q <= 0:
         raise InvalidQuantity(
-            "Quantity must be a positive number.", details={"quantity": str(value)}
+            _("Quantity must be a positive number."), details={"quantity": str(value)}
         )
     if q != q.quantize(Decimal("0.001")):
         raise InvalidQuantity(
-            "Quantity takes at most 3 decimals.", details={"quantity": str(value)}
+            _("Quantity takes at most 3 decimals."), details={"quantity": str(value)}
         )
     if q > behaviour.max_quantity:
         raise InvalidQuantity(
-            f"At most {behaviour.max_quantity} {behaviour.unit} per claim for {behaviour.name}.",
+            _("At most %(max_quantity)s %(unit)s per claim for %(behaviour)s.")
+            % {
+                "max_quantity": behaviour.max_quantity,
+                "unit": behaviour.unit,
+                "behaviour": behaviour.name,
+            },
             details={"quantity": str(value), "max_quantity": str(behaviour.max_quantity)},
         )
     return q.quantize(Decimal("0.001"))
@@ -140,7 +146,7 @@ def _apply_rules(
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
-            "No emission factor covers this behaviour yet: publish one, then approve.",
+            _("No emission factor covers this behaviour yet: publish one, then approve."),
             details={"behaviour": claim.behaviour.code},
         )
     claim.factor = evaluation.factor
@@ -231,7 +237,7 @@ def claim_submit(
     now = timezone.now()
     occurred = occurred_at or now
     if timezone.is_naive(occurred):
-        raise OutsideClaimWindow("occurred_at needs a time zone offset.")
+        raise OutsideClaimWindow(_("occurred_at needs a time zone offset."))
     request_hash = _request_hash(
         behaviour=behaviour_code,
         quantity=_canonical_quantity(quantity),
@@ -254,18 +260,21 @@ def claim_submit(
     # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
     if evidence_type not in behaviour.evidence_types and not force_review:
         raise EvidenceNotAccepted(
-            f"{behaviour.name} accepts evidence of type: {', '.join(behaviour.evidence_types)}.",
+            _("%(behaviour)s accepts evidence of type: %(accepted)s.")
+            % {"behaviour": behaviour.name, "accepted": ", ".join(behaviour.evidence_types)},
             details={"evidence_type": evidence_type, "accepted": behaviour.evidence_types},
         )
     verifier = get_verifier(evidence_type)
     if verifier is None:
         raise EvidenceNotAccepted(
-            f"No verification adapter is installed for evidence of type '{evidence_type}'.",
+            _("No verification adapter is installed for evidence of type '%(evidence_type)s'.")
+            % {"evidence_type": evidence_type},
             details={"evidence_type": evidence_type},
         )
     if from_resident and not verifier.accepts_from_resident:
         raise EvidenceNotAccepted(
-            f"Evidence of type '{evidence_type}' comes from partner feeds only.",
+            _("Evidence of type '%(evidence_type)s' comes from partner feeds only.")
+            % {"evidence_type": evidence_type},
             details={"evidence_type": evidence_type},
         )
     q = _quantity(quantity, behaviour)
@@ -393,7 +402,8 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
         )
         if claim.status != ClaimStatus.NEEDS_REVIEW:
             raise InvalidReview(
-                f"Only claims that need review can be decided; this one is {claim.status}."
+                _("Only claims that need review can be decided; this one is %(status)s.")
+                % {"status": claim.status}
             )
         now = timezone.now()
         tier = _tier(claim.evidence_type)

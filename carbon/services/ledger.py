@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.errors import (
     HoldExpired,
@@ -247,9 +248,9 @@ def _allocate(
             break
     if left:
         raise InsufficientFunds(
-            "Not enough unexpired grams in the allowed categories."
+            _("Not enough unexpired grams in the allowed categories.")
             if categories
-            else "Not enough unexpired grams.",
+            else _("Not enough unexpired grams."),
             details={"short_g": left, "categories": list(categories or [])},
         )
     LotAllocation.objects.bulk_create(allocations)
@@ -594,18 +595,18 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
     negative); the reversal's description says how much of the award was already spent.
     """
     if not reason.strip():
-        raise NothingToReverse("A reason is required to reverse a credit.")
+        raise NothingToReverse(_("A reason is required to reverse a credit."))
     with transaction.atomic():
         original = Transfer.objects.select_related("credit_account").get(pk=transfer_id)
         if original.code != TransferCode.AWARD:
-            raise NothingToReverse("Only awards can be reversed here.")
+            raise NothingToReverse(_("Only awards can be reversed here."))
         account = _lock_account(original.credit_account)
         lot = Lot.objects.select_for_update().get(award=original)
         already = Transfer.objects.filter(reverses=original).aggregate(s=Sum("amount_g"))["s"] or 0
         amount = lot.remaining_g
         if amount <= 0:
             raise NothingToReverse(
-                "The credit was already reversed or spent.",
+                _("The credit was already reversed or spent."),
                 details={"reversed_g": already, "award_g": original.amount_g},
             )
         issuance = system_account(kind=AccountKind.ISSUANCE)

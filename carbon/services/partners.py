@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.errors import InvalidSignature, ReplayedRequest
 from carbon.models import Partner, PartnerCredential, PartnerRequestNonce
@@ -80,15 +81,15 @@ def sign(*, secret: str, timestamp: str, body: bytes) -> str:
 def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body: bytes) -> Partner:
     """Authenticate a signed partner request, refusing stale, forged and replayed ones."""
     if not key_id or not timestamp or not signature:
-        raise InvalidSignature("X-Partner-Key, X-Timestamp and X-Signature are required.")
+        raise InvalidSignature(_("X-Partner-Key, X-Timestamp and X-Signature are required."))
     if len(signature) != 64 or any(c not in "0123456789abcdefABCDEF" for c in signature):
-        raise InvalidSignature("X-Signature is 64 hex characters.")
+        raise InvalidSignature(_("X-Signature is 64 hex characters."))
     try:
         ts = int(timestamp)
     except ValueError:
-        raise InvalidSignature("X-Timestamp must be Unix seconds.") from None
+        raise InvalidSignature(_("X-Timestamp must be Unix seconds.")) from None
     if abs(time.time() - ts) > settings.PARTNER_SIGNATURE_TOLERANCE_SECONDS:
-        raise InvalidSignature("The request timestamp is outside the allowed window.")
+        raise InvalidSignature(_("The request timestamp is outside the allowed window."))
     now = timezone.now()
     credential = (
         PartnerCredential.objects.usable().select_related("partner").filter(key_id=key_id).first()

@@ -14,7 +14,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Sum
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from carbon.clock import CLOCK_SKEW, day_bounds, month_bounds
 from carbon.models import Behaviour, Claim, ClaimStatus, Consent, EmissionFactor, PenaltyBox
@@ -128,12 +129,15 @@ def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
 def window_problem(
     *, behaviour: Behaviour, occurred_at: datetime, reference: datetime
 ) -> str | None:
+    """What is wrong with the act's time for this behaviour, in the active language; None
+    when it is inside the claim window."""
     if occurred_at > reference + CLOCK_SKEW:
-        return "The behaviour cannot have happened in the future."
+        return _("The behaviour cannot have happened in the future.")
     if occurred_at < reference - timedelta(days=behaviour.claim_window_days):
-        return (
-            f"Claims for {behaviour.name} must be made within {behaviour.claim_window_days} days."
-        )
+        return _("Claims for %(behaviour)s must be made within %(days)d days.") % {
+            "behaviour": behaviour.name,
+            "days": behaviour.claim_window_days,
+        }
     return None
 
 
@@ -174,9 +178,12 @@ def _eligibility(rule: RuleInput, ev: Evaluation) -> bool:
                 f"No current consent for the data source '{behaviour.consent_scope}'.",
             )
             return False
-    problem = window_problem(
-        behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at
-    )
+    # Receipts are stored records, written in the source language (English) whatever the
+    # language of the request that happened to decide them.
+    with translation.override(None):
+        problem = window_problem(
+            behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at
+        )
     if problem:
         ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
         return False

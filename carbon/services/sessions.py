@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext  # not `_`: a throwaway name here
 from rest_framework.throttling import BaseThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -110,7 +111,9 @@ def session_refresh(*, refresh: str) -> RefreshToken:
             .first()
         )
         if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
-            raise RefreshRefused("no_active_account", "No active account found for this token.")
+            raise RefreshRefused(
+                "no_active_account", gettext("No active account found for this token.")
+            )
         outstanding, _ = OutstandingToken.objects.get_or_create(
             jti=jti,
             defaults={
@@ -134,8 +137,10 @@ def session_refresh(*, refresh: str) -> RefreshToken:
         # Raised after the commit: the revocation must stay.
         raise RefreshRefused(
             "token_reused",
-            "This refresh token was already used. Every session it belongs to has ended; "
-            "log in again.",
+            gettext(
+                "This refresh token was already used. Every session it belongs to has ended; "
+                "log in again."
+            ),
         )
     return token
 

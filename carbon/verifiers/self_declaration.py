@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from carbon.errors import EvidenceNotAccepted
 from carbon.verifiers import PreparedEvidence, Verdict
 
@@ -20,18 +22,19 @@ class SelfDeclarationVerifier:
     ) -> PreparedEvidence:
         if files:
             raise EvidenceNotAccepted(
-                "A self declaration takes no files.", details={"files": sorted(files)}
+                _("A self declaration takes no files."), details={"files": sorted(files)}
             )
         note = evidence.get("note", "")
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise EvidenceNotAccepted(
-                f"A self declaration takes an optional note of at most {MAX_NOTE} characters.",
+                _("A self declaration takes an optional note of at most %(max)d characters.")
+                % {"max": MAX_NOTE},
                 details={"field": "evidence.note"},
             )
         unknown = sorted(set(evidence) - {"type", "note"})
         if unknown:
             raise EvidenceNotAccepted(
-                "Unknown evidence fields for a self declaration.", details={"fields": unknown}
+                _("Unknown evidence fields for a self declaration."), details={"fields": unknown}
             )
         return PreparedEvidence(evidence={"note": note} if note else {})
 

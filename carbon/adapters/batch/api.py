@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.drainage import set_override
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.plumbing import ResolvedComponent
@@ -31,7 +32,7 @@ class BatchJSONParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
+            raise ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 def request_rows(request, *, key: str, allow_empty: bool = True) -> list[Any]:
@@ -39,8 +40,12 @@ def request_rows(request, *, key: str, allow_empty: bool = True) -> list[Any]:
     checked on its own by the feed, so that one bad row never refuses the batch."""
     rows = request.data.get(key) if isinstance(request.data, dict) else None
     if not isinstance(rows, list) or not (rows or allow_empty):
-        qualifier = "" if allow_empty else "non-empty "
-        raise serializers.ValidationError({key: [f"A {qualifier}list of {key} is required."]})
+        message = (
+            _("A list of %(key)s is required.")
+            if allow_empty
+            else _("A non-empty list of %(key)s is required.")
+        )
+        raise serializers.ValidationError({key: [message % {"key": key}]})
     return rows
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from carbon.errors import DomainError, ErrorCode, RowError
 
 __all__ = [
@@ -133,10 +135,11 @@ class BatchTooLarge(DomainError):
 
 
 def batch_size_check(*, rows: Sized, limit: int, noun: str) -> None:
-    """A batch over the limit is refused whole, before any row is read."""
+    """A batch over the limit is refused whole, before any row is read. `noun` names the
+    rows, counted, in the request's language (`pgettext("batch rows", "taps")`)."""
     if len(rows) > limit:
         raise BatchTooLarge(
-            f"A batch holds at most {limit} {noun}.",
+            _("A batch holds at most %(limit)d %(noun)s.") % {"limit": limit, "noun": noun},
             details={"max": limit, "received": len(rows)},
         )
 
@@ -164,5 +167,6 @@ def row_duplicate_or_conflict(
         row_id,
         RowStatus.ERROR,
         RowCode.RECORD_CONFLICT,
-        f"This {id_field} was already received with different content.",
+        _("This %(id_field)s was already received with different content.")
+        % {"id_field": id_field},
     )

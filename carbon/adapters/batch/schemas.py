@@ -9,6 +9,9 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 from pydantic_core import PydanticCustomError
 
@@ -23,18 +26,25 @@ _OWN = "row:"
 class RowField:
     """Annotated metadata naming the row code (and the message) a field's failures get.
 
-    `message` may say `{field}` for the field's name. A validator of the field may still
-    refuse with another code through `row_refusal`.
+    `message` is a lazy translation (`gettext_lazy`: the model is declared at import, the
+    message is read in the language of the request whose row failed). It may say
+    `%(field)s` for the field's name and `%(name)s` for any of `params`. A validator of the
+    field may still refuse with another code through `row_refusal`.
     """
 
-    __slots__ = ("code", "message")
+    __slots__ = ("code", "message", "params")
 
-    def __init__(self, code: RowCode, message: str):
-        self.code, self.message = code, message
+    def __init__(self, code: RowCode, message: str | Promise, **params: Any):
+        self.code, self.message, self.params = code, message, params
+
+    def render(self, field: str) -> str:
+        """The message for a failure of `field`, in the active language."""
+        return str(self.message) % {"field": field, **self.params}
 
 
 def row_refusal(code: RowCode, message: str) -> PydanticCustomError:
-    """Raise this from a validator to refuse the row with `code` (not the field's own)."""
+    """Raise this from a validator to refuse the row with `code` (not the field's own);
+    `message` is already in the request's language (`gettext`, validators run per row)."""
     return PydanticCustomError(f"{_OWN}{code.value}", "{message}", {"message": message})
 
 
@@ -49,9 +59,9 @@ class RowModel(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    # What a row that is not a JSON object is told.
-    not_an_object: ClassVar[str] = "Each row is a JSON object."
-    __row_fields__: ClassVar[dict[str, tuple[RowCode, str]]] = {}
+    # What a row that is not a JSON object is told (a lazy translation).
+    not_an_object: ClassVar[str | Promise] = gettext_lazy("Each row is a JSON object.")
+    __row_fields__: ClassVar[dict[str, RowField]] = {}
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -61,7 +71,7 @@ class RowModel(BaseModel):
             marks = [m for m in info.metadata if isinstance(m, RowField)]
             if not marks:
                 raise TypeError(f"{cls.__name__}.{name} declares no RowField (its row code).")
-            declared[name] = (marks[-1].code, marks[-1].message.replace("{field}", name))
+            declared[name] = marks[-1]
         cls.__row_fields__ = declared
 
     @classmethod
@@ -80,13 +90,17 @@ class RowModel(BaseModel):
         first = errors[0]
         own = first["type"].startswith(_OWN)
         if not first["loc"] and not own:
-            return RowError(RowCode.MALFORMED_ROW, cls.not_an_object)
+            return RowError(RowCode.MALFORMED_ROW, str(cls.not_an_object))
         if unknown:
-            return RowError(RowCode.MALFORMED_ROW, f"Unknown fields: {', '.join(unknown)}.")
+            return RowError(
+                RowCode.MALFORMED_ROW,
+                _("Unknown fields: %(fields)s.") % {"fields": ", ".join(unknown)},
+            )
         if own:  # a validator's own code, e.g. a time without its offset
             return RowError(RowCode(first["type"].removeprefix(_OWN)), first["msg"])
-        code, message = cls.__row_fields__[str(first["loc"][0])]
-        return RowError(code, message)
+        name = str(first["loc"][0])
+        mark = cls.__row_fields__[name]
+        return RowError(mark.code, mark.render(name))
 
 
 # --- field parsers shared by the feeds -------------------------------------------------------
@@ -117,11 +131,15 @@ def positive_number(
     maximum: int | None, description: str, code: RowCode = RowCode.INVALID_FIELD
 ) -> Any:
     """A decimal above 0 (and up to `maximum`), sent as a JSON number or a string."""
-    limit = f", at most {maximum}" if maximum is not None else ""
+    message = (
+        gettext_lazy("`%(field)s` must be a positive number.")
+        if maximum is None
+        else gettext_lazy("`%(field)s` must be a positive number, at most %(maximum)d.")
+    )
     return Annotated[
         Decimal,
         Field(gt=0, le=maximum, description=description),
-        RowField(code, f"`{{field}}` must be a positive number{limit}."),
+        RowField(code, message, maximum=maximum),
     ]
 
 
@@ -131,7 +149,11 @@ def whole_number(maximum: int, description: str, code: RowCode = RowCode.INVALID
         int,
         Strict(),
         Field(ge=1, le=maximum, description=description),
-        RowField(code, f"`{{field}}` must be a whole number from 1 to {maximum}."),
+        RowField(
+            code,
+            gettext_lazy("`%(field)s` must be a whole number from 1 to %(maximum)d."),
+            maximum=maximum,
+        ),
     ]
 
 
@@ -139,5 +161,7 @@ def one_of(*choices: str, code: RowCode = RowCode.INVALID_FIELD) -> Any:
     """One of the given strings, exactly."""
     return Annotated[
         Literal[choices],
-        RowField(code, f"`{{field}}` must be one of {sorted(choices)}."),
+        RowField(
+            code, gettext_lazy("`%(field)s` must be one of %(choices)s."), choices=sorted(choices)
+        ),
     ]

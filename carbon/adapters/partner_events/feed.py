@@ -13,6 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from pydantic import (
     BeforeValidator,
     Field,
@@ -55,7 +57,7 @@ MAX_BATCH = 1000
 class EventEnvelope(RowModel):
     """What every event carries, whatever its behaviour. Other fields are ignored."""
 
-    not_an_object: ClassVar[str] = "Each event is a JSON object."
+    not_an_object: ClassVar[str] = gettext_lazy("Each event is a JSON object.")
 
     event_id: Annotated[
         str,
@@ -66,7 +68,8 @@ class EventEnvelope(RowModel):
             description="The partner's unique id of the event; sending it again is harmless.",
         ),
         RowField(
-            RowCode.MALFORMED_ROW, "`event_id` is a non-empty string of at most 100 characters."
+            RowCode.MALFORMED_ROW,
+            gettext_lazy("`event_id` is a non-empty string of at most 100 characters."),
         ),
     ]
     behaviour: Annotated[
@@ -75,7 +78,7 @@ class EventEnvelope(RowModel):
         Field(max_length=64, description="A behaviour code this partner may report."),
         RowField(
             RowCode.BEHAVIOUR_NOT_ALLOWED,
-            "`behaviour` is the code of a behaviour this partner may report.",
+            gettext_lazy("`behaviour` is the code of a behaviour this partner may report."),
         ),
     ]
     user_ref: Annotated[
@@ -87,14 +90,17 @@ class EventEnvelope(RowModel):
             description="The partner's own id of the resident, the one the resident linked.",
         ),
         RowField(
-            RowCode.MALFORMED_ROW, "`user_ref` is the partner's id of the resident, a string."
+            RowCode.MALFORMED_ROW,
+            gettext_lazy("`user_ref` is the partner's id of the resident, a string."),
         ),
     ]
     occurred_at: Annotated[
         datetime,
         Field(description="ISO-8601 with a UTC offset; inside the behaviour's claim window."),
         BeforeValidator(iso_time),
-        RowField(RowCode.INVALID_TIME, "`occurred_at` is an ISO-8601 time with an offset."),
+        RowField(
+            RowCode.INVALID_TIME, gettext_lazy("`occurred_at` is an ISO-8601 time with an offset.")
+        ),
     ]
 
     @field_validator("occurred_at")
@@ -124,7 +130,10 @@ class BikeShareFields(BehaviourFields):
     def _a_bicycle_ride(self) -> BikeShareFields:
         kmh = self.distance_km / Decimal(self.duration_s) * 3600
         if kmh > 40:
-            raise row_refusal(RowCode.IMPOSSIBLE_SPEED, f"{kmh:.0f} km/h is not a bicycle ride.")
+            raise row_refusal(
+                RowCode.IMPOSSIBLE_SPEED,
+                _("%(kmh).0f km/h is not a bicycle ride.") % {"kmh": kmh},
+            )
         return self
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
@@ -139,7 +148,7 @@ class NevRideFields(BehaviourFields):
     shared: Annotated[
         bool,
         BeforeValidator(bool),  # any JSON value, read as true or false
-        RowField(RowCode.INVALID_FIELD, "`shared` is true or false."),
+        RowField(RowCode.INVALID_FIELD, gettext_lazy("`shared` is true or false.")),
     ] = False
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
@@ -156,7 +165,7 @@ class WalkingFields(BehaviourFields):
     @model_validator(mode="after")
     def _enough_steps(self) -> WalkingFields:
         if self._km() <= 0:
-            raise row_refusal(RowCode.INVALID_FIELD, "Too few steps to count.")
+            raise row_refusal(RowCode.INVALID_FIELD, _("Too few steps to count."))
         return self
 
     def _km(self) -> Decimal:
@@ -183,7 +192,9 @@ class SavedElectricityFields(BehaviourFields):
         str,
         Strict(),
         Field(pattern=r"^.{4}-.{2}$", description="The billing month, YYYY-MM."),
-        RowField(RowCode.INVALID_FIELD, "`period` must be the billing month, YYYY-MM."),
+        RowField(
+            RowCode.INVALID_FIELD, gettext_lazy("`period` must be the billing month, YYYY-MM.")
+        ),
     ]
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
@@ -203,14 +214,14 @@ class NoCutleryFields(BehaviourFields):
         BeforeValidator(_exactly_false),
         RowField(
             RowCode.INVALID_FIELD,
-            "Only orders placed without disposable cutlery (`cutlery`: false) count.",
+            gettext_lazy("Only orders placed without disposable cutlery (`cutlery`: false) count."),
         ),
     ]
     order_id: Annotated[
         str,
         Strict(),
         Field(pattern=r"\S", description="Kept only as a short hash."),
-        RowField(RowCode.INVALID_FIELD, "`order_id` is required."),
+        RowField(RowCode.INVALID_FIELD, gettext_lazy("`order_id` is required.")),
     ]
 
     def measure(self) -> tuple[Decimal, dict[str, Any]]:
@@ -292,7 +303,9 @@ def _documented_event(code: str | None, fields: type[BehaviourFields]) -> type[R
         behaviour=(
             Annotated[
                 Literal[code],
-                RowField(RowCode.BEHAVIOUR_NOT_ALLOWED, "This partner may not report it."),
+                RowField(
+                    RowCode.BEHAVIOUR_NOT_ALLOWED, gettext_lazy("This partner may not report it.")
+                ),
             ],
             ...,
         ),
@@ -318,7 +331,8 @@ def _parse_row(
     if behaviour is None:
         raise RowError(
             RowCode.BEHAVIOUR_NOT_ALLOWED,
-            f"This partner may not report `{envelope.behaviour}` events.",
+            _("This partner may not report `%(behaviour)s` events.")
+            % {"behaviour": envelope.behaviour},
         )
     try:
         in_future = envelope.occurred_at > now + rules.CLOCK_SKEW
@@ -326,9 +340,9 @@ def _parse_row(
             behaviour=behaviour, occurred_at=envelope.occurred_at, reference=now
         )
     except OverflowError:  # e.g. year 1 at +14:00
-        raise RowError(RowCode.INVALID_TIME, "`occurred_at` is not a plausible time.") from None
+        raise RowError(RowCode.INVALID_TIME, _("`occurred_at` is not a plausible time.")) from None
     if in_future:
-        raise RowError(RowCode.INVALID_TIME, "`occurred_at` is in the future.")
+        raise RowError(RowCode.INVALID_TIME, _("`occurred_at` is in the future."))
     if problem:
         raise RowError(RowCode.OUTSIDE_CLAIM_WINDOW, problem)
     fields = BEHAVIOUR_FIELDS.get(behaviour.code, QuantityFields).row_parse(row)
@@ -336,11 +350,12 @@ def _parse_row(
     if quantity > behaviour.max_quantity:
         raise RowError(
             RowCode.INVALID_QUANTITY,
-            f"At most {behaviour.max_quantity} {behaviour.unit} per event.",
+            _("At most %(max_quantity)s %(unit)s per event.")
+            % {"max_quantity": behaviour.max_quantity, "unit": behaviour.unit},
         )
     quantity = quantity.quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
     if quantity <= 0:
-        raise RowError(RowCode.INVALID_QUANTITY, "Below the smallest quantity we count (0.001).")
+        raise RowError(RowCode.INVALID_QUANTITY, _("Below the smallest quantity we count (0.001)."))
     return envelope, behaviour, quantity, details
 
 
@@ -353,7 +368,7 @@ def _label(row: Any) -> str:
 def partner_events_ingest(*, partner: Partner, events: list[Any]) -> BatchReport:
     """Apply a batch: each event in its own savepoint, so a bad row never half-applies and
     never blocks the good ones. Idempotent by (partner, event_id)."""
-    batch_size_check(rows=events, limit=MAX_BATCH, noun="events")
+    batch_size_check(rows=events, limit=MAX_BATCH, noun=pgettext("batch rows", "events"))
     now = timezone.now()
     allowed = {b.code: b for b in partner.behaviours.filter(is_active=True)}
     results: list[RowResult] = []

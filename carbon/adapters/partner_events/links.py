@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
@@ -73,7 +74,7 @@ def partner_link_create(
     someone else asked for the same account is never said."""
     external_ref = _ref(external_ref)
     if not partner.is_active or not partner.behaviours.exists():
-        raise PartnerLinkError("This partner does not report green behaviours.")
+        raise PartnerLinkError(_("This partner does not report green behaviours."))
     scopes = _partner_scopes(partner)
     with transaction.atomic():
         resident_lock(user=user)  # never beside an erasure of this resident

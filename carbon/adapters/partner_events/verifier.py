@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from carbon.adapters.partner_events.models import PartnerEvent
 from carbon.errors import EvidenceNotAccepted
 from carbon.verifiers import PreparedEvidence, Verdict
@@ -21,7 +23,7 @@ class PartnerEventVerifier:
             PartnerEvent.objects.filter(pk=evidence.get("event")).select_related("partner").first()
         )
         if event is None:
-            raise EvidenceNotAccepted("Partner evidence refers to an event we never received.")
+            raise EvidenceNotAccepted(_("Partner evidence refers to an event we never received."))
         return PreparedEvidence(evidence={"event": event.pk}, payload=event)
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:

@@ -12,6 +12,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carbon.adapters.photo.models import ClaimPhoto
 from carbon.admin.base import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
@@ -21,11 +23,11 @@ from carbon.models import ClaimStatus
 class ModerationQueueFilter(admin.SimpleListFilter):
     """Opens on the queue (photo claims that need review); "All photos" shows the rest."""
 
-    title = "queue"
+    title = gettext_lazy("queue")
     parameter_name = "queue"
 
     def lookups(self, request, model_admin):
-        return [("open", "Needs review"), ("all", "All photos")]
+        return [("open", _("Needs review")), ("all", _("All photos"))]
 
     def value(self):
         return super().value() or "open"
@@ -64,7 +66,7 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     ordering = ["claim__submitted_at"]
     list_per_page = 50
     actions = ["approve", "reject"]
-    decision_noun = "photo claim(s)"
+    decision_noun = gettext_lazy("photo claim(s)")
     fields = [
         "preview",
         "claim_summary",
@@ -88,7 +90,7 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(
-            request, {"title": "Photo moderation queue", **(extra_context or {})}
+            request, {"title": _("Photo moderation queue"), **(extra_context or {})}
         )
 
     # --- columns and detail -------------------------------------------------------------
@@ -96,14 +98,14 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     def _file_url(self, obj: ClaimPhoto, variant: str) -> str:
         return reverse(f"admin:carbon_claimphoto_{variant}", args=[obj.pk])
 
-    @admin.display(description="photo")
+    @admin.display(description=gettext_lazy("photo"))
     def thumb(self, obj):
         return format_html(
             '<img src="{}" alt="thumbnail" loading="lazy" style="max-height:120px">',
             self._file_url(obj, "thumbnail"),
         )
 
-    @admin.display(description="claim", ordering="claim__submitted_at")
+    @admin.display(description=gettext_lazy("claim"), ordering="claim__submitted_at")
     def claim_link(self, obj):
         return format_html(
             '<a href="{}">{}</a>',
@@ -111,27 +113,27 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             obj.claim_id,
         )
 
-    @admin.display(description="resident", ordering="claim__user__email")
+    @admin.display(description=gettext_lazy("resident"), ordering="claim__user__email")
     def resident(self, obj):
         return obj.claim.user.email
 
-    @admin.display(description="behaviour")
+    @admin.display(description=gettext_lazy("behaviour"))
     def behaviour(self, obj):
         return obj.claim.behaviour.name
 
-    @admin.display(description="quantity")
+    @admin.display(description=gettext_lazy("quantity"))
     def quantity(self, obj):
         return f"{obj.claim.quantity.normalize():f} {obj.claim.behaviour.unit}"
 
-    @admin.display(description="status", ordering="claim__status")
+    @admin.display(description=gettext_lazy("status"), ordering="claim__status")
     def status(self, obj):
         return obj.claim.get_status_display()
 
-    @admin.display(description="why")
+    @admin.display(description=gettext_lazy("why"))
     def review_reason(self, obj):
         return obj.claim.receipt.get("reason", "")
 
-    @admin.display(description="image")
+    @admin.display(description=gettext_lazy("image"))
     def preview(self, obj):
         return format_html(
             '<a href="{0}" target="_blank"><img src="{0}" alt="photo" style="max-width:800px;'
@@ -139,11 +141,11 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             self._file_url(obj, "image"),
         )
 
-    @admin.display(description="claim")
+    @admin.display(description=gettext_lazy("claim"))
     def claim_summary(self, obj):
         c = obj.claim
         return format_html(
-            '<a href="{}">{}</a>: {} x {} {}, occurred {}, submitted {} by {}',
+            _('<a href="{}">{}</a>: {} x {} {}, occurred {}, submitted {} by {}'),
             reverse("admin:carbon_claim_change", args=[c.pk]),
             c.pk,
             c.behaviour.name,
@@ -154,11 +156,11 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             c.user.email,
         )
 
-    @admin.display(description="receipt")
+    @admin.display(description=gettext_lazy("receipt"))
     def receipt(self, obj):
         return receipt_html(obj.claim.receipt)
 
-    @admin.display(description="may copy")
+    @admin.display(description=gettext_lazy("may copy"))
     def possible_original(self, obj):
         """The earlier photo the hash search matched, side by side, for the reviewer (from
         the photo's private review facts: the resident's receipt never names it)."""
@@ -168,7 +170,7 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             return "-"
         other = ClaimPhoto.objects.filter(claim_id=other_claim).first()
         if other is None:
-            return f"claim {other_claim} (its photo is gone)"
+            return _("claim %(id)s (its photo is gone)") % {"id": other_claim}
         return format_html(
             '<a href="{}"><img src="{}" alt="earlier photo" style="max-height:240px"></a><br>'
             "claim {}, {} bit(s) apart{}{}, uploaded {}",
@@ -176,14 +178,14 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
             self._file_url(other, "thumbnail"),
             other.claim_id,
             facts.get("distance"),
-            " (the same file)" if facts.get("same_file") else "",
+            _(" (the same file)") if facts.get("same_file") else "",
             f" when this one is {facts['transform'].replace('_', ' ')}"
             if facts.get("transform") not in (None, "identity")
             else "",
             other.uploaded_at,
         )
 
-    @admin.display(description="GPS (private)")
+    @admin.display(description=gettext_lazy("GPS (private)"))
     def gps_position(self, obj):
         return f"{obj.gps.y:.6f}, {obj.gps.x:.6f} (lat, lon)" if obj.gps else "-"
 
@@ -215,7 +217,7 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
         try:
             handle = stored.open("rb")
         except OSError:
-            raise Http404("The photo file is missing.") from None
+            raise Http404(_("The photo file is missing.")) from None
         response = FileResponse(handle, content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=600"
         response["X-Content-Type-Options"] = "nosniff"

@@ -29,6 +29,7 @@ import imagehash
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 from pillow_heif import open_heif, register_heif_opener
 
@@ -182,7 +183,8 @@ class InspectedPhoto:
 def photo_size_check(*, size: int) -> None:
     if size > settings.PHOTO_MAX_BYTES:
         raise PhotoTooLarge(
-            f"A photo may be at most {settings.PHOTO_MAX_BYTES / (1024 * 1024):g} MB.",
+            _("A photo may be at most %(megabytes)s MB.")
+            % {"megabytes": f"{settings.PHOTO_MAX_BYTES / (1024 * 1024):g}"},
             details={"max_bytes": settings.PHOTO_MAX_BYTES, "bytes": size},
         )
 
@@ -226,7 +228,7 @@ def photo_metadata(
         taken_at, gps, summary = None, None, {"unreadable": True}
     if taken_at is not None and taken_at > now + CLOCK_SKEW:
         raise CaptureTimeInFuture(
-            "The photo's capture time is in the future; check the phone's clock.",
+            _("The photo's capture time is in the future; check the phone's clock."),
             details={"taken_at": taken_at.isoformat()},
         )
     return taken_at, gps, summary
@@ -506,7 +508,7 @@ def _format(img: Image.Image) -> str:
 
 def _not_an_image() -> NotAnImage:
     return NotAnImage(
-        "The file is not a JPEG, PNG, WebP or HEIC image we can read.",
+        _("The file is not a JPEG, PNG, WebP or HEIC image we can read."),
         details={"accepted_formats": ["JPEG", "PNG", "WebP", "HEIC"]},
     )
 
@@ -516,7 +518,9 @@ def _too_many_pixels(size: tuple[int, int] | None) -> ImageTooLarge:
     if size:
         details.update(width=size[0], height=size[1])
     return ImageTooLarge(
-        f"The image has too many pixels (at most {settings.PHOTO_MAX_PIXELS:,}).", details=details
+        _("The image has too many pixels (at most %(max_pixels)s).")
+        % {"max_pixels": f"{settings.PHOTO_MAX_PIXELS:,}"},
+        details=details,
     )
 
 

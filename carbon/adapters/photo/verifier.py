@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carbon.adapters.photo import duplicates, images, storage
 from carbon.errors import EvidenceNotAccepted
@@ -31,19 +32,20 @@ class PhotoVerifier:
     ) -> PreparedEvidence:
         if set(files) != {"photo"}:
             raise EvidenceNotAccepted(
-                "Photo evidence takes exactly one file, in the form field `photo`.",
+                _("Photo evidence takes exactly one file, in the form field `photo`."),
                 details={"files": sorted(files)},
             )
         note = evidence.get("note", "")
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise EvidenceNotAccepted(
-                f"Photo evidence takes an optional note of at most {MAX_NOTE} characters.",
+                _("Photo evidence takes an optional note of at most %(max)d characters.")
+                % {"max": MAX_NOTE},
                 details={"field": "evidence.note"},
             )
         unknown = sorted(set(evidence) - {"type", "note"})
         if unknown:
             raise EvidenceNotAccepted(
-                "Unknown evidence fields for a photo.", details={"fields": unknown}
+                _("Unknown evidence fields for a photo."), details={"fields": unknown}
             )
 
         upload = files["photo"]

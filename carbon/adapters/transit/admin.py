@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.contrib.gis.admin import GISModelAdmin
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from carbon.adapters.transit.models import LineStop, Station, Tap, TransitCard, TransitLine, Trip
 from carbon.adapters.transit.network import network_changed
@@ -52,7 +53,7 @@ class TransitLineAdmin(_NetworkEdit, admin.ModelAdmin):
     search_fields = ["code", "name"]
     inlines = [LineStopInline]
 
-    @admin.display(description="stops")
+    @admin.display(description=_("stops"))
     def stop_count(self, obj):
         return obj.stops.count()
 
@@ -68,7 +69,7 @@ class TransitCardAdmin(ReadOnlyAdmin):
     search_fields = ["user__email", "last_digits", "=card_hash"]
     list_select_related = ["user"]
 
-    @admin.display(description="card hash")
+    @admin.display(description=_("card hash"))
     def hash_prefix(self, obj):
         return _short_hash(obj.card_hash)
 
@@ -91,7 +92,7 @@ class TapAdmin(ReadOnlyAdmin):
     date_hierarchy = "tapped_at"
     list_select_related = ["partner", "station", "line"]
 
-    @admin.display(description="card hash")
+    @admin.display(description=_("card hash"))
     def hash_prefix(self, obj):
         return _short_hash(obj.card_hash)
 
@@ -114,16 +115,16 @@ class TripAdmin(ReadOnlyAdmin):
     date_hierarchy = "started_at"
     list_select_related = ["entry_station", "exit_station"]
 
-    @admin.display(description="km", ordering="distance_m")
+    @admin.display(description=_("km"), ordering="distance_m")
     def km(self, obj):
         return "" if obj.distance_m is None else f"{obj.distance_m / 1000:.3f}"
 
-    @admin.display(description="claim")
+    @admin.display(description=_("claim"))
     def claim_link(self, obj):
         if not obj.claim_id:
             return ""
         return format_html(
             '<a href="{}">{}</a>',
             reverse("admin:carbon_claim_change", args=[obj.claim_id]),
-            "claim",
+            _("claim"),
         )

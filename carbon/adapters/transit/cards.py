@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from carbon.adapters.transit.models import TransitCard
 from carbon.adapters.transit.trips import transit_trips_credit
@@ -35,7 +36,7 @@ class InvalidCardNumber(DomainError):
 
 class TransitConsentRequired(DomainError):
     code = ErrorCode.CONSENT_REQUIRED
-    default_message = (
+    default_message = _(
         'Linking a card needs your consent to use its taps: send "consent": true, or grant '
         "the transit_card data source first."
     )
@@ -44,7 +45,7 @@ class TransitConsentRequired(DomainError):
 class CardNotFound(DomainError):
     # The generic not_found on purpose: someone else's card answers like no card at all.
     code = ErrorCode.NOT_FOUND
-    default_message = "No such card among your linked cards."
+    default_message = _("No such card among your linked cards.")
 
 
 class InvalidCardHash(DomainError):

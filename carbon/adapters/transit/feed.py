@@ -9,6 +9,8 @@ from typing import Annotated, Any, ClassVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
 from pydantic import BeforeValidator, ConfigDict, Field, Strict, ValidationInfo, field_validator
 
 from carbon.adapters.batch import (
@@ -61,7 +63,7 @@ class TapRecord(RowModel):
     """One tap, as the operator sends it. A field not listed here refuses the row."""
 
     model_config = ConfigDict(extra="forbid")
-    not_an_object: ClassVar[str] = "Each tap is a JSON object."
+    not_an_object: ClassVar[str] = gettext_lazy("Each tap is a JSON object.")
 
     record_id: Annotated[
         str,
@@ -76,7 +78,10 @@ class TapRecord(RowModel):
         BeforeValidator(int_as_text),
         RowField(
             RowCode.INVALID_RECORD_ID,
-            "record_id is a string of 1 to 100 printable characters, without surrounding spaces.",
+            gettext_lazy(
+                "record_id is a string of 1 to 100 printable characters, without surrounding "
+                "spaces."
+            ),
         ),
     ]
     card_hash: Annotated[
@@ -92,17 +97,23 @@ class TapRecord(RowModel):
         ),
         RowField(
             RowCode.INVALID_CARD_HASH,
-            "card_hash is the 64-hex-digit HMAC-SHA256 of the card number.",
+            gettext_lazy("card_hash is the 64-hex-digit HMAC-SHA256 of the card number."),
         ),
     ]
     mode: Annotated[
         TransitMode,
-        RowField(RowCode.INVALID_MODE, f"mode is one of {', '.join(TransitMode.values)}."),
+        RowField(
+            RowCode.INVALID_MODE,
+            gettext_lazy("mode is one of %(choices)s."),
+            choices=", ".join(TransitMode.values),
+        ),
     ]
     direction: Annotated[
         TapDirection,
         RowField(
-            RowCode.INVALID_DIRECTION, f"direction is one of {', '.join(TapDirection.values)}."
+            RowCode.INVALID_DIRECTION,
+            gettext_lazy("direction is one of %(choices)s."),
+            choices=", ".join(TapDirection.values),
         ),
     ]
     at: Annotated[
@@ -112,37 +123,43 @@ class TapRecord(RowModel):
             "future, at most 31 days old."
         ),
         BeforeValidator(iso_time),
-        RowField(RowCode.INVALID_TIME, "at is an ISO-8601 date and time with a UTC offset."),
+        RowField(
+            RowCode.INVALID_TIME, gettext_lazy("at is an ISO-8601 date and time with a UTC offset.")
+        ),
     ]
     station: Annotated[
         str,
         Strict(),
         Field(max_length=64, description="Station code."),
-        RowField(RowCode.UNKNOWN_STATION, "station is the code of a station."),
+        RowField(RowCode.UNKNOWN_STATION, gettext_lazy("station is the code of a station.")),
     ]
     line: Annotated[
         str | None,
         Strict(),
         Field(max_length=64, description="Line code; required for bus taps."),
-        RowField(RowCode.UNKNOWN_LINE, "line is the code of a line."),
+        RowField(RowCode.UNKNOWN_LINE, gettext_lazy("line is the code of a line.")),
     ] = None
 
     @field_validator("at")
     @classmethod
     def _creditable(cls, when: datetime, info: ValidationInfo) -> datetime:
         if timezone.is_naive(when):
-            raise row_refusal(RowCode.TIME_WITHOUT_OFFSET, "at needs a UTC offset (e.g. +08:00).")
+            raise row_refusal(
+                RowCode.TIME_WITHOUT_OFFSET, _("at needs a UTC offset (e.g. +08:00).")
+            )
         now = info.context["now"]
         try:
             too_old = when < now - MAX_TAP_AGE
             in_future = when > now + CLOCK_SKEW
         except OverflowError:  # e.g. year 1 at +14:00
-            raise row_refusal(RowCode.INVALID_TIME, "at is not a plausible time.") from None
+            raise row_refusal(RowCode.INVALID_TIME, _("at is not a plausible time.")) from None
         if in_future:
-            raise row_refusal(RowCode.TIME_IN_FUTURE, "This tap is in the future.")
+            raise row_refusal(RowCode.TIME_IN_FUTURE, _("This tap is in the future."))
         if too_old:
             raise row_refusal(
-                RowCode.TIME_TOO_OLD, "Taps older than 31 days can no longer be credited."
+                RowCode.TIME_TOO_OLD,
+                _("Taps older than %(days)d days can no longer be credited.")
+                % {"days": MAX_TAP_AGE.days},
             )
         return when
 
@@ -166,26 +183,41 @@ def _row(raw: Any, net: Network, partner: Partner, context: dict[str, Any]) -> T
     mode = tap.mode.value
     station = net.stations.get(tap.station)
     if station is None:
-        raise RowError(RowCode.UNKNOWN_STATION, f"No station has the code {tap.station!r}.")
+        raise RowError(
+            RowCode.UNKNOWN_STATION,
+            _("No station has the code %(station)s.") % {"station": repr(tap.station)},
+        )
     if station.mode != mode:
         raise RowError(
-            RowCode.MODE_MISMATCH, f"Station {station.code} is a {station.mode} station."
+            RowCode.MODE_MISMATCH,
+            _("Station %(station)s is a %(mode)s station.")
+            % {"station": station.code, "mode": station.mode},
         )
     line = None
     if tap.line:
         line = net.lines.get(tap.line)
         if line is None:
-            raise RowError(RowCode.UNKNOWN_LINE, f"No line has the code {tap.line!r}.")
+            raise RowError(
+                RowCode.UNKNOWN_LINE, _("No line has the code %(line)s.") % {"line": repr(tap.line)}
+            )
         if line.mode != mode:
-            raise RowError(RowCode.MODE_MISMATCH, f"Line {line.code} is a {line.mode} line.")
+            raise RowError(
+                RowCode.MODE_MISMATCH,
+                _("Line %(line)s is a %(mode)s line.") % {"line": line.code, "mode": line.mode},
+            )
         if station.id not in line.chainage:
             raise RowError(
-                RowCode.STATION_NOT_ON_LINE, f"Station {station.code} is not on line {line.code}."
+                RowCode.STATION_NOT_ON_LINE,
+                _("Station %(station)s is not on line %(line)s.")
+                % {"station": station.code, "line": line.code},
             )
         if line.operator_id is not None and line.operator_id != partner.pk:
-            raise RowError(RowCode.NOT_YOUR_LINE, f"Line {line.code} is run by another operator.")
+            raise RowError(
+                RowCode.NOT_YOUR_LINE,
+                _("Line %(line)s is run by another operator.") % {"line": line.code},
+            )
     elif mode == TransitMode.BUS:
-        raise RowError(RowCode.LINE_REQUIRED, "A bus tap names its line.")
+        raise RowError(RowCode.LINE_REQUIRED, _("A bus tap names its line."))
     # Named line or not, the station must be one this operator serves (taps at another
     # operator's stations are not its to report).
     if not net.operates_station(station.id, partner.pk):
@@ -239,7 +271,7 @@ def transit_taps_ingest(
     """
     if partner.kind != Partner.Kind.TRANSIT_OPERATOR:
         raise NotTransitOperator()
-    batch_size_check(rows=rows, limit=MAX_BATCH_TAPS, noun="taps")
+    batch_size_check(rows=rows, limit=MAX_BATCH_TAPS, noun=pgettext("batch rows", "taps"))
     now = now or timezone.now()
     net = network()
     context = {"now": now}
@@ -330,7 +362,7 @@ def _insert_taps(
                     row.record_id,
                     RowStatus.ERROR,
                     RowCode.NOT_STORED,
-                    "This tap could not be stored.",
+                    _("This tap could not be stored."),
                 )
             else:
                 results[i] = _duplicate_or_conflict(i, row, other)

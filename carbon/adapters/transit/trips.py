@@ -9,7 +9,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from carbon.adapters.transit.models import (
     Tap,
@@ -114,7 +114,9 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
             outcome.review += 1
             continue
         try:
-            with transaction.atomic():
+            # A refusal here is recorded on the trip and logged, not answered to anyone: in
+            # the source language, like the receipts.
+            with translation.override(None), transaction.atomic():
                 claim, created = claim_submit_from_feed(
                     user=user,
                     behaviour_code=BEHAVIOUR_FOR_MODE[trip.mode],

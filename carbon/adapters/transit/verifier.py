@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from carbon.adapters.transit.models import TransitCard, Trip
 from carbon.adapters.transit.trips import trip_facts
 from carbon.errors import EvidenceNotAccepted
@@ -26,22 +28,22 @@ class TransitVerifier:
     ) -> PreparedEvidence:
         if files:
             raise EvidenceNotAccepted(
-                "Transit evidence takes no files.", details={"files": sorted(files)}
+                _("Transit evidence takes no files."), details={"files": sorted(files)}
             )
         trip_id = evidence.get("trip")
         if isinstance(trip_id, bool) or not isinstance(trip_id, int):
             raise EvidenceNotAccepted(
-                'Transit evidence is {"trip": <trip id>}.', details={"field": "evidence.trip"}
+                _('Transit evidence is {"trip": <trip id>}.'), details={"field": "evidence.trip"}
             )
         # One query: the trip, and only if its card is linked to this resident now.
         cards = TransitCard.objects.linked().filter(user=user).values("card_hash")
         trip = Trip.objects.filter(pk=trip_id, card_hash__in=cards).first()
         if trip is None:
             raise EvidenceNotAccepted(
-                "No such trip on a card linked to this resident.", details={"trip": trip_id}
+                _("No such trip on a card linked to this resident."), details={"trip": trip_id}
             )
         if trip.claim_id is not None:
-            raise EvidenceNotAccepted("This trip is already claimed.", details={"trip": trip_id})
+            raise EvidenceNotAccepted(_("This trip is already claimed."), details={"trip": trip_id})
         return PreparedEvidence(evidence={"trip": trip.pk}, payload=trip)
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
