@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carbon.api.pagination import AppealsNewestFirst
-from carbon.api.parsing import request_fields, request_files
+from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
 from carbon.models import Appeal, Claim
 from carbon.services.appeals import appeal_contest, appeal_report_missed
