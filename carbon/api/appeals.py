@@ -44,6 +44,12 @@ class MissedAppealSerializer(serializers.Serializer):
     idempotency_key = serializers.UUIDField(format="hex_verbose")
 
 
+class MissedAppealFormSerializer(MissedAppealSerializer):
+    """The multipart form of a missed-credit report (documentation): a photo besides."""
+
+    photo = serializers.FileField(required=False, help_text="A photo of the act, if any.")
+
+
 class ClaimAppealView(APIView):
     @extend_schema(
         request=RefusedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
@@ -77,7 +83,11 @@ class AppealListCreateView(generics.ListAPIView):
         )
 
     @extend_schema(
-        request=MissedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
+        request={
+            "application/json": MissedAppealSerializer,
+            "multipart/form-data": MissedAppealFormSerializer,
+        },
+        responses={201: AppealSerializer, 200: AppealSerializer},
     )
     def post(self, request):
         """Report a missed credit (JSON, or multipart with a `photo`); a reviewer decides."""

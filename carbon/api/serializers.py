@@ -143,6 +143,16 @@ class ClaimCreateSerializer(serializers.Serializer):
         return value
 
 
+class ClaimCreateFormSerializer(ClaimCreateSerializer):
+    """The multipart form of a claim (documentation): the same fields, `evidence` as a JSON
+    string, and the photo itself."""
+
+    evidence = serializers.CharField(required=False, help_text="A JSON object, as text.")
+    photo = serializers.FileField(
+        required=False, help_text="JPEG, PNG, WebP or HEIC; evidence type photo."
+    )
+
+
 class ClaimSerializer(serializers.ModelSerializer):
     behaviour = serializers.SlugRelatedField(slug_field="code", read_only=True)
     factor_version = serializers.IntegerField(source="factor.version", default=None, read_only=True)

@@ -159,7 +159,7 @@ class ClaimListCreateView(generics.ListAPIView):
     @extend_schema(
         request={
             "application/json": s.ClaimCreateSerializer,
-            "multipart/form-data": s.ClaimCreateSerializer,
+            "multipart/form-data": s.ClaimCreateFormSerializer,
         },
         responses={201: s.ClaimSerializer, 200: s.ClaimSerializer},
     )
