@@ -3,7 +3,7 @@ fields and files of a form.
 
 Every JSON document a client sends, a body or a JSON form field, is parsed by
 `json_loads_bounded`, which refuses nesting deeper than `MAX_JSON_DEPTH` before the parser sees
-it: a body like `[[[[...]]]]` 100,000 deep would otherwise exhaust the stack in the parser, or
+it (and strings that are not text): a body like `[[[[...]]]]` 100,000 deep would otherwise exhaust the stack in the parser, or
 later in a serializer, a deep copy or a hash, and answer 500. tests/carbon/test_bad_input.py
 checks that no view parses with anything but the parsers here.
 """
@@ -47,41 +47,47 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return max(accumulate(memoryview(steps).cast("b")), default=0) > limit
 
 
-# The escapes that can put into a string what no text column (nor jsonb) stores: NUL and
-# surrogates. Valid JSON text carries them only as escapes; a pair of surrogates is one
-# character once parsed, so the parsed strings are checked, and only when one appears.
-_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+# An unpaired surrogate is not text: no text column (nor jsonb) stores it, and every database
+# driver fails on it. Valid JSON text carries one only as an escape; a pair of surrogates is
+# one character once parsed, so the parsed strings are checked, and only when one appears.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: NUL is text, but PostgreSQL stores it neither in text nor in jsonb. Fields refuse it
+#: (DRF's CharField does; free-form JSON fields check with `json_strings_match`).
+NUL = re.compile("\x00")
 
 
 def json_loads_bounded(text: str | bytes, *, strict: bool = True) -> Any:
-    """Parse a JSON document from a client, refusing deep nesting, strings that hold a NUL or
-    an unpaired surrogate (the database would fail on them), and (when `strict`) the
-    non-standard NaN and Infinity. Raises ValueError (json.JSONDecodeError included) on any
-    refusal, with a message meant for the client."""
+    """Parse a JSON document from a client, refusing deep nesting, strings with an unpaired
+    surrogate, and (when `strict`) the non-standard NaN and Infinity. Raises ValueError
+    (json.JSONDecodeError included) on any refusal, with a message meant for the client."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     if json_depth_exceeds(text):
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
     data = json.loads(text, parse_constant=_refuse_constant if strict else None)
-    if _UNSTORABLE_ESCAPE.search(text) and _holds_unstorable_text(data):
-        raise ValueError("Strings may not contain NUL characters or unpaired surrogates.")
+    if _SURROGATE_ESCAPE.search(text) and json_strings_match(data, _SURROGATE):
+        raise ValueError("Strings may not contain unpaired surrogates; they are not text.")
     return data
+
+
+def json_strings_match(data: Any, pattern: re.Pattern) -> bool:
+    """Whether any string in parsed JSON data, key or value, contains `pattern`. Recursion
+    is safe: the depth was bounded before parsing."""
+    if isinstance(data, str):
+        return pattern.search(data) is not None
+    if isinstance(data, dict):
+        return any(
+            json_strings_match(k, pattern) or json_strings_match(v, pattern)
+            for k, v in data.items()
+        )
+    if isinstance(data, list):
+        return any(json_strings_match(v, pattern) for v in data)
+    return False
 
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON.")
-
-
-def _holds_unstorable_text(data: Any) -> bool:
-    # Recursion is safe: the depth was bounded before parsing.
-    if isinstance(data, str):
-        return _UNSTORABLE_CHAR.search(data) is not None
-    if isinstance(data, dict):
-        return any(_holds_unstorable_text(k) or _holds_unstorable_text(v) for k, v in data.items())
-    if isinstance(data, list):
-        return any(_holds_unstorable_text(v) for v in data)
-    return False
 
 
 class JSONParser(parsers.JSONParser):

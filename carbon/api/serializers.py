@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from carbon.api.parsing import NUL, json_strings_match
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
 from carbon.services.ledger import hold_status, signed_amount
 
@@ -140,6 +141,8 @@ class ClaimCreateSerializer(serializers.Serializer):
     def validate_evidence(self, value):
         if len(str(value)) > 4000:
             raise serializers.ValidationError("Evidence is too large.")
+        if json_strings_match(value, NUL):  # stored as jsonb, which holds no NUL
+            raise serializers.ValidationError("Evidence may not contain NUL characters.")
         return value
 
 

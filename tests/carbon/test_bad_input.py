@@ -128,8 +128,8 @@ def test_the_depth_check_ignores_brackets_inside_strings():
     assert parsing.json_depth_exceeds('{"a":' * 65 + "1" + "}" * 65) is True
 
 
-@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800", "\\udfff"])
-def test_strings_the_database_cannot_store_are_refused(auth_api, escape):
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\udc00\\ud800"])
+def test_unpaired_surrogates_are_not_text_and_refused(auth_api, escape):
     body = '{"email": "a@example.org", "password": "long enough pass", "display_name": "x%s"}'
 
     response = auth_api.post(
@@ -138,6 +138,26 @@ def test_strings_the_database_cannot_store_are_refused(auth_api, escape):
 
     assert_error(response, 400, "malformed_request")
     assert not User.objects.filter(email="a@example.org").exists()
+
+
+def test_a_nul_in_free_form_evidence_is_invalid_not_a_database_error(auth_api, own_bag):
+    """PostgreSQL's jsonb holds no NUL: the evidence is refused before it is stored."""
+    body = json.dumps(claim_payload("own-bag", 1, evidence={"type": "self", "note": "a\x00b"}))
+
+    response = auth_api.post("/api/v1/claims", body, content_type="application/json")
+
+    error = assert_error(response, 400, "invalid")
+    assert list(error["details"]) == ["evidence"]
+    assert not Claim.objects.exists()
+
+
+def test_a_nul_in_a_text_field_is_invalid(auth_api):
+    response = auth_api.patch(
+        "/api/v1/me", json.dumps({"display_name": "a\x00b"}), content_type="application/json"
+    )
+
+    error = assert_error(response, 400, "invalid")
+    assert list(error["details"]) == ["display_name"]
 
 
 def test_a_surrogate_pair_is_one_character_and_accepted(api, db):
