@@ -11,8 +11,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from carbon.consumers import BrowserOriginValidator  # noqa: E402
-from config.body_limit import RequestBodyLimit  # noqa: E402
+from config.body_limit import RequestBodyLimit, daphne_form_parsing_disable  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+
+daphne_form_parsing_disable()
 
 application = ProtocolTypeRouter(
     {

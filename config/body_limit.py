@@ -1,7 +1,10 @@
-"""ASGI middleware: refuse oversized request bodies before Django spools them to disk."""
+"""Request bodies before Django reads them: an ASGI middleware that refuses oversized ones
+before Django spools them to disk, and the one setting of Daphne (the ASGI server) that
+leaves parsing them to Django."""
 
 from __future__ import annotations
 
+import inspect
 import json
 
 from django.conf import settings
@@ -108,3 +111,31 @@ def _request_language(scope) -> str:
         if name == b"accept-language":
             request.META["HTTP_ACCEPT_LANGUAGE"] = value.decode("latin-1")
     return translation.get_language_from_request(request)
+
+
+def daphne_form_parsing_disable() -> None:
+    """Daphne's Twisted request parses a multipart or urlencoded POST body on its own (into
+    `request.args`, which Daphne never uses) before the application sees it, answering a
+    malformed one, say a multipart body with no boundary, with a bare 400 outside the error
+    envelope, and holding a second copy of every upload while it parses. Switch that off so
+    Django parses every body and the API answers in the envelope. Idempotent; a no-op where
+    Daphne or that Twisted option is not installed."""
+    try:
+        from daphne import http_protocol
+        from twisted.web import http
+    except ImportError:
+        return
+    if "parsePOSTFormSubmission" not in inspect.signature(http.Request.__init__).parameters:
+        return
+    if getattr(http_protocol.WebRequest, "leaves_forms_to_the_app", False):
+        return
+
+    class WebRequest(http_protocol.WebRequest):
+        leaves_forms_to_the_app = True
+
+        def __init__(self, *args, **kwargs):
+            kwargs["parsePOSTFormSubmission"] = False
+            super().__init__(*args, **kwargs)
+
+    # Daphne's HTTPFactory looks the request class up in its module on every connection.
+    http_protocol.WebRequest = WebRequest

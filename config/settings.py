@@ -269,9 +269,11 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API's own JSON parser: it refuses absurdly nested bodies (carbon.api.parsing).
+    "DEFAULT_PARSER_CLASSES": ["carbon.api.parsing.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error statuses each operation can answer (carbon.api.schema).
+    "DEFAULT_SCHEMA_CLASS": "carbon.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "carbon.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         # Per client address: every login attempt, right or wrong (failed ones are also

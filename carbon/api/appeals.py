@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from carbon.api.pagination import AppealsNewestFirst
-from carbon.api.parsing import request_fields, request_files
+from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
 from carbon.models import Appeal, AppealStatus, Claim
 from carbon.services.appeals import appeal_contest, appeal_report_missed
@@ -64,6 +63,12 @@ class MissedAppealSerializer(serializers.Serializer):
     idempotency_key = serializers.UUIDField(format="hex_verbose")
 
 
+class MissedAppealFormSerializer(MissedAppealSerializer):
+    """The multipart form of a missed-credit report (documentation): a photo besides."""
+
+    photo = serializers.FileField(required=False, help_text="A photo of the act, if any.")
+
+
 class ClaimAppealView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "appeals"
@@ -106,7 +111,11 @@ class AppealListCreateView(generics.ListAPIView):
         )
 
     @extend_schema(
-        request=MissedAppealSerializer, responses={201: AppealSerializer, 200: AppealSerializer}
+        request={
+            "application/json": MissedAppealSerializer,
+            "multipart/form-data": MissedAppealFormSerializer,
+        },
+        responses={201: AppealSerializer, 200: AppealSerializer},
     )
     def post(self, request):
         """Report a missed credit (JSON, or multipart with a `photo`); a reviewer decides."""

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.conf import settings
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from rest_framework import exceptions
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -45,26 +52,53 @@ def error_body(code: ErrorCode, message: Any = None, details: Any = None) -> dic
     }
 
 
-def _json_error(code: ErrorCode, message: str | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=code.status)
+def _json_error(code: ErrorCode, message: str | None = None, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=code.status)
+
+
+def _refused_body(exc: Exception) -> tuple[ErrorCode, str, dict] | None:
+    """Django's own refusals of a request body, raised wherever the body is first read (a
+    parser, or the partner signature check reading the raw bytes). Django files the size
+    limits under SuspiciousOperation, which would answer a bare 400."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return (
+            ErrorCode.REQUEST_TOO_LARGE,
+            f"The request body may be at most {limit} bytes, uploaded files excepted.",
+            {"max_bytes": limit},
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return (
+            ErrorCode.REQUEST_TOO_LARGE,
+            f"A request may carry at most {limit} form fields.",
+            {"max_fields": limit},
+        )
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return (
+            ErrorCode.REQUEST_TOO_LARGE,
+            f"A request may carry at most {limit} files.",
+            {"max_files": limit},
+        )
+    if isinstance(exc, MultiPartParserError):
+        return ErrorCode.MALFORMED_REQUEST, f"Malformed multipart body: {exc}", {}
+    return None
 
 
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    refused = _refused_body(exc)
+    if refused is not None:
+        code, message, details = refused
+        return Response(error_body(code, message, details), status=code.status)
     if isinstance(exc, ObjectDoesNotExist):
         exc = exceptions.NotFound()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    if (
-        isinstance(exc, exceptions.NotFound)
-        and str(exc.detail) == CursorPagination.invalid_cursor_message
-    ):
-        exc = exceptions.ValidationError(
-            {"cursor": [_("Invalid cursor: use the `next` link as given.")]}
-        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -113,6 +147,10 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
+    # Django's answer to a SuspiciousOperation or BadRequest raised outside a DRF view.
+    refused = _refused_body(exception) if exception is not None else None
+    if refused is not None:
+        return _json_error(*refused)
     return _json_error(ErrorCode.BAD_REQUEST)
 
 

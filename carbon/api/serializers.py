@@ -10,6 +10,7 @@ from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from carbon.api.parsing import NUL, json_strings_match
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
 from carbon.services import sessions
 from carbon.services.ledger import hold_status, signed_amount
@@ -175,7 +176,19 @@ class ClaimCreateSerializer(serializers.Serializer):
     def validate_evidence(self, value):
         if len(str(value)) > 4000:
             raise serializers.ValidationError(_("Evidence is too large."))
+        if json_strings_match(value, NUL):  # stored as jsonb, which holds no NUL
+            raise serializers.ValidationError("Evidence may not contain NUL characters.")
         return value
+
+
+class ClaimCreateFormSerializer(ClaimCreateSerializer):
+    """The multipart form of a claim (documentation): the same fields, `evidence` as a JSON
+    string, and the photo itself."""
+
+    evidence = serializers.CharField(required=False, help_text="A JSON object, as text.")
+    photo = serializers.FileField(
+        required=False, help_text="JPEG, PNG, WebP or HEIC; evidence type photo."
+    )
 
 
 class ClaimSerializer(serializers.ModelSerializer):

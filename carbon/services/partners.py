@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -78,16 +79,24 @@ def sign(*, secret: str, timestamp: str, body: bytes) -> str:
     return hmac_hex(key=secret, message=timestamp.encode() + b"." + body)
 
 
+# Unix seconds as plain ASCII digits. int() alone would take "٣", " 17e8 ", "+5", "-0" and
+# 10**400 (which then overflows the float comparison): a timestamp is checked as text first.
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+# Key ids are printable ASCII (we issue "pk_" + 24 hex); anything else never reaches the query.
+_KEY_ID = re.compile(r"[!-~]{1,64}")
+
+
 def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body: bytes) -> Partner:
     """Authenticate a signed partner request, refusing stale, forged and replayed ones."""
     if not key_id or not timestamp or not signature:
         raise InvalidSignature(_("X-Partner-Key, X-Timestamp and X-Signature are required."))
     if len(signature) != 64 or any(c not in "0123456789abcdefABCDEF" for c in signature):
         raise InvalidSignature(_("X-Signature is 64 hex characters."))
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise InvalidSignature(_("X-Timestamp must be Unix seconds.")) from None
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise InvalidSignature("X-Timestamp must be Unix seconds, in ASCII digits.")
+    if not _KEY_ID.fullmatch(key_id):
+        raise InvalidSignature()
+    ts = int(timestamp)
     if abs(time.time() - ts) > settings.PARTNER_SIGNATURE_TOLERANCE_SECONDS:
         raise InvalidSignature(_("The request timestamp is outside the allowed window."))
     now = timezone.now()
