@@ -14,25 +14,12 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import extend_schema_serializer
 from pydantic.json_schema import model_json_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 
 from carbon.adapters.batch.rows import BatchReport, RowCode, RowStatus
 
 # The two enumerations of the answer, as OpenAPI names them (ENUM_NAME_OVERRIDES points here).
 ROW_STATUS_CHOICES = [s.value for s in RowStatus]
 ROW_CODE_CHOICES = [c.value for c in RowCode]
-
-
-class BatchJSONParser(JSONParser):
-    """JSON, where a body nested deeper than Python's parser goes is a malformed request
-    (400), not a server error: the body cannot be read, so no row can be answered."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError(_("JSON parse error - nested too deeply.")) from None
 
 
 def request_rows(request, *, key: str, allow_empty: bool = True) -> list[Any]:

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carbon.adapters.batch.api import (
-    BatchJSONParser,
     batch_answer,
     batch_answer_serializer,
     request_rows,
@@ -43,6 +42,7 @@ from carbon.api.linking import (
     link_errors,
     link_state_help,
 )
+from carbon.api.parsing import JSONParser
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
 
@@ -96,7 +96,7 @@ class PartnerEventsView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsPartner]
-    parser_classes = [BatchJSONParser]
+    parser_classes = [JSONParser]  # the API's bounded JSON parser
 
     @extend_schema(request=EventBatch, responses=EventBatchResultSerializer)
     def post(self, request):

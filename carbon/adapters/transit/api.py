@@ -13,7 +13,6 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from carbon.adapters.batch.api import (
-    BatchJSONParser,
     batch_answer,
     batch_answer_serializer,
     request_rows,
@@ -36,6 +35,7 @@ from carbon.api.linking import (
     link_errors,
     link_state_help,
 )
+from carbon.api.parsing import JSONParser
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.models import Partner
 
@@ -323,7 +323,7 @@ class TransitTapsView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsTransitOperator]
-    parser_classes = [BatchJSONParser]
+    parser_classes = [JSONParser]  # the API's bounded JSON parser
 
     @extend_schema(
         request=TapBatch,
