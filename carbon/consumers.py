@@ -27,7 +27,9 @@ from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from carbon.api.parsing import json_loads_bounded
 from carbon.api.serializers import BalanceSerializer
+from carbon.errors import ErrorCode
 from carbon.models import User
 from carbon.services.ledger import balance_for_user
 from carbon.services.realtime import balance_group
@@ -106,6 +108,25 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
                 await watch
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """Messages are small JSON objects, parsed with the API's bounded parser; anything
+        else (binary, malformed, nested without end) is answered with an error message and
+        the socket stays open: a client's bad message never crashes the consumer."""
+        try:
+            if not text_data:
+                raise ValueError("send text frames holding a JSON object")
+            content = json_loads_bounded(text_data)
+        except (ValueError, RecursionError):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": ErrorCode.MALFORMED_REQUEST.value,
+                    "message": str(ErrorCode.MALFORMED_REQUEST.default_message),
+                }
+            )
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
         if await self._ended():

@@ -157,6 +157,31 @@ def test_a_snapshot_can_be_asked_for():
     run_async(run)
 
 
+def test_a_malformed_message_is_answered_and_the_socket_lives_on():
+    """Binary frames, text that is not JSON and JSON nested without end get an error message
+    in the envelope's code; none crashes the consumer, and a snapshot still works after."""
+    user = UserFactory()
+    access = obtain_tokens(user.email)["access"]
+
+    async def run():
+        ws = socket(access)
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["seq"] == 1
+        for frame in (
+            {"bytes_data": b"\x00\x01"},
+            {"text_data": "{not json"},
+            {"text_data": "[" * 100_000 + "]" * 100_000},
+        ):
+            await ws.send_to(**frame)
+            answer = await ws.receive_json_from(timeout=5)
+            assert (answer["type"], answer["code"]) == ("error", "malformed_request")
+        await ws.send_json_to({"type": "snapshot"})
+        assert (await ws.receive_json_from(timeout=5))["seq"] == 2
+        await ws.disconnect()
+
+    run_async(run)
+
+
 def _refused(token: str | None) -> tuple[bool, int]:
     async def run():
         ws = socket(token)
