@@ -101,7 +101,7 @@ class ErrorCode(StrEnum):
     APPEAL_LIMIT_REACHED = (
         "appeal_limit_reached",
         429,
-        "You have made as many appeals as a day allows; try again tomorrow.",
+        _("You have made as many appeals as a day allows; try again tomorrow."),
     )
 
     # --- residents and consent ---------------------------------------------------------------
@@ -120,7 +120,7 @@ class ErrorCode(StrEnum):
     ACCOUNT_CLOSED = (
         "account_closed",
         409,
-        "This account has been erased or deactivated; nothing was recorded.",
+        _("This account has been erased or deactivated; nothing was recorded."),
     )
 
     # --- partners (signed requests, feeds, residents' links) --------------------------------
@@ -136,19 +136,19 @@ class ErrorCode(StrEnum):
     TOO_MANY_PENDING_LINKS = (
         "too_many_pending_links",
         409,
-        "Too many links are waiting for confirmation: confirm or cancel one first.",
+        _("Too many links are waiting for confirmation: confirm or cancel one first."),
     )
-    LINK_LOCKED = "link_locked", 409, "Too many wrong codes were entered for this account."
-    LINK_VOID = "link_void", 410, "This link request is void; start a new one."
-    INVALID_LINK_CODE = "invalid_link_code", 400, "This is not the code the partner showed."
-    NO_LINK_CODE = "no_link_code", 409, "No code is waiting for this link."
-    UNKNOWN_LINK_TOKEN = "unknown_link_token", 404, "No link request has this token."
+    LINK_LOCKED = "link_locked", 409, _("Too many wrong codes were entered for this account.")
+    LINK_VOID = "link_void", 410, _("This link request is void; start a new one.")
+    INVALID_LINK_CODE = "invalid_link_code", 400, _("This is not the code the partner showed.")
+    NO_LINK_CODE = "no_link_code", 409, _("No code is waiting for this link.")
+    UNKNOWN_LINK_TOKEN = "unknown_link_token", 404, _("No link request has this token.")
     LINK_REF_MISMATCH = (
         "link_ref_mismatch",
         409,
-        "This link request names another account than the one sent.",
+        _("This link request names another account than the one sent."),
     )
-    NO_PENDING_LINK = "no_pending_link", 404, "No resident is waiting to link this account."
+    NO_PENDING_LINK = "no_pending_link", 404, _("No resident is waiting to link this account.")
     BATCH_TOO_LARGE = "batch_too_large", 413, _("The batch holds more rows than one request may.")
 
     # --- transit -----------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class ErrorCode(StrEnum):
     INVALID_CARD_HASH = (
         "invalid_card_hash",
         400,
-        "A card hash is the 64-hex-digit HMAC of the card number, as in the taps.",
+        _("A card hash is the 64-hex-digit HMAC of the card number, as in the taps."),
     )
 
     # --- photos --------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class ErrorCode(StrEnum):
     PHOTO_WORK_BUSY = (
         "photo_work_busy",
         503,
-        "Too many photos are being processed right now; send it again in a few seconds.",
+        _("Too many photos are being processed right now; send it again in a few seconds."),
     )
 
 

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
@@ -28,7 +29,7 @@ class NewestFirst(CursorPagination):
     cursor_query_description = "The `next` or `previous` link's cursor, as given (opaque)."
     page_size_query_description = "Results per page."
 
-    invalid_cursor = "Invalid cursor: use the `next` or `previous` link as given."
+    invalid_cursor = gettext_lazy("Invalid cursor: use the `next` or `previous` link as given.")
 
     def paginate_queryset(self, queryset, request, view=None):
         # decode_cursor checks the position against the field the list is ordered by.
@@ -50,7 +51,12 @@ class NewestFirst(CursorPagination):
 
     def _refuse_page_size(self):
         raise ValidationError(
-            {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            {
+                self.page_size_query_param: [
+                    gettext("A whole number from 1 to %(maximum)d.")
+                    % {"maximum": self.max_page_size}
+                ]
+            }
         )
 
     def decode_cursor(self, request):

@@ -65,10 +65,10 @@ def json_loads_bounded(text: str | bytes, *, strict: bool = True) -> Any:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     if json_depth_exceeds(text):
-        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
+        raise ValueError(_("JSON nests deeper than %(depth)d levels.") % {"depth": MAX_JSON_DEPTH})
     data = json.loads(text, parse_constant=_refuse_constant if strict else None)
     if _SURROGATE_ESCAPE.search(text) and json_strings_match(data, _SURROGATE):
-        raise ValueError("Strings may not contain unpaired surrogates; they are not text.")
+        raise ValueError(_("Strings may not contain unpaired surrogates; they are not text."))
     return data
 
 
@@ -88,7 +88,7 @@ def json_strings_match(data: Any, pattern: re.Pattern) -> bool:
 
 
 def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON.")
+    raise ValueError(_("%(name)s is not valid JSON.") % {"name": name})
 
 
 class JSONParser(parsers.JSONParser):
@@ -102,7 +102,7 @@ class JSONParser(parsers.JSONParser):
         except (ValueError, RecursionError) as exc:
             # RecursionError cannot come from the parser after the depth check; it is here so
             # that no future change of the limit can turn a body back into a 500.
-            raise ParseError(f"JSON parse error - {exc}") from None
+            raise ParseError(_("JSON parse error - %(problem)s") % {"problem": exc}) from None
 
 
 class MultiPartParser(parsers.MultiPartParser):

@@ -177,7 +177,7 @@ class ClaimCreateSerializer(serializers.Serializer):
         if len(str(value)) > 4000:
             raise serializers.ValidationError(_("Evidence is too large."))
         if json_strings_match(value, NUL):  # stored as jsonb, which holds no NUL
-            raise serializers.ValidationError("Evidence may not contain NUL characters.")
+            raise serializers.ValidationError(_("Evidence may not contain NUL characters."))
         return value
 
 

@@ -35,7 +35,7 @@ def _appeal_limit_check(*, user: User, now: datetime) -> None:
     made = Appeal.objects.filter(user=user, created_at__gt=now - timedelta(days=1)).count()
     if made >= limit:
         raise AppealLimitReached(
-            f"At most {limit} appeals in 24 hours; try again later.",
+            gettext("At most %(limit)d appeals in 24 hours; try again later.") % {"limit": limit},
             details={"per_day": limit},
         )
 

@@ -394,8 +394,10 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
         resident = lock_resident(user=claim.user, allow_closed=True)
         if approve and (resident.erased_at or not resident.is_active):
             raise AccountClosed(
-                "The resident's account is erased or deactivated: nothing can be credited to "
-                "it; reject the claim instead."
+                _(
+                    "The resident's account is erased or deactivated: nothing can be credited "
+                    "to it; reject the claim instead."
+                )
             )
         claim = (
             Claim.objects.select_for_update().select_related("behaviour", "user").get(pk=claim_id)

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import User
@@ -43,19 +44,19 @@ CODE_DIGITS = 6
 
 class LinkNotFound(DomainError):
     code = ErrorCode.NOT_FOUND
-    default_message = "No such link among yours."
+    default_message = _("No such link among yours.")
 
 
 class TooManyPendingLinks(DomainError):
     code = ErrorCode.TOO_MANY_PENDING_LINKS
-    default_message = (
+    default_message = _(
         "You have too many links waiting for confirmation: confirm or cancel one first."
     )
 
 
 class LinkLocked(DomainError):
     code = ErrorCode.LINK_LOCKED
-    default_message = (
+    default_message = _(
         "Too many wrong codes were entered for this account: you can ask to link it again "
         "once that request would have expired."
     )
@@ -63,17 +64,17 @@ class LinkLocked(DomainError):
 
 class LinkVoid(DomainError):
     code = ErrorCode.LINK_VOID
-    default_message = "This link request is void; start a new one."
+    default_message = _("This link request is void; start a new one.")
 
 
 class InvalidLinkCode(DomainError):
     code = ErrorCode.INVALID_LINK_CODE
-    default_message = "This is not the code the partner showed for this link."
+    default_message = _("This is not the code the partner showed for this link.")
 
 
 class NoLinkCode(DomainError):
     code = ErrorCode.NO_LINK_CODE
-    default_message = (
+    default_message = _(
         "No code is waiting for this link (none was asked for, or it expired): open the "
         "partner's app or statement to get a new one."
     )
@@ -81,12 +82,12 @@ class NoLinkCode(DomainError):
 
 class UnknownLinkToken(DomainError):
     code = ErrorCode.UNKNOWN_LINK_TOKEN
-    default_message = "No link request of yours has this token."
+    default_message = _("No link request of yours has this token.")
 
 
 class LinkRefMismatch(DomainError):
     code = ErrorCode.LINK_REF_MISMATCH
-    default_message = (
+    default_message = _(
         "This link request names another account than the one you sent: the resident asked "
         "to link someone else's account."
     )
@@ -94,14 +95,14 @@ class LinkRefMismatch(DomainError):
 
 class NoPendingLink(DomainError):
     code = ErrorCode.NO_PENDING_LINK
-    default_message = "No resident is waiting to link this account."
+    default_message = _("No resident is waiting to link this account.")
 
 
 VOID_MESSAGES = {
-    "expired": "This link request expired before it was confirmed; start a new one.",
-    "attempts_exhausted": "Too many wrong codes: this link request is void; start a new one.",
-    "superseded": "The account was linked with proof by someone else; this request is void.",
-    "cancelled": "This link request was cancelled.",
+    "expired": _("This link request expired before it was confirmed; start a new one."),
+    "attempts_exhausted": _("Too many wrong codes: this link request is void; start a new one."),
+    "superseded": _("The account was linked with proof by someone else; this request is void."),
+    "cancelled": _("This link request was cancelled."),
 }
 
 

@@ -93,7 +93,7 @@ def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body:
     if len(signature) != 64 or any(c not in "0123456789abcdefABCDEF" for c in signature):
         raise InvalidSignature(_("X-Signature is 64 hex characters."))
     if not _UNIX_SECONDS.fullmatch(timestamp):
-        raise InvalidSignature("X-Timestamp must be Unix seconds, in ASCII digits.")
+        raise InvalidSignature(_("X-Timestamp must be Unix seconds, in ASCII digits."))
     if not _KEY_ID.fullmatch(key_id):
         raise InvalidSignature()
     ts = int(timestamp)

@@ -197,6 +197,45 @@ def test_a_throttled_login_answers_in_each_request_language(db):
         )
 
 
+@pytest.mark.parametrize("sent, language", SENT)
+def test_a_link_refusal_answers_in_the_request_language(auth_api, sent, language):
+    """The linking protocol's refusals (services/linking.py) are translated too."""
+    asked = auth_api.post(
+        "/api/v1/me/transit-cards",
+        {"card_number": "6227 0012 3456 7890", "consent": True},
+        format="json",
+    )
+    assert asked.status_code == 202, asked.content
+
+    response = auth_api.post(
+        f"/api/v1/me/transit-cards/{asked.json()['id']}/confirm",
+        {"code": "123456"},
+        format="json",
+        **_headers(sent),
+    )
+
+    error = _error(response, 409, "no_link_code", language)
+    assert (
+        error["message"]
+        == {
+            "zh-hans": "该绑定没有待使用的验证码（未曾申请或已过期）：请在合作方的应用或对账单"
+            "中获取新的验证码。",
+            "en": "No code is waiting for this link (none was asked for, or it expired): open "
+            "the partner's app or statement to get a new one.",
+        }[language]
+    )
+
+
+@pytest.mark.parametrize("sent, language", SENT)
+def test_a_page_size_refusal_answers_in_the_request_language(auth_api, sent, language):
+    response = auth_api.get("/api/v1/claims?page_size=0", **_headers(sent))
+
+    error = _error(response, 400, "invalid", language)
+    assert error["details"]["page_size"] == [
+        {"zh-hans": "须为 1 到 200 之间的整数。", "en": "A whole number from 1 to 200."}[language]
+    ]
+
+
 def _asgi_post(app, *, headers: list[tuple[bytes, bytes]]) -> tuple[dict, bytes]:
     scope = {
         "type": "http",

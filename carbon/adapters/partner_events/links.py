@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from carbon.adapters.partner_events.matching import event_claim, external_ref_hash
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
@@ -35,7 +36,7 @@ class ConsentRequired(DomainError):
 
 class PartnerLinkNotFound(DomainError):
     code = ErrorCode.NOT_FOUND
-    default_message = "No such link among your partner accounts."
+    default_message = gettext_lazy("No such link among your partner accounts.")
 
 
 def _partner_scopes(partner: Partner) -> set[str]:
@@ -45,7 +46,7 @@ def _partner_scopes(partner: Partner) -> set[str]:
 def _ref(external_ref: Any) -> str:
     ref = str(external_ref or "").strip() if isinstance(external_ref, str) else ""
     if not ref or len(ref) > 200:
-        raise PartnerLinkError("`external_ref` is your id at the partner, up to 200 characters.")
+        raise PartnerLinkError(_("`external_ref` is your id at the partner, up to 200 characters."))
     return ref
 
 
@@ -83,8 +84,10 @@ def partner_link_create(
                 consent_grant(user=user, scope=scope)
         elif scopes and not any(Consent.objects.in_force(user=user, scope=s) for s in scopes):
             raise ConsentRequired(
-                "Consent to at least one of this partner's data sources first, or send "
-                "`consent`: true.",
+                _(
+                    "Consent to at least one of this partner's data sources first, or send "
+                    "`consent`: true."
+                ),
                 details={"scopes": sorted(scopes)},
             )
         link, created = linking.link_request(

@@ -128,7 +128,7 @@ def photo_work_slot() -> Iterator[None]:
     wait = settings.PHOTO_INSPECT_WAIT_SECONDS
     if not slots.acquire(timeout=wait):
         raise PhotoWorkBusy(
-            "Too many photos are being processed right now; send it again in a few seconds.",
+            _("Too many photos are being processed right now; send it again in a few seconds."),
             details={"retry_after_seconds": max(1, math.ceil(wait))},
         )
     try:

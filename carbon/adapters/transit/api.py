@@ -4,6 +4,7 @@ validate, call a service of this slice, render."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from pydantic import BaseModel, Field
 from rest_framework import serializers, status
@@ -131,7 +132,7 @@ TapBatchReportSerializer = batch_answer_serializer(
 
 
 class IsTransitOperator(BasePermission):
-    message = "Only transit operators may push taps or confirm card links."
+    message = _("Only transit operators may push taps or confirm card links.")
 
     def has_permission(self, request, view):
         return IsPartner().has_permission(request, view) and (

@@ -50,7 +50,7 @@ class CardNotFound(DomainError):
 
 class InvalidCardHash(DomainError):
     code = ErrorCode.INVALID_CARD_HASH
-    default_message = "user_ref is the card's 64-hex-digit card_hash, as in the taps."
+    default_message = _("user_ref is the card's 64-hex-digit card_hash, as in the taps.")
 
 
 CARD_HASH = re.compile(r"^[0-9a-f]{64}$")

@@ -222,7 +222,8 @@ def _row(raw: Any, net: Network, partner: Partner, context: dict[str, Any]) -> T
     # operator's stations are not its to report).
     if not net.operates_station(station.id, partner.pk):
         raise RowError(
-            RowCode.NOT_YOUR_STATION, f"Station {station.code} is not on a line you run."
+            RowCode.NOT_YOUR_STATION,
+            _("Station %(station)s is not on a line you run.") % {"station": station.code},
         )
     card = tap.card_hash.lower()
     # What makes two sends of one record the same: the same instant in any offset, say.
