@@ -36,7 +36,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.core import NotSet
 
 from carbon.adapters.transit.cards import card_hash
-from carbon.models import Claim, ClaimStatus, ConsentScope, Partner
+from carbon.models import ConsentScope, Partner
 from carbon.services import people
 from carbon.services.appeals import appeal_contest
 from carbon.services.partners import partner_create
@@ -45,6 +45,7 @@ from tests.carbon.factories import (
     BehaviourFactory,
     CommunityFactory,
     EmissionFactorFactory,
+    RefusedClaimFactory,
     UserFactory,
 )
 
@@ -135,18 +136,7 @@ def fuzz_world(db, settings):
             format="json",
         )
         assert response.status_code == 201, response.content
-    refused = Claim.objects.create(
-        user=resident,
-        behaviour=metro,
-        quantity=1,
-        occurred_at=when,
-        evidence_type="self",
-        idempotency_key=new_key(),
-        request_hash="x",
-        status=ClaimStatus.REJECTED,
-        receipt={"status": "rejected", "code": "not_credible", "reason": "Refused."},
-        decided_at=timezone.now(),
-    )
+    refused = RefusedClaimFactory(user=resident, behaviour=metro, occurred_at=when)
     appeal_contest(
         user=resident, claim_id=refused.pk, reason="It happened.", idempotency_key=new_key()
     )

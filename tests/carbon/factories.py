@@ -3,6 +3,7 @@ the real catalogue (carbon/demo/catalogue.py) as tests need them."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,7 +12,16 @@ from django.contrib.gis.geos import MultiPolygon, Polygon
 from django.db.models import Max
 from django.utils import timezone
 
-from carbon.models import Behaviour, Community, District, EmissionFactor, Partner, User
+from carbon.models import (
+    Behaviour,
+    Claim,
+    ClaimStatus,
+    Community,
+    District,
+    EmissionFactor,
+    Partner,
+    User,
+)
 from carbon.services.catalogue import catalogue_seed
 
 
@@ -97,6 +107,25 @@ class EmissionFactorFactory(factory.django.DjangoModelFactory):
     valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=30))
     methodology = "Test methodology"
     source = "Test source"
+
+
+class RefusedClaimFactory(factory.django.DjangoModelFactory):
+    """A self-declared claim refused just now (inside the appeal window), written directly:
+    a refusal the test controls, for appeals. Pass `user` and `behaviour`."""
+
+    class Meta:
+        model = Claim
+
+    quantity = 1
+    occurred_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+    evidence_type = "self"
+    idempotency_key = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    request_hash = "x"
+    status = ClaimStatus.REJECTED
+    receipt = factory.LazyFunction(
+        lambda: {"status": "rejected", "code": "duplicate_photo", "reason": "Looks reused."}
+    )
+    decided_at = factory.LazyFunction(timezone.now)
 
 
 def catalogue_behaviour(code: str, **changes) -> Behaviour:

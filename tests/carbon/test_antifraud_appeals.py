@@ -11,7 +11,7 @@ from carbon.models import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox
 from carbon.services.claims import claim_review, claim_submit, claims_release_held
 from carbon.services.people import consent_grant
 from tests.carbon.api_helpers import assert_error, claim_payload, new_key
-from tests.carbon.factories import UserFactory
+from tests.carbon.factories import RefusedClaimFactory, UserFactory
 
 
 @pytest.fixture
@@ -127,18 +127,7 @@ def test_refused_claim_appeal_goes_to_review_and_is_credited_on_approval(
     admin = UserFactory(is_staff=True, role="administrator")
     when = timezone.now() - timedelta(hours=1)
     # Fill the daily cap (10 g at 5 g/use x 50%: 2.5 -> 2 g per use)... use a refusal we control:
-    claim = Claim.objects.create(
-        user=resident,
-        behaviour=own_bag,
-        quantity=1,
-        occurred_at=when,
-        evidence_type="self",
-        idempotency_key=new_key(),
-        request_hash="x",
-        status=ClaimStatus.REJECTED,
-        receipt={"status": "rejected", "code": "duplicate_photo", "reason": "Looks reused."},
-        decided_at=timezone.now(),
-    )
+    claim = RefusedClaimFactory(user=resident, behaviour=own_bag, occurred_at=when)
     key = new_key()
     response = auth_api.post(
         f"/api/v1/claims/{claim.pk}/appeal",
@@ -214,34 +203,14 @@ def test_appeals_outside_the_window_or_on_others_claims_are_refused(
         format="json",
     )
     assert_error(response, 400, "outside_claim_window")
-    theirs = Claim.objects.create(
-        user=other_resident,
-        behaviour=metro,
-        quantity=1,
-        occurred_at=timezone.now(),
-        evidence_type="self",
-        idempotency_key=new_key(),
-        request_hash="x",
-        status=ClaimStatus.REJECTED,
-        decided_at=timezone.now(),
-    )
+    theirs = RefusedClaimFactory(user=other_resident, behaviour=metro)
     response = auth_api.post(
         f"/api/v1/claims/{theirs.pk}/appeal",
         {"reason": "mine!", "idempotency_key": new_key()},
         format="json",
     )
     assert_error(response, 404, "not_found")
-    stale = Claim.objects.create(
-        user=resident,
-        behaviour=metro,
-        quantity=1,
-        occurred_at=old,
-        evidence_type="self",
-        idempotency_key=new_key(),
-        request_hash="x",
-        status=ClaimStatus.REJECTED,
-        decided_at=old,
-    )
+    stale = RefusedClaimFactory(user=resident, behaviour=metro, occurred_at=old, decided_at=old)
     response = auth_api.post(
         f"/api/v1/claims/{stale.pk}/appeal",
         {"reason": "late", "idempotency_key": new_key()},

@@ -14,28 +14,18 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from carbon.errors import ErrorCode
-from carbon.models import Appeal, Claim, ClaimStatus
+from carbon.models import Appeal, Claim
 from carbon.services.claims import claim_review
 from tests.carbon.api_helpers import assert_error, new_key
-from tests.carbon.factories import UserFactory
+from tests.carbon.factories import RefusedClaimFactory, UserFactory
 
 APPEALS = "/api/v1/appeals"
 
 
 def refused_claim(user, behaviour, *, when=None) -> Claim:
     """A refusal we control, decided just now (inside the appeal window)."""
-    return Claim.objects.create(
-        user=user,
-        behaviour=behaviour,
-        quantity=1,
-        occurred_at=when or timezone.now() - timedelta(hours=1),
-        evidence_type="self",
-        idempotency_key=new_key(),
-        request_hash="x",
-        status=ClaimStatus.REJECTED,
-        receipt={"status": "rejected", "code": "duplicate_photo", "reason": "Looks reused."},
-        decided_at=timezone.now(),
-    )
+    extra = {"occurred_at": when} if when else {}
+    return RefusedClaimFactory(user=user, behaviour=behaviour, **extra)
 
 
 def contest(client, claim, key=None, reason="It was my own bag, at the market today."):
