@@ -1,5 +1,6 @@
 """Load demo data: districts, communities, the behaviour catalogue, partners, an
-administrator, a reviewer (and the reviewer group) and residents.
+administrator, a reviewer (and the reviewer group) and residents; then what each feature
+app registered in `carbon.demo_data` (offers, sightings, cells...).
 
 Idempotent: running it again changes nothing that is already there.
 """
@@ -13,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from carbon import demo_data
 from carbon.models import Behaviour, Claim, Community, Partner, User
 from carbon.services.catalogue import catalogue_seed
 from carbon.services.claims import claim_submit
@@ -65,6 +67,8 @@ class Command(BaseCommand):
         # After the partners: the metro lines name their operator, "Wuhan Metro".
         call_command("load_transit", demo=True, verbosity=0)
         self._people()
+        for seeder in demo_data.seeders():
+            seeder.seed(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
 
     def _catalogue(self):
