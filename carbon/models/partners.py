@@ -17,6 +17,12 @@ class Partner(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     is_active = models.BooleanField(default=True)
+    # Where we send signed requests to the partner (top-up orders to the transit operator,
+    # offset batches to the bank); blank for partners we only receive from.
+    endpoint_url = models.URLField(
+        blank=True,
+        help_text="Base URL of the partner's API for requests we send, signed like theirs.",
+    )
     # Behaviours this partner may report events for (partner events are refused otherwise).
     behaviours = models.ManyToManyField("carbon.Behaviour", blank=True, related_name="partners")
     created_at = models.DateTimeField(auto_now_add=True)

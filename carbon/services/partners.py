@@ -13,7 +13,7 @@ from datetime import timedelta
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -119,6 +119,22 @@ def partner_request_verify(*, key_id: str, timestamp: str, signature: str, body:
         raise ReplayedRequest() from None
     PartnerCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
     return credential.partner
+
+
+def partner_signing_secret(*, partner: Partner) -> tuple[str, str]:
+    """The key id and secret of the partner's newest usable credential: what we sign our own
+    requests to the partner with (the same HMAC scheme both ways)."""
+    credential = (
+        PartnerCredential.objects.usable()
+        .filter(partner=partner)
+        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=timezone.now()))
+        # A key in its rotation grace period signs only while no newer one exists.
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at")
+        .first()
+    )
+    if credential is None:
+        raise PartnerCredential.DoesNotExist(f"partner {partner.pk} has no usable credential")
+    return credential.key_id, _fernet().decrypt(bytes(credential.secret_encrypted)).decode()
 
 
 def partner_nonces_purge(*, older_than: timedelta | None = None) -> int:
