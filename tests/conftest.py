@@ -20,6 +20,9 @@ from carbon.services.ledger import _forget_system_account_cache
 from tests.carbon.api_helpers import client_for
 from tests.carbon.factories import UserFactory
 
+# The `page` fixture: a real headless Chromium at the live server (tests/browser.py).
+pytest_plugins = ["tests.browser"]
+
 REQUIRE_SERVICES = os.environ.get("CARBON_REQUIRE_SERVICES") == "1"
 
 
