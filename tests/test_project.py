@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
@@ -88,3 +91,23 @@ def test_the_openapi_schema_generates_without_warnings(db, tmp_path):
         "spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml")
     )
     assert (tmp_path / "schema.yml").read_text().startswith("openapi:")
+
+
+def test_seed_demo_runs_what_feature_apps_registered_after_the_core(db, monkeypatch):
+    from carbon import demo_data
+
+    seen = []
+    monkeypatch.setattr(demo_data, "_seeders", dict(demo_data._seeders))
+    demo_data.register(
+        demo_data.DemoSeeder(
+            name="test.probe",
+            # The core's residents exist by the time a feature app's seeder runs.
+            seed=lambda stdout: seen.append(
+                User.objects.filter(email__endswith="demo.carbon.city").count()
+            ),
+        )
+    )
+    with pytest.raises(ValueError):
+        demo_data.register(demo_data.DemoSeeder(name="test.probe", seed=lambda stdout: None))
+    call_command("seed_demo", stdout=io.StringIO())
+    assert seen and seen[0] >= 3
