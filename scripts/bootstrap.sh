@@ -11,6 +11,8 @@ need_apt=()
 command -v gdalinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
 ls /usr/lib/*/mod_spatialite.so >/dev/null 2>&1 || need_apt+=(libsqlite3-mod-spatialite)
 /usr/bin/python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
+# A CJK font for donation certificates (rewards/vouchers/certificate.py finds it at runtime).
+ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "bootstrap: installing system packages: ${need_apt[*]}"
     $SUDO apt-get update -q
