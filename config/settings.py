@@ -475,3 +475,9 @@ CELERY_BEAT_SCHEDULE["rewards-expire-vouchers"] = {
     "task": "rewards.tasks.expire_vouchers",
     "schedule": 10 * 60.0,
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "OfferKindEnum": "rewards.offers.models.OfferKind",
+        "VoucherStatusEnum": "rewards.vouchers.models.VoucherStatus",
+    }
+)
