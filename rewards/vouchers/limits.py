@@ -61,6 +61,12 @@ def offer_usage(*, user: User, offer: Offer, now: datetime) -> Usage:
 
 
 def offer_remaining(*, user: User, offer: Offer, now: datetime) -> tuple[int | None, str | None]:
+    if (
+        offer.limit_per_day is None
+        and offer.limit_per_month is None
+        and offer.limit_lifetime is None
+    ):
+        return None, None  # nothing to count: spare the redemption a query
     return _remaining(offer, offer_usage(user=user, offer=offer, now=now))
 
 
