@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 
 class OfferKind(models.TextChoices):
@@ -106,15 +108,16 @@ class Offer(models.Model):
         return f"{self.title_en} ({self.price_g} g)"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         expected = PARTNER_KINDS.get(self.kind)
         if expected and self.partner_id and self.partner.kind not in expected:
             raise ValidationError(
-                {"partner": f"A {self.get_kind_display().lower()} is honoured by a {expected[0]}."}
+                {
+                    "partner": _("This kind of offer is honoured by a partner of kind %(kind)s.")
+                    % {"kind": expected[0]}
+                }
             )
         if self.kind == OfferKind.DONATION and not self.donation_project.strip():
-            raise ValidationError({"donation_project": "A donation names its project."})
+            raise ValidationError({"donation_project": _("A donation names its project.")})
 
     @property
     def title(self) -> str:

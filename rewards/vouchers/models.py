@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class VoucherStatus(models.TextChoices):
@@ -85,4 +86,5 @@ class Voucher(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.status == VoucherStatus.ISSUED
+        """Issued and not past its date (the expiry job may not have run yet)."""
+        return self.status == VoucherStatus.ISSUED and self.expires_at > timezone.now()

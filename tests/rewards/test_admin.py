@@ -99,6 +99,10 @@ def test_a_new_offers_stock_is_all_left_and_its_picture_is_re_encoded(merchant):
         add, {**form, "image": SimpleUploadedFile("x.png", b"GIF89a not a png", "image/png")}
     )
     assert refused.status_code == 200 and not Offer.objects.filter(title_en="Bamboo toothbrush")
+    # A top-up is honoured by a transit operator, not a shop.
+    wrong_partner = admin.post(add, {**form, "kind": "transit_topup"})
+    assert wrong_partner.status_code == 200 and b"transit_operator" in wrong_partner.content
+    assert not Offer.objects.filter(title_en="Bamboo toothbrush")
     accepted = admin.post(
         add, {**form, "image": SimpleUploadedFile("x.png", encode(picture(5), "PNG"), "image/png")}
     )
