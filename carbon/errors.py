@@ -179,6 +179,37 @@ class ErrorCode(StrEnum):
         _("Too many photos are being processed right now; send it again in a few seconds."),
     )
 
+    # --- rewards: offers, vouchers and their redemption by merchants ---------------------------
+    OFFER_NOT_FOUND = "offer_not_found", 404, _("No offer has this id.")
+    OFFER_INACTIVE = "offer_inactive", 409, _("This offer is not available now.")
+    OUT_OF_STOCK = "out_of_stock", 409, _("This offer is out of stock.")
+    LIMIT_REACHED = (
+        "limit_reached",
+        409,
+        _("You have redeemed this offer as many times as its limit allows for now."),
+    )
+    VOUCHER_NOT_FOUND = "voucher_not_found", 404, _("No voucher of yours has this code or id.")
+    VOUCHER_USED = "voucher_used", 409, _("This voucher was already used.")
+    VOUCHER_CANCELLED = "voucher_cancelled", 409, _("This voucher was cancelled.")
+    VOUCHER_EXPIRED = "voucher_expired", 409, _("This voucher has expired.")
+    VOUCHER_NOT_REDEEMABLE = (
+        "voucher_not_redeemable",
+        409,
+        _("This voucher cannot be redeemed at a till."),
+    )
+    QR_INVALID = "qr_invalid", 400, _("This QR code is forged, damaged or expired.")
+    NOT_CANCELLABLE = "not_cancellable", 409, _("Only an unused voucher can be cancelled.")
+    INVITATION_INVALID = (
+        "invitation_invalid",
+        400,
+        _("This invitation is unknown, used or expired; ask your manager for a new one."),
+    )
+    INVALID_STOCK_CHANGE = (
+        "invalid_stock_change",
+        400,
+        _("Stock can be changed by a whole number, and never below what is already issued."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

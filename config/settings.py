@@ -466,3 +466,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- rewards: offers, vouchers, merchant staff ---------------------------------------------
+# A voucher's ledger hold outlives the voucher by this much, so the vouchers' own expiry job
+# (below) resolves it as the offer says before the ledger's job would void it.
+REWARDS_HOLD_GRACE_HOURS = env.int("REWARDS_HOLD_GRACE_HOURS", default=24)
+# How long a merchant-staff invitation's one-time token may be used to set a password.
+REWARDS_INVITATION_HOURS = env.int("REWARDS_INVITATION_HOURS", default=72)
+CELERY_BEAT_SCHEDULE["rewards-expire-vouchers"] = {
+    "task": "rewards.tasks.expire_vouchers",
+    "schedule": 10 * 60.0,
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "OfferKindEnum": "rewards.offers.models.OfferKind",
+        "VoucherStatusEnum": "rewards.vouchers.models.VoucherStatus",
+    }
+)

@@ -1,0 +1,5 @@
+"""The rewards pages of the admin: each slice registers its own (imported here so that
+Django's admin autodiscovery, which imports `rewards.admin`, finds them)."""
+
+from rewards.merchants import admin as _merchants_admin  # noqa: F401
+from rewards.offers import admin as _offers_admin  # noqa: F401

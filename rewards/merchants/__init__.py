@@ -1,0 +1,1 @@
+"""Merchant staff, their invitations, and vouchers redeemed at the till (settlement lines)."""

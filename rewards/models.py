@@ -1,0 +1,17 @@
+"""The rewards app's models live in its slices (offers/, vouchers/, merchants/) with the
+`rewards` app label; importing them here registers them with Django."""
+
+from rewards.merchants.models import MerchantRedemption, MerchantStaff, StaffInvitation
+from rewards.offers.models import Offer, OfferKind, StockAdjustment
+from rewards.vouchers.models import Voucher, VoucherStatus
+
+__all__ = [
+    "MerchantRedemption",
+    "MerchantStaff",
+    "Offer",
+    "OfferKind",
+    "StaffInvitation",
+    "StockAdjustment",
+    "Voucher",
+    "VoucherStatus",
+]

@@ -1,0 +1,1 @@
+"""Offers: what residents spend grams on, its stock, limits, validity and picture."""

@@ -1,0 +1,1 @@
+"""Vouchers: redeeming an offer (a ledger hold), cancelling, expiring, a top-up's outcome."""

@@ -1,0 +1,29 @@
+"""Vouchers in the admin, read-only (written only by services): searched by code, filtered by
+status and kind. Registered by the merchants slice, which adds the action of redeeming one
+on its merchant's behalf (the vouchers slice sits below the merchants one)."""
+
+from __future__ import annotations
+
+from carbon.admin.base import ReadOnlyAdmin
+from rewards.vouchers.models import Voucher
+
+
+class VoucherAdmin(ReadOnlyAdmin):
+    list_display = [
+        "code",
+        "status",
+        "offer",
+        "partner",
+        "price_g",
+        "created_at",
+        "expires_at",
+        "resolved_at",
+        "refunded",
+    ]
+    list_filter = ["status", "offer__kind", "partner"]
+    search_fields = ["=code", "=id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["offer", "partner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Voucher._meta.fields]

@@ -1,0 +1,58 @@
+"""A donation's certificate: a PNG drawn with Pillow (the donor's name, the grams, the project
+and the date). Names and projects are often Chinese, so a CJK font is used when the machine
+has one (fonts-noto-cjk, installed by scripts/bootstrap.sh), found at runtime; without one,
+DejaVu or Pillow's own font draws what it can."""
+
+from __future__ import annotations
+
+import functools
+import io
+from datetime import date
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+#: Tried in order; the first that exists is used.
+FONT_CANDIDATES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+SIZE = (1200, 800)
+_GREEN = (34, 110, 60)
+
+
+def certificate_font_path() -> str | None:
+    return next((p for p in FONT_CANDIDATES if Path(p).is_file()), None)
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    # Loading the CJK collection takes tens of milliseconds: once per size and process.
+    path = certificate_font_path()
+    if path is None:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(path, size=size)
+
+
+def certificate_render(*, name: str, grams: int, project: str, on: date) -> bytes:
+    """The certificate as PNG bytes, in both languages."""
+    img = Image.new("RGB", SIZE, (250, 248, 240))
+    draw = ImageDraw.Draw(img)
+    width, height = SIZE
+    draw.rectangle((24, 24, width - 24, height - 24), outline=_GREEN, width=6)
+
+    def centred(y: int, text: str, size: int, fill=(40, 40, 40)) -> None:
+        font = _font(size)
+        left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+        draw.text(((width - (right - left)) / 2, y), text, font=font, fill=fill)
+
+    centred(90, "捐赠证书 · Certificate of Donation", 52, _GREEN)
+    centred(230, name or "—", 64)
+    centred(360, f"捐出 {grams:,} 克碳积分 · donated {grams:,} g of carbon points", 36)
+    centred(440, f"支持项目 · to {project}"[:80], 36)
+    centred(600, on.isoformat(), 32, (90, 90, 90))
+    out = io.BytesIO()
+    img.save(out, "PNG", optimize=True)
+    return out.getvalue()
