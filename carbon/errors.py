@@ -210,6 +210,33 @@ class ErrorCode(StrEnum):
         _("Stock can be changed by a whole number, and never below what is already issued."),
     )
 
+    # --- transit top-ups (rewards/topups) -------------------------------------------------------
+    TOPUP_CARD_NOT_LINKED = (
+        "topup_card_not_linked",
+        409,
+        _("This card is not one of your linked transit cards: link it first."),
+    )
+    TOPUP_INVALID_AMOUNT = (
+        "topup_invalid_amount",
+        400,
+        _("A top-up amount is a positive number of yuan with at most two decimals."),
+    )
+    TOPUP_OPERATOR_UNAVAILABLE = (
+        "topup_operator_unavailable",
+        503,
+        _("Top-ups through this transit operator are not available right now."),
+    )
+    TOPUP_HOLD_UNUSABLE = (
+        "topup_hold_unusable",
+        409,
+        _("The points held for this top-up cannot pay for it."),
+    )
+    TOPUP_NOT_REFUNDABLE = (
+        "topup_not_refundable",
+        409,
+        _("This top-up is being sent or is already settled: it cannot be refunded now."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

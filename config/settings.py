@@ -483,3 +483,26 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "VoucherStatusEnum": "rewards.vouchers.models.VoucherStatus",
     }
 )
+# --- transit top-ups (rewards/topups) -----------------------------------------
+# Sent to the operator's endpoint_url + TOPUP_OPERATOR_PATH. A send without an answer is
+# retried after TOPUP_RETRY_BASE_SECONDS, doubling up to TOPUP_RETRY_MAX_SECONDS (with jitter),
+# with the same request id; with no answer TOPUP_DEADLINE_MINUTES after the request (or after
+# TOPUP_MAX_ATTEMPTS sends) the top-up fails and the hold is voided. A worker's claim on a row
+# lasts TOPUP_LEASE_SECONDS (at least 4 x PARTNER_OUTBOUND_TIMEOUT_SECONDS + 5 is used); a row
+# left `sending` longer is sent again by the sweep, every TOPUP_SWEEP_SECONDS.
+# The caller's ledger hold must outlive deadline + lease + sweep interval (1 day 3 minutes by
+# default: rewards.topups.services.topup_min_hold_timeout()); topup_request refuses a shorter
+# one. LEDGER_HOLD_TIMEOUT_MINUTES (7 days) is enough.
+TOPUP_OPERATOR_PATH = env.str("TOPUP_OPERATOR_PATH", default="/topups")
+TOPUP_MAX_AMOUNT_CNY = env.int("TOPUP_MAX_AMOUNT_CNY", default=500)
+TOPUP_RETRY_BASE_SECONDS = env.float("TOPUP_RETRY_BASE_SECONDS", default=30.0)
+TOPUP_RETRY_MAX_SECONDS = env.float("TOPUP_RETRY_MAX_SECONDS", default=30 * 60.0)
+TOPUP_MAX_ATTEMPTS = env.int("TOPUP_MAX_ATTEMPTS", default=30)
+TOPUP_DEADLINE_MINUTES = env.int("TOPUP_DEADLINE_MINUTES", default=24 * 60)
+TOPUP_LEASE_SECONDS = env.int("TOPUP_LEASE_SECONDS", default=120)
+TOPUP_SWEEP_SECONDS = env.int("TOPUP_SWEEP_SECONDS", default=60)
+TOPUP_SWEEP_BATCH = env.int("TOPUP_SWEEP_BATCH", default=50)
+CELERY_BEAT_SCHEDULE["topups-sweep"] = {
+    "task": "rewards.topups.tasks.sweep_topups",
+    "schedule": float(TOPUP_SWEEP_SECONDS),
+}

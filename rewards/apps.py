@@ -15,12 +15,15 @@ class RewardsConfig(AppConfig):
         from rewards import demo
         from rewards.merchants import personal_data as merchants_data
         from rewards.offers import personal_data as offers_data
+        from rewards.topups import personal_data as topups_data
+        from rewards.topups import tasks as _topups_tasks  # noqa: F401  (Celery finds them)
         from rewards.vouchers import personal_data as vouchers_data
 
         for provider in (
             *vouchers_data.PROVIDERS,
             *merchants_data.PROVIDERS,
             *offers_data.PROVIDERS,
+            *topups_data.PROVIDERS,
         ):
             personal_data.register(provider)
         demo_data.register(demo_data.DemoSeeder(name="rewards", seed=demo.rewards_demo_seed))

@@ -1,8 +1,9 @@
-"""The rewards app's models live in its slices (offers/, vouchers/, merchants/) with the
-`rewards` app label; importing them here registers them with Django."""
+"""The rewards app's models live in its slices (offers/, vouchers/, merchants/, topups/)
+with the `rewards` app label; importing them here registers them with Django."""
 
 from rewards.merchants.models import MerchantRedemption, MerchantStaff, StaffInvitation
 from rewards.offers.models import Offer, OfferKind, StockAdjustment
+from rewards.topups.models import TopUp
 from rewards.vouchers.models import Voucher, VoucherStatus
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "OfferKind",
     "StaffInvitation",
     "StockAdjustment",
+    "TopUp",
     "Voucher",
     "VoucherStatus",
 ]

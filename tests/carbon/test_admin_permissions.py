@@ -10,6 +10,7 @@ import inspect
 import io
 import re
 from datetime import timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -46,7 +47,9 @@ from carbon.models import (
 )
 from carbon.services.appeals import appeal_report_missed
 from carbon.services.claims import claim_submit
+from carbon.services.ledger import ledger_hold
 from carbon.services.linking import link_confirm_by_partner
+from rewards.topups.services import topup_request
 from tests.carbon.api_helpers import client_for, new_key
 from tests.carbon.factories import UserFactory
 from tests.carbon.photo_samples import encode, picture, upload
@@ -137,6 +140,19 @@ def world(db):
     AccessAttempt.objects.create(**seen, failures_since_start=1, get_data="", post_data="")
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen, locked_out=False)
+    # A transit top-up waiting to be sent (rewards/topups): alice's linked card, her points
+    # held as a redemption would. Nothing is sent: this test's transaction never commits.
+    metro = Partner.objects.get(name="Wuhan Metro")
+    metro.endpoint_url = "http://127.0.0.1:9"
+    metro.save(update_fields=["endpoint_url"])
+    topup_request(
+        user=alice,
+        hold=ledger_hold(user=alice, amount_g=100, idempotency_key=new_key(), description="t"),
+        operator=metro,
+        amount_cny=Decimal("5.00"),
+        card_number=CARD,
+        reference="V-WORLD",
+    )
 
     empty = [m._meta.label for m in admin.site._registry if not m._default_manager.exists()]
     assert not empty, f"give this fixture a row of {empty}"
@@ -379,6 +395,8 @@ def lacking(kind: str, model) -> set[str]:
             return {"rewards.redeem_for_merchant"}
         case "settle":
             return {"rewards.settle_redemptions"}
+        case "refund":
+            return {"rewards.refund_topup"}
     pytest.fail(
         f"{model._meta.label}: has_{kind}_permission is unknown to this test; say here which "
         "model permission it stands for"
