@@ -216,6 +216,11 @@ class ErrorCode(StrEnum):
         409,
         _("This card is not one of your linked transit cards: link it first."),
     )
+    TOPUP_CARD_REQUIRED = (
+        "topup_card_required",
+        400,
+        _("Say which of your linked transit cards to top up (card_number)."),
+    )
     TOPUP_INVALID_AMOUNT = (
         "topup_invalid_amount",
         400,

@@ -17,7 +17,10 @@ class RewardsConfig(AppConfig):
         from rewards.offers import personal_data as offers_data
         from rewards.topups import personal_data as topups_data
         from rewards.topups import tasks as _topups_tasks  # noqa: F401  (Celery finds them)
+        from rewards.topups.models import TopUp
+        from rewards.topups.signals import topup_settled
         from rewards.vouchers import personal_data as vouchers_data
+        from rewards.vouchers.services import topup_settled_receive
 
         for provider in (
             *vouchers_data.PROVIDERS,
@@ -26,4 +29,8 @@ class RewardsConfig(AppConfig):
             *topups_data.PROVIDERS,
         ):
             personal_data.register(provider)
+        # A top-up's outcome becomes its voucher's (the top-up slice never imports vouchers).
+        topup_settled.connect(
+            topup_settled_receive, sender=TopUp, dispatch_uid="rewards.vouchers.topup_settled"
+        )
         demo_data.register(demo_data.DemoSeeder(name="rewards", seed=demo.rewards_demo_seed))

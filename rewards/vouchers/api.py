@@ -92,11 +92,19 @@ class RedemptionView(APIView):
             200: OpenApiResponse(
                 s.VoucherSerializer, description="A retry: the voucher this key already issued."
             ),
+            400: OpenApiResponse(
+                description="`invalid`, `topup_card_required` (a transit top-up names the "
+                "card to top up), `invalid_card_number`, `topup_invalid_amount`."
+            ),
             404: OpenApiResponse(description="`offer_not_found`."),
             409: OpenApiResponse(
                 description="`offer_inactive`, `out_of_stock`, `limit_reached`, "
                 "`insufficient_balance`, `idempotency_conflict` (the key was used for another "
-                "offer), `account_closed`."
+                "offer), `account_closed`, `topup_card_not_linked`, `topup_hold_unusable`."
+            ),
+            503: OpenApiResponse(
+                description="`topup_operator_unavailable`: the offer's transit operator cannot "
+                "take top-ups now; nothing was held."
             ),
         },
     )
@@ -110,6 +118,7 @@ class RedemptionView(APIView):
             user=request.user,
             offer_id=data.validated_data["offer"],
             idempotency_key=str(data.validated_data["idempotency_key"]),
+            card_number=data.validated_data.get("card_number") or None,
         )
         voucher = Voucher.objects.select_related("offer", "partner").get(pk=voucher.pk)
         return Response(

@@ -33,3 +33,7 @@ class QrInvalid(DomainError):
 
 class NotCancellable(DomainError):
     code = ErrorCode.NOT_CANCELLABLE
+
+
+class TopupCardRequired(DomainError):
+    code = ErrorCode.TOPUP_CARD_REQUIRED

@@ -74,6 +74,14 @@ class OfferSerializer(serializers.Serializer):
 class RedemptionSerializer(serializers.Serializer):
     offer = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     idempotency_key = serializers.UUIDField(format="hex_verbose")
+    card_number = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="Transit top-ups only: the number of one of my linked transit cards, to top "
+        "up. Sent to the operator and forgotten once the top-up is settled.",
+    )
 
 
 class VoucherOfferSerializer(serializers.Serializer):

@@ -30,11 +30,13 @@ from carbon.services.people import resident_lock
 from rewards.offers.errors import OfferInactive, OfferNotFound, OutOfStock
 from rewards.offers.models import Offer, OfferKind
 from rewards.offers.stock import offer_stock_return, offer_stock_take
+from rewards.topups.models import TopUp
 from rewards.vouchers.certificate import certificate_render
 from rewards.vouchers.codes import voucher_code_new
 from rewards.vouchers.errors import (
     LimitReached,
     NotCancellable,
+    TopupCardRequired,
     VoucherCancelled,
     VoucherExpired,
     VoucherNotFound,
@@ -61,14 +63,17 @@ def hold_timeout(offer: Offer) -> timedelta:
 # --- redeeming an offer --------------------------------------------------------------------
 
 
-def voucher_issue(*, user: User, offer_id: int, idempotency_key: str) -> tuple[Voucher, bool]:
+def voucher_issue(
+    *, user: User, offer_id: int, idempotency_key: str, card_number: str | None = None
+) -> tuple[Voucher, bool]:
     """Redeem an offer: hold its price from the resident's grams and issue a voucher.
     Returns (voucher, created). The same key for the same offer returns the first voucher;
     for another offer it is refused (IdempotencyConflict).
 
     All or nothing, in one transaction: a refusal (inactive offer, limit, balance, stock)
     leaves no hold and no voucher. A donation is final: its hold is posted at once. A
-    transit top-up stays `processing` until the top-up slice reports its outcome.
+    transit top-up needs `card_number` (one of the resident's linked cards) and stays
+    `processing` until the top-up slice reports its outcome.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -93,6 +98,8 @@ def voucher_issue(*, user: User, offer_id: int, idempotency_key: str) -> tuple[V
         remaining, period = offer_remaining(user=user, offer=offer, now=now)
         if remaining == 0:
             raise LimitReached(details={"offer": offer_id, "period": period})
+        if offer.kind == OfferKind.TRANSIT_TOPUP and not card_number:
+            raise TopupCardRequired(details={"offer": offer_id})
 
         voucher_id = uuid.uuid4()
         donation = offer.kind == OfferKind.DONATION
@@ -126,7 +133,7 @@ def voucher_issue(*, user: User, offer_id: int, idempotency_key: str) -> tuple[V
             resolved_at=now if donation else None,
         )
         if status == VoucherStatus.PROCESSING:
-            topup_fulfilment_start(voucher)
+            topup_fulfilment_start(voucher, card_number=card_number)
         # Last: the offer's row stays locked from this UPDATE to the commit just after.
         if not offer_stock_take(offer_id=offer.pk):
             raise OutOfStock(details={"offer": offer_id})
@@ -265,6 +272,22 @@ def voucher_fulfilment_failed(voucher: Voucher, reason: str) -> Voucher:
         offer_stock_return(offer_id=locked.offer_id)
         _final(locked, VoucherStatus.FAILED, now=now, note=reason, refunded=True)
         return locked
+
+
+def topup_settled_receive(sender, *, topup: TopUp, outcome: str, **kwargs) -> None:
+    """The top-up slice's `topup_settled` signal (connected in RewardsConfig.ready()): the
+    voucher a top-up paid for is redeemed, or failed with the grams back. Idempotent."""
+    if not topup.reference.startswith("voucher:"):
+        return
+    voucher = Voucher.objects.filter(pk=topup.reference.removeprefix("voucher:")).first()
+    if voucher is None or voucher.status != VoucherStatus.PROCESSING:
+        return  # another caller's top-up, or an outcome already recorded (a redelivery)
+    if outcome == "confirmed" and topup.points_taken:
+        voucher_fulfilled(voucher)
+    else:
+        # Refused, silent to the deadline, or (rarely) confirmed after the ledger had already
+        # released an overdue hold: either way the resident's grams are back.
+        voucher_fulfilment_failed(voucher, topup.last_error or outcome)
 
 
 # --- at the till ----------------------------------------------------------------------------

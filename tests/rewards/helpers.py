@@ -11,11 +11,12 @@ VOUCHERS = "/api/v1/rewards/vouchers"
 TILL = "/api/v1/merchant/redemptions"
 
 
-def redeem(client, offer, key: str | None = None, **headers):
+def redeem(client, offer, key: str | None = None, card_number: str | None = None, **headers):
     offer_id = offer if isinstance(offer, int) else offer.pk
-    return client.post(
-        REDEEM, {"offer": offer_id, "idempotency_key": key or new_key()}, format="json", **headers
-    )
+    body = {"offer": offer_id, "idempotency_key": key or new_key()}
+    if card_number is not None:
+        body["card_number"] = card_number
+    return client.post(REDEEM, body, format="json", **headers)
 
 
 def available(user) -> int:
