@@ -4,12 +4,23 @@ bank's signed answers."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from typing import Any
 
 from carbon.services.partners import IssuedCredential
 from rewards.offsets.models import BankProgramme, OffsetBatch
 from rewards.offsets.services.batches import offset_batch_prepare, offset_batch_send
 from tests.carbon.api_helpers import new_key, partner_post
+
+# Each signed request gets its own timestamp (inside the tolerance): two identical bodies
+# signed in the same second would otherwise be one request and its replay.
+_SIGNED = itertools.count()
+
+
+def _fresh() -> int:
+    return int(time.time()) - next(_SIGNED) % 250
+
 
 OFFSETS = "/api/v1/rewards/offsets"
 LINKS = f"{OFFSETS}/links"
@@ -45,13 +56,21 @@ def bank_decides(
             "bank_link_id": bank_link_id,
             **extra,
         },
+        timestamp=_fresh(),
     )
 
 
-def linked(client, programme: BankProgramme, bank: IssuedCredential, **kw) -> dict:
-    asked = link_ask(client, programme, **kw)
+def linked(
+    client,
+    programme: BankProgramme,
+    bank: IssuedCredential,
+    loan_reference: str = "4402 1188 0031 7765",
+) -> dict:
+    asked = link_ask(client, programme, loan_reference=loan_reference)
     assert asked.status_code == 201, asked.content
-    decided = bank_decides(bank, link_token=asked.json()["link_token"])
+    decided = bank_decides(
+        bank, link_token=asked.json()["link_token"], loan_reference=loan_reference
+    )
     assert decided.status_code == 200, decided.content
     return asked.json()
 
@@ -72,9 +91,13 @@ def send_days_batch(programme: BankProgramme) -> OffsetBatch:
     return batch
 
 
-def bank_answers(bank: IssuedCredential, rows: list[dict], **kw):
+def bank_answers(bank: IssuedCredential, rows: list[dict]):
     return partner_post(
-        BANK_ANSWERS, key_id=bank.key_id, secret=bank.secret, payload={"offsets": rows}, **kw
+        BANK_ANSWERS,
+        key_id=bank.key_id,
+        secret=bank.secret,
+        payload={"offsets": rows},
+        timestamp=_fresh(),
     )
 
 
