@@ -355,6 +355,9 @@ SPECTACULAR_SETTINGS = {
         "BatchRowStatusEnum": "carbon.adapters.batch.api.ROW_STATUS_CHOICES",
         "BatchRowCodeEnum": "carbon.adapters.batch.api.ROW_CODE_CHOICES",
         "LinkStatusEnum": "carbon.models.linking.LinkStatus",
+        "LoanLinkStatusEnum": "rewards.offsets.models.LoanLinkStatus",
+        "OffsetStatusEnum": "rewards.offsets.models.OffsetStatus",
+        "BankDecisionEnum": "rewards.offsets.api.BANK_DECISIONS",
     },
     # The default hook (enum components), then the error envelope and its catalogue of codes.
     "POSTPROCESSING_HOOKS": [

@@ -334,10 +334,13 @@ class IsBank(BasePermission):
         return True
 
 
+BANK_DECISIONS = ["confirmed", "refused"]
+
+
 class BankLinkDecisionSerializer(serializers.Serializer):
     link_token = serializers.CharField(max_length=64, help_text="The token the resident showed.")
     loan_reference = serializers.CharField(max_length=60, help_text="The loan's full number.")
-    status = serializers.ChoiceField(choices=["confirmed", "refused"])
+    status = serializers.ChoiceField(choices=BANK_DECISIONS)
     bank_link_id = serializers.CharField(
         max_length=100, required=False, default="", help_text="Your id for the link (to confirm)."
     )

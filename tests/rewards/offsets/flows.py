@@ -112,3 +112,27 @@ def confirmation(offset: dict, *, interest_fen: int | None = None, **changes: An
         "interest_credited_fen": value_fen if interest_fen is None else interest_fen,
         **changes,
     }
+
+
+def offsets_admin_rows(user) -> None:
+    """A row of each offsets model, made by the services (for the admin's permission tests,
+    on top of seed_demo's programme): a confirmed loan link, an offset and its day's batch."""
+    from rewards.offsets.demo import DEMO_PROGRAMME
+    from rewards.offsets.services.links import loan_link_create, loan_link_decide
+    from rewards.offsets.services.requests import offset_request
+    from tests.rewards.offsets.factories import award
+
+    programme = BankProgramme.objects.select_related("bank").get(name=DEMO_PROGRAMME)
+    link = loan_link_create(
+        user=user, programme=programme, loan_reference="44021188", consent=True
+    ).link
+    loan_link_decide(
+        bank=programme.bank,
+        link_token=link.link_token,
+        loan_reference="44021188",
+        confirmed=True,
+        bank_link_id="HK-1",
+    )
+    award(user, 1_000)
+    offset_request(user=user, programme_id=programme.pk, grams=500, idempotency_key=new_key())
+    offset_batch_prepare(programme=programme)
