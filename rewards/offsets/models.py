@@ -177,6 +177,7 @@ class OffsetBatchStatus(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")
     SENT = "sent", _("Accepted by the bank")
     REJECTED = "rejected", _("Refused whole by the bank")
+    CANCELLED = "cancelled", _("Not sent: its offsets closed first")
 
 
 class OffsetBatch(models.Model):

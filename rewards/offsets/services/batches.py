@@ -117,7 +117,8 @@ def _void_offset(offset: Offset, *, status: str, reason: str, now: datetime) -> 
 
 def offset_batch_send(*, batch_id: int, now: datetime | None = None) -> str:
     """Send one batch if it is due, and record what came of it: "sent" (the bank took it),
-    "rejected" (the bank refused it whole: its offsets are voided, points back), "retry"
+    "rejected" (the bank refused it whole: its offsets are voided, points back), "cancelled"
+    (its offsets all closed before it could be sent: not sent), "retry"
     (no answer: tried again later, same request id), or "skipped" (not due, or another
     worker has it)."""
     now = now or timezone.now()
@@ -128,6 +129,13 @@ def offset_batch_send(*, batch_id: int, now: datetime | None = None) -> str:
     if not claimed:
         return "skipped"
     batch = OffsetBatch.objects.select_related("programme__bank").get(pk=batch_id)
+    if not batch.offsets.filter(status=OffsetStatus.REQUESTED).exists():
+        # Every offset closed while the bank was unreachable (expired or voided by staff):
+        # sending would only ask the bank for what we no longer offer.
+        OffsetBatch.objects.filter(pk=batch.pk, status=OffsetBatchStatus.PENDING).update(
+            status=OffsetBatchStatus.CANCELLED
+        )
+        return OffsetBatchStatus.CANCELLED
     try:
         reply = partner_send(
             partner=batch.programme.bank,

@@ -238,3 +238,22 @@ def test_a_confirmation_after_the_ledger_voided_the_hold_is_refused_and_recorded
     hold = Transfer.objects.get(pk=Offset.objects.get().hold_id)
     assert hold.resolution.flag == TransferFlag.VOID_PENDING
     assert ledger_check() == []
+
+
+def test_a_batch_whose_offsets_all_expired_while_the_bank_was_down_is_not_sent(
+    saver, saver_api, programme, bank, bank_server, settings
+):
+    linked(saver_api, programme, bank)
+    request_offset(saver_api, programme, 700)
+    bank_server.handler = lambda request: (503, {})
+    batch = offset_batch_prepare(programme=programme)
+    assert offset_batch_send(batch_id=batch.pk) == "retry"
+    later = timezone.now() + timedelta(days=settings.OFFSETS_CONFIRM_DAYS, hours=1)
+    assert offsets_expire(now=later) == 1
+    bank_server.handler = lambda request: (202, {})
+    assert offset_batches_send_due(now=later) == 0
+    batch.refresh_from_db()
+    assert batch.status == OffsetBatchStatus.CANCELLED
+    assert len(bank_server.received) == 1  # only the first, failed attempt
+    assert account_for_user(user=saver).available_g == 5_000
+    assert ledger_check() == []
