@@ -4,7 +4,6 @@ bank's signed answers."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from typing import Any
 
@@ -13,13 +12,16 @@ from rewards.offsets.models import BankProgramme, OffsetBatch
 from rewards.offsets.services.batches import offset_batch_prepare, offset_batch_send
 from tests.carbon.api_helpers import new_key, partner_post
 
-# Each signed request gets its own timestamp (inside the tolerance): two identical bodies
-# signed in the same second would otherwise be one request and its replay.
-_SIGNED = itertools.count()
+# Each signed request gets its own timestamp (a second after the previous one, and inside
+# the tolerance): two identical bodies signed in the same second would otherwise be one
+# request and its replay, as a bank resending an answer signs it anew.
+_last_timestamp = 0
 
 
 def _fresh() -> int:
-    return int(time.time()) - next(_SIGNED) % 250
+    global _last_timestamp
+    _last_timestamp = max(_last_timestamp + 1, int(time.time()) - 200)
+    return _last_timestamp
 
 
 OFFSETS = "/api/v1/rewards/offsets"
