@@ -242,6 +242,50 @@ class ErrorCode(StrEnum):
         _("This top-up is being sent or is already settled: it cannot be refunded now."),
     )
 
+    # --- rewards: mortgage-interest offsets (rewards/offsets) ---------------------------------
+    UNKNOWN_PROGRAMME = "unknown_programme", 400, _("No bank programme has this id.")
+    PROGRAMME_CLOSED = (
+        "programme_closed",
+        409,
+        _("This bank programme is not taking offset requests now."),
+    )
+    LOAN_REFERENCE_INVALID = (
+        "loan_reference_invalid",
+        400,
+        _("The loan reference is 6 to 40 letters and digits."),
+    )
+    LOAN_LINK_REQUIRED = (
+        "loan_link_required",
+        409,
+        _("Link a mortgage at this bank, and wait for the bank to confirm it, first."),
+    )
+    LOAN_LINK_EXISTS = (
+        "loan_link_exists",
+        409,
+        _("You already have a loan linked at this programme; revoke it to link another."),
+    )
+    LOAN_LINK_RESOLVED = (
+        "loan_link_resolved",
+        409,
+        _("This loan link was already decided otherwise."),
+    )
+    OFFSET_TOO_SMALL = (
+        "offset_too_small",
+        400,
+        _("An offset must be worth at least the programme's minimum."),
+    )
+    OFFSET_MONTHLY_CAP = (
+        "offset_monthly_cap",
+        409,
+        _("This offset would exceed your monthly cap for this programme."),
+    )
+    OFFSET_BUDGET_EXHAUSTED = (
+        "offset_budget_exhausted",
+        409,
+        _("The programme's budget has not enough left for this offset."),
+    )
+    NOT_A_BANK = "not_a_bank", 403, _("Only the programme's bank may send this.")
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Feature apps' slices keep their jobs next to them (rewards/offsets/tasks.py).
+app.autodiscover_tasks(["rewards.offsets"])

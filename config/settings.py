@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from config.secret_keys import secrets_resolve
 
@@ -354,6 +355,9 @@ SPECTACULAR_SETTINGS = {
         "BatchRowStatusEnum": "carbon.adapters.batch.api.ROW_STATUS_CHOICES",
         "BatchRowCodeEnum": "carbon.adapters.batch.api.ROW_CODE_CHOICES",
         "LinkStatusEnum": "carbon.models.linking.LinkStatus",
+        "LoanLinkStatusEnum": "rewards.offsets.models.LoanLinkStatus",
+        "OffsetStatusEnum": "rewards.offsets.models.OffsetStatus",
+        "BankDecisionEnum": "rewards.offsets.api.BANK_DECISIONS",
     },
     # The default hook (enum components), then the error envelope and its catalogue of codes.
     "POSTPROCESSING_HOOKS": [
@@ -393,6 +397,14 @@ CELERY_BEAT_SCHEDULE = {
     "transit-settle-taps": {"task": "carbon.tasks.settle_transit_taps", "schedule": 5 * 60.0},
     "transit-expire-trips": {"task": "carbon.tasks.expire_transit_trips", "schedule": 60 * 60.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
+    # Mortgage-interest offsets: the day's batch per bank (daily, 01:00 local), sending due
+    # batches with backoff, and voiding offsets the bank never answered.
+    "offsets-prepare-batches": {
+        "task": "rewards.offsets.tasks.prepare_offset_batches",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    "offsets-send-batches": {"task": "rewards.offsets.tasks.send_offset_batches", "schedule": 60.0},
+    "offsets-expire": {"task": "rewards.offsets.tasks.expire_offsets", "schedule": 3600.0},
 }
 
 # --- the carbon domain -------------------------------------------------------
@@ -458,6 +470,9 @@ PHOTO_DUPLICATE_LOOKBACK_DAYS = env.int("PHOTO_DUPLICATE_LOOKBACK_DAYS", default
 PARTNER_SIGNATURE_TOLERANCE_SECONDS = env.int("PARTNER_SIGNATURE_TOLERANCE_SECONDS", default=300)
 # Requests we send to partners (carbon.services.partner_outbound): connect + read timeout.
 PARTNER_OUTBOUND_TIMEOUT_SECONDS = env.float("PARTNER_OUTBOUND_TIMEOUT_SECONDS", default=10.0)
+# Days a bank has to confirm an offset before it is voided (points back); the offset's hold
+# times out 2 days later (rewards.offsets.services.requests.offset_hold_timeout).
+OFFSETS_CONFIRM_DAYS = env.int("OFFSETS_CONFIRM_DAYS", default=14)
 
 LOGGING = {
     "version": 1,

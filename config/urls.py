@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("carbon.api.urls")),
     path("api/v1/", include("rewards.urls")),
+    path("api/v1/rewards/", include("rewards.offsets.urls")),
 ]
 
 handler400 = "carbon.api.errors.json_400"

@@ -3,4 +3,5 @@ Django's admin autodiscovery, which imports `rewards.admin`, finds them)."""
 
 from rewards.merchants import admin as _merchants_admin  # noqa: F401
 from rewards.offers import admin as _offers_admin  # noqa: F401
+from rewards.offsets import admin as _offsets_admin  # noqa: F401
 from rewards.topups import admin as _topups_admin  # noqa: F401

@@ -15,6 +15,8 @@ class RewardsConfig(AppConfig):
         from rewards import demo
         from rewards.merchants import personal_data as merchants_data
         from rewards.offers import personal_data as offers_data
+        from rewards.offsets import demo as offsets_demo
+        from rewards.offsets import personal_data as offsets_data
         from rewards.topups import personal_data as topups_data
         from rewards.topups import tasks as _topups_tasks  # noqa: F401  (Celery finds them)
         from rewards.topups.models import TopUp
@@ -27,6 +29,7 @@ class RewardsConfig(AppConfig):
             *merchants_data.PROVIDERS,
             *offers_data.PROVIDERS,
             *topups_data.PROVIDERS,
+            *offsets_data.PROVIDERS,
         ):
             personal_data.register(provider)
         # A top-up's outcome becomes its voucher's (the top-up slice never imports vouchers).
@@ -34,3 +37,6 @@ class RewardsConfig(AppConfig):
             topup_settled_receive, sender=TopUp, dispatch_uid="rewards.vouchers.topup_settled"
         )
         demo_data.register(demo_data.DemoSeeder(name="rewards", seed=demo.rewards_demo_seed))
+        demo_data.register(
+            demo_data.DemoSeeder(name="rewards.offsets", seed=offsets_demo.offsets_demo_seed)
+        )

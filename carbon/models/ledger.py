@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from .catalogue import Category
+from .partners import Partner
 
 
 class AccountKind(models.TextChoices):
@@ -22,6 +23,9 @@ class AccountKind(models.TextChoices):
     OFFSET = "offset", "Mortgage-interest offsets"
     DONATION = "donation", "Donations"
     POOL = "pool", "Enterprise / pool"
+    # One per partner (e.g. a bank that takes over residents' reductions as mortgage-interest
+    # offsets): unlike the other system accounts it is not sharded, and it names its partner.
+    ENTERPRISE = "enterprise", "Enterprise (a partner's own carbon account)"
 
 
 class AccountQuerySet(models.QuerySet):
@@ -43,6 +47,14 @@ class Account(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="ledger_account",
+    )
+    partner = models.ForeignKey(
+        Partner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+        help_text="For an enterprise account: the partner that owns it.",
     )
     debits_must_not_exceed_credits = models.BooleanField(default=True)
     debits_pending = models.BigIntegerField(default=0)
@@ -75,14 +87,26 @@ class Account(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["kind", "shard"],
-                condition=~Q(kind=AccountKind.RESIDENT),
+                condition=~Q(kind__in=[AccountKind.RESIDENT, AccountKind.ENTERPRISE]),
                 name="unique_system_account_shard",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=AccountKind.ENTERPRISE, partner__isnull=False)
+                | (~Q(kind=AccountKind.ENTERPRISE) & Q(partner__isnull=True)),
+                name="account_enterprise_has_partner",
+            ),
+            models.UniqueConstraint(
+                fields=["partner"],
+                condition=Q(partner__isnull=False),
+                name="unique_enterprise_account_per_partner",
             ),
         ]
 
     def __str__(self) -> str:
         if self.kind == AccountKind.RESIDENT:
             return f"resident:{self.user_id}"
+        if self.kind == AccountKind.ENTERPRISE:
+            return f"enterprise:{self.partner_id}"
         return f"{self.kind}#{self.shard}"
 
     @property

@@ -35,6 +35,7 @@ from carbon.models import (
     AccountKind,
     Lot,
     LotAllocation,
+    Partner,
     Transfer,
     TransferCode,
     TransferFlag,
@@ -83,6 +84,20 @@ def system_account(*, kind: str, shard: int | None = None) -> Account:
     )
     transaction.on_commit(lambda: _system_account_ids.__setitem__(key, account.pk))
     return account
+
+
+def enterprise_account(*, partner: Partner) -> Account:
+    """The partner's own carbon account (one per partner), created on first use. It takes
+    over grams a resident gives the partner (a bank's mortgage-interest offsets), so it
+    can never be overdrawn."""
+    account = Account.objects.filter(kind=AccountKind.ENTERPRISE, partner=partner).first()
+    if account is not None:
+        return account
+    try:
+        with transaction.atomic():
+            return Account.objects.create(kind=AccountKind.ENTERPRISE, partner=partner)
+    except IntegrityError:
+        return Account.objects.get(kind=AccountKind.ENTERPRISE, partner=partner)
 
 
 def system_accounts(*, kind: str) -> list[Account]:
@@ -344,13 +359,16 @@ def _debit_resident(
     categories: Sequence[str] | None,
     timeout: timedelta | None,
     created_by: User | None = None,
+    to_account: Account | None = None,
 ) -> Transfer:
     _check_amount(amount_g)
+    if to_account is not None and to_account.kind == AccountKind.RESIDENT:
+        raise ValueError("grams go from a resident to a system or enterprise account")
     payload = {
         "op": code,
         "flag": flag,
         "user": user.pk,
-        "to": str(to_kind),
+        "to": f"account:{to_account.pk}" if to_account is not None else str(to_kind),
         "amount": amount_g,
         "categories": sorted(categories or []),
         "reference": reference,
@@ -363,7 +381,9 @@ def _debit_resident(
         with transaction.atomic():
             account = _lock_account(account_for_user(user=user))
             _sweep_expired_lots(account=account, now=now)
-            target = system_account(kind=to_kind)
+            # The target is locked after the resident's account (by _apply_balances' update),
+            # the order every resident write takes.
+            target = to_account if to_account is not None else system_account(kind=to_kind)
             transfer = Transfer.objects.create(
                 idempotency_key=idempotency_key,
                 payload_hash=digest,
@@ -424,8 +444,12 @@ def ledger_hold(
     reference: str = "",
     categories: Sequence[str] | None = None,
     timeout: timedelta | None = None,
+    to_account: Account | None = None,
 ) -> Transfer:
-    """Place a pending transfer: the grams stop being available until posted or voided."""
+    """Place a pending transfer: the grams stop being available until posted or voided.
+
+    The grams go to a system account of `to_kind`, or to `to_account` when given (a
+    partner's enterprise account, see enterprise_account)."""
     if timeout is None:
         timeout = timedelta(minutes=settings.LEDGER_HOLD_TIMEOUT_MINUTES)
     return _debit_resident(
@@ -439,6 +463,7 @@ def ledger_hold(
         reference=reference,
         categories=categories,
         timeout=timeout,
+        to_account=to_account,
     )
 
 

@@ -53,6 +53,7 @@ from rewards.topups.services import topup_request
 from tests.carbon.api_helpers import client_for, new_key
 from tests.carbon.factories import UserFactory
 from tests.carbon.photo_samples import encode, picture, upload
+from tests.rewards.offsets.flows import offsets_admin_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,9 @@ def world(db):
     alice, bo, chen = (
         User.objects.get(email=f"{name}@demo.carbon.city") for name in ("alice", "bo", "chen")
     )
+    # Mortgage-interest offsets (rewards): a loan link, an offset and its day's batch. First:
+    # its award is then not the newest, which a test below reverses whole.
+    offsets_admin_rows(alice)
     now = timezone.now()
     # A trip the card feed missed: an appeal, and its claim in the review queue.
     appeal, _ = appeal_report_missed(
@@ -397,6 +401,8 @@ def lacking(kind: str, model) -> set[str]:
             return {"rewards.settle_redemptions"}
         case "refund":
             return {"rewards.refund_topup"}
+        case "void_offset":
+            return {"rewards.void_offset"}
     pytest.fail(
         f"{model._meta.label}: has_{kind}_permission is unknown to this test; say here which "
         "model permission it stands for"

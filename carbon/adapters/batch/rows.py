@@ -73,6 +73,12 @@ class RowCode(StrEnum):
     EVIDENCE_NOT_ACCEPTED = "evidence_not_accepted"
     UNKNOWN_BEHAVIOUR = "unknown_behaviour"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    # A bank's confirmation of an offset (rewards/offsets) against what we sent it.
+    UNKNOWN_OFFSET = "unknown_offset"  # no offset of this bank has the id
+    OFFSET_NOT_SENT = "offset_not_sent"  # not in a batch the bank accepted yet
+    AMOUNT_MISMATCH = "amount_mismatch"  # grams or value other than requested
+    OFFSET_RESOLVED = "offset_resolved"  # already confirmed or refused the other way
+    OFFSET_EXPIRED = "offset_expired"  # the bank answered after the confirmation window
     # Storing the row (both feeds).
     RECORD_CONFLICT = "record_conflict"  # the id was stored before with other content
     NOT_STORED = "not_stored"
