@@ -73,12 +73,14 @@ class ClaimAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     def evidence_kind(self, obj):
         return evidence_label(obj.evidence_type)
 
+    # Shown as evidence_kind and receipt_steps instead: the form must not add them raw.
+    exclude = ["evidence_type", "receipt"]
+
     def get_readonly_fields(self, request, obj=None):
         # Every column, including those only services set (the form would leave them out);
-        # the evidence type by its label.
-        return [
-            "evidence_kind" if f.name == "evidence_type" else f.name for f in Claim._meta.fields
-        ] + ["receipt_steps"]
+        # the evidence type by its label, the receipt step by step rather than as JSON.
+        shown = {"evidence_type": "evidence_kind", "receipt": "receipt_steps"}
+        return [shown.get(f.name, f.name) for f in Claim._meta.fields]
 
 
 @admin.register(Appeal)

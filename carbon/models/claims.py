@@ -32,7 +32,7 @@ class ClaimQuerySet(models.QuerySet):
 
 
 class Claim(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -112,7 +112,8 @@ class Claim(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.behaviour.code} x{self.quantity} ({self.status})"
+        # The admin's title and links for a claim: its behaviour, quantity and status label.
+        return f"{self.behaviour.name} × {self.quantity} ({self.get_status_display()})"
 
 
 class PenaltyBox(models.Model):
@@ -145,7 +146,7 @@ class AppealStatus(models.TextChoices):
 class Appeal(models.Model):
     """A resident contests a refused claim or reports a missed credit, with evidence."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
