@@ -8,53 +8,64 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .people import ConsentScope, District
 
 
 class Category(models.TextChoices):
-    GREEN_TRAVEL = "green_travel", "Green travel"
-    WASTE = "waste", "Waste"
-    CONSUMPTION = "consumption", "Consumption"
-    ENERGY = "energy", "Energy"
+    GREEN_TRAVEL = "green_travel", _("Green travel")
+    WASTE = "waste", _("Waste")
+    CONSUMPTION = "consumption", _("Consumption")
+    ENERGY = "energy", _("Energy")
 
 
 class EvidenceTier(models.TextChoices):
     """How strong the evidence behind a claim is, strongest first."""
 
-    PARTNER = "partner", "Partner data"
-    TRANSIT = "transit", "Transit records"
-    PHOTO = "photo", "Photo"
-    SELF = "self", "Self declaration"
+    PARTNER = "partner", _("Partner data")
+    TRANSIT = "transit", _("Transit records")
+    PHOTO = "photo", _("Photo")
+    SELF = "self", _("Self declaration")
 
 
 class Behaviour(models.Model):
-    code = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    category = models.CharField(max_length=32, choices=Category.choices)
-    unit = models.CharField(max_length=32, help_text="km, trip, kg, kWh, item, order, use, ...")
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    category = models.CharField(_("category"), max_length=32, choices=Category.choices)
+    unit = models.CharField(
+        _("unit"), max_length=32, help_text=_("km, trip, kg, kWh, item, order, use, ...")
+    )
     # Evidence types (verification adapters) this behaviour accepts, e.g. ["transit", "self"].
-    evidence_types = models.JSONField(default=list)
+    evidence_types = models.JSONField(_("evidence types"), default=list)
     consent_scope = models.CharField(
+        _("consent scope"),
         max_length=32,
         choices=ConsentScope.choices,
         blank=True,
-        help_text="Data source whose consent partner- and feed-based credits require.",
+        help_text=_("Data source whose consent partner- and feed-based credits require."),
     )
     max_quantity = models.DecimalField(
-        max_digits=12, decimal_places=3, help_text="Larger quantities in one claim are refused."
+        _("max quantity"),
+        max_digits=12,
+        decimal_places=3,
+        help_text=_("Larger quantities in one claim are refused."),
     )
-    per_action_cap_g = models.PositiveIntegerField(null=True, blank=True)
-    daily_cap_g = models.PositiveIntegerField(null=True, blank=True)
-    monthly_cap_g = models.PositiveIntegerField(null=True, blank=True)
-    claim_window_days = models.PositiveSmallIntegerField(default=7)
+    per_action_cap_g = models.PositiveIntegerField(_("per-action cap (g)"), null=True, blank=True)
+    daily_cap_g = models.PositiveIntegerField(_("daily cap (g)"), null=True, blank=True)
+    monthly_cap_g = models.PositiveIntegerField(_("monthly cap (g)"), null=True, blank=True)
+    claim_window_days = models.PositiveSmallIntegerField(_("claim window (days)"), default=7)
     credit_lifetime_days = models.PositiveSmallIntegerField(
-        default=365, help_text="Credits from this behaviour expire after this many days."
+        _("credit lifetime (days)"),
+        default=365,
+        help_text=_("Credits from this behaviour expire after this many days."),
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
+        verbose_name = _("behaviour")
+        verbose_name_plural = _("behaviours")
         ordering = ["category", "code"]
         constraints = [
             models.CheckConstraint(condition=Q(max_quantity__gt=0), name="behaviour_max_qty_pos"),
@@ -69,10 +80,15 @@ class Behaviour(models.Model):
     def clean(self) -> None:
         valid = set(EvidenceTier.values)
         if not isinstance(self.evidence_types, list) or not self.evidence_types:
-            raise ValidationError({"evidence_types": "List at least one evidence type."})
+            raise ValidationError({"evidence_types": _("List at least one evidence type.")})
         unknown = [t for t in self.evidence_types if t not in valid]
         if unknown:
-            raise ValidationError({"evidence_types": f"Unknown evidence types: {unknown}"})
+            raise ValidationError(
+                {
+                    "evidence_types": _("Unknown evidence types: %(types)s")
+                    % {"types": ", ".join(map(str, unknown))}
+                }
+            )
 
 
 class EmissionFactorQuerySet(models.QuerySet):
@@ -97,22 +113,34 @@ class EmissionFactor(models.Model):
     """Grams of CO2e avoided per unit of a behaviour, for a period. Rows are never edited
     once used: publishing a new version closes the previous one (see services)."""
 
-    behaviour = models.ForeignKey(Behaviour, on_delete=models.PROTECT, related_name="factors")
-    district = models.ForeignKey(
-        District, null=True, blank=True, on_delete=models.PROTECT, help_text="Empty: city-wide."
+    behaviour = models.ForeignKey(
+        Behaviour,
+        on_delete=models.PROTECT,
+        related_name="factors",
+        verbose_name=_("behaviour"),
     )
-    version = models.PositiveIntegerField()
-    grams_per_unit = models.DecimalField(max_digits=12, decimal_places=4)
-    unit = models.CharField(max_length=32)
-    valid_from = models.DateTimeField()
-    valid_to = models.DateTimeField(null=True, blank=True)
-    methodology = models.CharField(max_length=300)
-    source = models.CharField(max_length=500)
-    published_at = models.DateTimeField(auto_now_add=True)
+    district = models.ForeignKey(
+        District,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        verbose_name=_("district"),
+        help_text=_("Empty: city-wide."),
+    )
+    version = models.PositiveIntegerField(_("version"))
+    grams_per_unit = models.DecimalField(_("grams per unit"), max_digits=12, decimal_places=4)
+    unit = models.CharField(_("unit"), max_length=32)
+    valid_from = models.DateTimeField(_("valid from"))
+    valid_to = models.DateTimeField(_("valid to"), null=True, blank=True)
+    methodology = models.CharField(_("methodology"), max_length=300)
+    source = models.CharField(_("source"), max_length=500)
+    published_at = models.DateTimeField(_("published at"), auto_now_add=True)
 
     objects = EmissionFactorQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("emission factor")
+        verbose_name_plural = _("emission factors")
         ordering = ["behaviour", "-version"]
         constraints = [
             models.UniqueConstraint(

@@ -10,22 +10,23 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .catalogue import Category
 from .partners import Partner
 
 
 class AccountKind(models.TextChoices):
-    RESIDENT = "resident", "Resident"
-    ISSUANCE = "issuance", "Issuance (source of awards)"
-    EXPIRY = "expiry", "Expired credits"
-    REDEMPTION = "redemption", "Redemption liabilities"
-    OFFSET = "offset", "Mortgage-interest offsets"
-    DONATION = "donation", "Donations"
-    POOL = "pool", "Enterprise / pool"
+    RESIDENT = "resident", _("Resident")
+    ISSUANCE = "issuance", _("Issuance (source of awards)")
+    EXPIRY = "expiry", _("Expired credits")
+    REDEMPTION = "redemption", _("Redemption liabilities")
+    OFFSET = "offset", _("Mortgage-interest offsets")
+    DONATION = "donation", _("Donations")
+    POOL = "pool", _("Enterprise / pool")
     # One per partner (e.g. a bank that takes over residents' reductions as mortgage-interest
     # offsets): unlike the other system accounts it is not sharded, and it names its partner.
-    ENTERPRISE = "enterprise", "Enterprise (a partner's own carbon account)"
+    ENTERPRISE = "enterprise", _("Enterprise (a partner's own carbon account)")
 
 
 class AccountQuerySet(models.QuerySet):
@@ -37,16 +38,17 @@ class AccountQuerySet(models.QuerySet):
 
 
 class Account(models.Model):
-    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=AccountKind.choices)
     # System accounts are split in shards (same kind, shard 0..N-1) so awards don't all
     # queue on one row lock; a resident's account has shard 0.
-    shard = models.PositiveSmallIntegerField(default=0)
+    shard = models.PositiveSmallIntegerField(_("shard"), default=0)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="ledger_account",
+        verbose_name=_("resident"),
     )
     partner = models.ForeignKey(
         Partner,
@@ -54,18 +56,21 @@ class Account(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="ledger_accounts",
-        help_text="For an enterprise account: the partner that owns it.",
+        verbose_name=_("partner"),
+        help_text=_("For an enterprise account: the partner that owns it."),
     )
-    debits_must_not_exceed_credits = models.BooleanField(default=True)
-    debits_pending = models.BigIntegerField(default=0)
-    debits_posted = models.BigIntegerField(default=0)
-    credits_pending = models.BigIntegerField(default=0)
-    credits_posted = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    debits_must_not_exceed_credits = models.BooleanField(_("no overdraft"), default=True)
+    debits_pending = models.BigIntegerField(_("debits pending (g)"), default=0)
+    debits_posted = models.BigIntegerField(_("debits posted (g)"), default=0)
+    credits_pending = models.BigIntegerField(_("credits pending (g)"), default=0)
+    credits_posted = models.BigIntegerField(_("credits posted (g)"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = AccountQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         constraints = [
             models.CheckConstraint(
                 condition=Q(debits_pending__gte=0)
@@ -119,19 +124,19 @@ class Account(models.Model):
 
 
 class TransferFlag(models.TextChoices):
-    POSTED = "posted", "Posted (single phase)"
-    PENDING = "pending", "Pending (hold)"
-    POST_PENDING = "post_pending", "Posts a pending transfer"
-    VOID_PENDING = "void_pending", "Voids a pending transfer"
+    POSTED = "posted", _("Posted (single phase)")
+    PENDING = "pending", _("Pending (hold)")
+    POST_PENDING = "post_pending", _("Posts a pending transfer")
+    VOID_PENDING = "void_pending", _("Voids a pending transfer")
 
 
 class TransferCode(models.TextChoices):
-    AWARD = "award", "Award for a green behaviour"
-    SPEND = "spend", "Spend"
-    HOLD = "hold", "Hold for a redemption or offset"
-    RELEASE = "release", "Hold resolved"
-    EXPIRY = "expiry", "Credits expired"
-    REVERSAL = "reversal", "Reversal of an earlier transfer"
+    AWARD = "award", _("Award for a green behaviour")
+    SPEND = "spend", _("Spend")
+    HOLD = "hold", _("Hold for a redemption or offset")
+    RELEASE = "release", _("Hold resolved")
+    EXPIRY = "expiry", _("Credits expired")
+    REVERSAL = "reversal", _("Reversal of an earlier transfer")
 
 
 class TransferQuerySet(models.QuerySet):
@@ -145,40 +150,59 @@ class TransferQuerySet(models.QuerySet):
 class Transfer(models.Model):
     """Moves a positive amount from one account to another. Never updated or deleted."""
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    payload_hash = models.CharField(max_length=64)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    payload_hash = models.CharField(_("payload hash"), max_length=64)
     debit_account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="debit_transfers"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="debit_transfers",
+        verbose_name=_("debit account"),
     )
     credit_account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="credit_transfers"
+        Account,
+        on_delete=models.PROTECT,
+        related_name="credit_transfers",
+        verbose_name=_("credit account"),
     )
-    amount_g = models.BigIntegerField()
-    flag = models.CharField(max_length=16, choices=TransferFlag.choices)
-    code = models.CharField(max_length=16, choices=TransferCode.choices)
+    amount_g = models.BigIntegerField(_("amount (g)"))
+    flag = models.CharField(_("flag"), max_length=16, choices=TransferFlag.choices)
+    code = models.CharField(_("type"), max_length=16, choices=TransferCode.choices)
     pending = models.OneToOneField(
         "self",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="resolution",
-        help_text="For post/void: the pending transfer it resolves (at most once).",
+        verbose_name=_("pending transfer"),
+        help_text=_("For post/void: the pending transfer it resolves (at most once)."),
     )
     reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        verbose_name=_("reverses"),
     )
-    timeout_at = models.DateTimeField(null=True, blank=True)
-    category = models.CharField(max_length=32, choices=Category.choices, blank=True)
-    description = models.CharField(max_length=300, blank=True)
-    reference = models.CharField(max_length=200, blank=True, db_index=True)
+    timeout_at = models.DateTimeField(_("timeout at"), null=True, blank=True)
+    category = models.CharField(_("category"), max_length=32, choices=Category.choices, blank=True)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    reference = models.CharField(_("reference"), max_length=200, blank=True, db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     objects = TransferQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("transfer")
+        verbose_name_plural = _("transfers")
         ordering = ["-created_at", "-id"]
         # Taking credit back from a resident is an administrator's act, not a reviewer's.
         permissions = [("reverse_transfer", "Can reverse an award")]
@@ -214,16 +238,22 @@ class LotQuerySet(models.QuerySet):
 class Lot(models.Model):
     """What is left of one award. Spends consume lots oldest expiry first."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
-    award = models.OneToOneField(Transfer, on_delete=models.PROTECT, related_name="lot")
-    category = models.CharField(max_length=32, choices=Category.choices)
-    amount_g = models.BigIntegerField()
-    remaining_g = models.BigIntegerField()
-    expires_at = models.DateTimeField()
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="lots", verbose_name=_("account")
+    )
+    award = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="lot", verbose_name=_("award")
+    )
+    category = models.CharField(_("category"), max_length=32, choices=Category.choices)
+    amount_g = models.BigIntegerField(_("amount (g)"))
+    remaining_g = models.BigIntegerField(_("remaining (g)"))
+    expires_at = models.DateTimeField(_("expires at"))
 
     objects = LotQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
         ordering = ["expires_at", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount_g__gt=0), name="lot_amount_positive"),
@@ -243,11 +273,17 @@ class Lot(models.Model):
 class LotAllocation(models.Model):
     """Grams a transfer took from (positive) or gave back to (negative) a lot."""
 
-    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="allocations")
-    transfer = models.ForeignKey(Transfer, on_delete=models.PROTECT, related_name="allocations")
-    amount_g = models.BigIntegerField()
+    lot = models.ForeignKey(
+        Lot, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("lot")
+    )
+    transfer = models.ForeignKey(
+        Transfer, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("transfer")
+    )
+    amount_g = models.BigIntegerField(_("amount (g)"))
 
     class Meta:
+        verbose_name = _("lot allocation")
+        verbose_name_plural = _("lot allocations")
         constraints = [
             models.CheckConstraint(condition=~Q(amount_g=0), name="allocation_nonzero"),
             models.UniqueConstraint(fields=["lot", "transfer"], name="unique_lot_transfer"),

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class LinkStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for proof of control"
-    CONFIRMED = "confirmed", "Confirmed by the partner"
-    VOID = "void", "Never confirmed (expired, too many wrong codes, cancelled or superseded)"
+    PENDING = "pending", _("Waiting for proof of control")
+    CONFIRMED = "confirmed", _("Confirmed by the partner")
+    VOID = "void", _("Never confirmed (expired, too many wrong codes, cancelled or superseded)")
 
 
 class LinkVia(models.TextChoices):
-    PARTNER = "partner", "Confirmed by the partner's signed request"
-    CODE = "code", "The resident entered the partner's one-time code"
+    PARTNER = "partner", _("Confirmed by the partner's signed request")
+    CODE = "code", _("The resident entered the partner's one-time code")
     # Links made before proof of control was required (migration 0004) keep this.
-    LEGACY = "legacy", "Linked before proof of control was required"
+    LEGACY = "legacy", _("Linked before proof of control was required")
 
 
 class LinkQuerySet(models.QuerySet):
@@ -48,20 +49,26 @@ class ProvenLink(models.Model):
 
     account_fields: tuple[str, ...] = ()
 
-    status = models.CharField(max_length=10, choices=LinkStatus.choices, default=LinkStatus.PENDING)
+    status = models.CharField(
+        _("status"), max_length=10, choices=LinkStatus.choices, default=LinkStatus.PENDING
+    )
     # The reference the resident takes to the partner; the partner names it when it confirms.
-    link_token = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    link_token = models.CharField(
+        _("link token"), max_length=32, unique=True, null=True, blank=True
+    )
     # A pending link not confirmed by then is void.
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     # The one-time code, keyed-hashed (never stored in the clear), its expiry and the wrong
     # guesses so far (the link is void after CARBON_LINK_CODE_MAX_ATTEMPTS).
-    code_hash = models.CharField(max_length=64, blank=True)
-    code_expires_at = models.DateTimeField(null=True, blank=True)
-    code_attempts = models.PositiveSmallIntegerField(default=0)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    confirmed_via = models.CharField(max_length=8, choices=LinkVia.choices, blank=True)
+    code_hash = models.CharField(_("code hash"), max_length=64, blank=True)
+    code_expires_at = models.DateTimeField(_("code expires at"), null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(_("wrong code attempts"), default=0)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    confirmed_via = models.CharField(
+        _("confirmed via"), max_length=8, choices=LinkVia.choices, blank=True
+    )
     # Why a link ended: cancelled, expired, attempts_exhausted, superseded, unlinked.
-    end_reason = models.CharField(max_length=20, blank=True)
+    end_reason = models.CharField(_("end reason"), max_length=20, blank=True)
 
     objects = LinkQuerySet.as_manager()
 

@@ -9,14 +9,17 @@ from django.contrib.gis.db import models as gis
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class District(models.Model):
-    code = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    boundary = gis.MultiPolygonField(srid=4326, null=True, blank=True)
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    boundary = gis.MultiPolygonField(_("boundary"), srid=4326, null=True, blank=True)
 
     class Meta:
+        verbose_name = _("district")
+        verbose_name_plural = _("districts")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -24,14 +27,17 @@ class District(models.Model):
 
 
 class Community(models.Model):
-    code = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    district = models.ForeignKey(District, on_delete=models.PROTECT, related_name="communities")
-    boundary = gis.MultiPolygonField(srid=4326, null=True, blank=True)
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    district = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="communities", verbose_name=_("district")
+    )
+    boundary = gis.MultiPolygonField(_("boundary"), srid=4326, null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "communities"
+        verbose_name = _("community")
+        verbose_name_plural = _("communities")
 
     def __str__(self) -> str:
         return self.name
@@ -67,23 +73,33 @@ class User(AbstractUser):
     """Log in by email. Roles decide which API a person may use."""
 
     class Role(models.TextChoices):
-        RESIDENT = "resident", "Resident"
-        MERCHANT_STAFF = "merchant_staff", "Merchant staff"
-        INSTITUTION_MEMBER = "institution_member", "Institution member"
-        ADMINISTRATOR = "administrator", "Administrator"
+        RESIDENT = "resident", _("Resident")
+        MERCHANT_STAFF = "merchant_staff", _("Merchant staff")
+        INSTITUTION_MEMBER = "institution_member", _("Institution member")
+        ADMINISTRATOR = "administrator", _("Administrator")
 
     username = None  # type: ignore[assignment]
     first_name = None  # type: ignore[assignment]
     last_name = None  # type: ignore[assignment]
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    email = models.EmailField(unique=True)
-    display_name = models.CharField(max_length=80, blank=True)
-    role = models.CharField(max_length=32, choices=Role.choices, default=Role.RESIDENT)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(_("display name"), max_length=80, blank=True)
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices, default=Role.RESIDENT)
     community = models.ForeignKey(
-        Community, null=True, blank=True, on_delete=models.SET_NULL, related_name="residents"
+        Community,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="residents",
+        verbose_name=_("community"),
     )
     district = models.ForeignKey(
-        District, null=True, blank=True, on_delete=models.SET_NULL, related_name="residents"
+        District,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="residents",
+        verbose_name=_("district"),
     )
     partner = models.ForeignKey(
         "carbon.Partner",
@@ -91,9 +107,10 @@ class User(AbstractUser):
         blank=True,
         on_delete=models.PROTECT,
         related_name="staff",
-        help_text="The partner a merchant-staff member works for.",
+        verbose_name=_("partner"),
+        help_text=_("The partner a merchant-staff member works for."),
     )
-    erased_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -101,6 +118,8 @@ class User(AbstractUser):
     objects = UserManager()
 
     class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(role="merchant_staff") | Q(partner__isnull=False),
@@ -119,15 +138,15 @@ class User(AbstractUser):
 class ConsentScope(models.TextChoices):
     """A data source a resident may authorise for crediting."""
 
-    TRANSIT_CARD = "transit_card", "My transit card (metro and bus taps)"
-    BIKE_SHARE = "bike_share", "My shared-bike account"
-    RECYCLING = "recycling", "Recycling-station weigh records"
-    UTILITY = "utility", "My household electricity meter"
-    DELIVERY = "delivery", "Takeaway orders from delivery platforms"
-    SECOND_HAND = "second_hand", "Second-hand trading platforms"
-    RETAIL = "retail", "Receipts and check-ins at partner shops"
-    RIDE_HAILING = "ride_hailing", "NEV ride and carpool platforms"
-    PHONE_STEPS = "phone_steps", "Step count from my phone"
+    TRANSIT_CARD = "transit_card", _("My transit card (metro and bus taps)")
+    BIKE_SHARE = "bike_share", _("My shared-bike account")
+    RECYCLING = "recycling", _("Recycling-station weigh records")
+    UTILITY = "utility", _("My household electricity meter")
+    DELIVERY = "delivery", _("Takeaway orders from delivery platforms")
+    SECOND_HAND = "second_hand", _("Second-hand trading platforms")
+    RETAIL = "retail", _("Receipts and check-ins at partner shops")
+    RIDE_HAILING = "ride_hailing", _("NEV ride and carpool platforms")
+    PHONE_STEPS = "phone_steps", _("Step count from my phone")
 
 
 class ConsentQuerySet(models.QuerySet):
@@ -149,14 +168,18 @@ class ConsentQuerySet(models.QuerySet):
 class Consent(models.Model):
     """One grant of a scenario; revoking closes it, granting again opens a new row."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="consents")
-    scope = models.CharField(max_length=32, choices=ConsentScope.choices)
-    granted_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="consents", verbose_name=_("resident")
+    )
+    scope = models.CharField(_("data source"), max_length=32, choices=ConsentScope.choices)
+    granted_at = models.DateTimeField(_("granted at"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     objects = ConsentQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
         ordering = ["-granted_at"]
         constraints = [
             models.UniqueConstraint(

@@ -19,6 +19,17 @@ from carbon.adapters.photo.models import ClaimPhoto
 from carbon.admin.base import ClaimDecisionActions, ReadOnlyAdmin, receipt_html
 from carbon.models import ClaimStatus
 
+# How the new photo was turned when it matched the earlier one (images.SYMMETRIES' names).
+TRANSFORMS = {
+    "mirrored": gettext_lazy("mirrored"),
+    "flipped": gettext_lazy("flipped upside down"),
+    "rotated_90": gettext_lazy("rotated 90°"),
+    "rotated_180": gettext_lazy("rotated 180°"),
+    "rotated_270": gettext_lazy("rotated 270°"),
+    "transposed": gettext_lazy("transposed"),
+    "transversed": gettext_lazy("transversed"),
+}
+
 
 class ModerationQueueFilter(admin.SimpleListFilter):
     """Opens on the queue (photo claims that need review); "All photos" shows the rest."""
@@ -101,8 +112,9 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("photo"))
     def thumb(self, obj):
         return format_html(
-            '<img src="{}" alt="thumbnail" loading="lazy" style="max-height:120px">',
+            '<img src="{}" alt="{}" loading="lazy" style="max-height:120px">',
             self._file_url(obj, "thumbnail"),
+            _("thumbnail"),
         )
 
     @admin.display(description=gettext_lazy("claim"), ordering="claim__submitted_at")
@@ -136,9 +148,10 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
     @admin.display(description=gettext_lazy("image"))
     def preview(self, obj):
         return format_html(
-            '<a href="{0}" target="_blank"><img src="{0}" alt="photo" style="max-width:800px;'
+            '<a href="{0}" target="_blank"><img src="{0}" alt="{1}" style="max-width:800px;'
             'max-height:800px"></a>',
             self._file_url(obj, "image"),
+            _("photo"),
         )
 
     @admin.display(description=gettext_lazy("claim"))
@@ -171,23 +184,31 @@ class PhotoModerationAdmin(ClaimDecisionActions, ReadOnlyAdmin):
         other = ClaimPhoto.objects.filter(claim_id=other_claim).first()
         if other is None:
             return _("claim %(id)s (its photo is gone)") % {"id": other_claim}
+        transform = facts.get("transform")
+        turned = (
+            _(" when this one is %(transform)s")
+            % {"transform": TRANSFORMS.get(transform, transform.replace("_", " "))}
+            if transform not in (None, "identity")
+            else ""
+        )
         return format_html(
-            '<a href="{}"><img src="{}" alt="earlier photo" style="max-height:240px"></a><br>'
-            "claim {}, {} bit(s) apart{}{}, uploaded {}",
+            '<a href="{}"><img src="{}" alt="{}" style="max-height:240px"></a><br>'
+            + _("claim {}, {} bit(s) apart{}{}, uploaded {}"),
             reverse("admin:carbon_claimphoto_change", args=[other.pk]),
             self._file_url(other, "thumbnail"),
+            _("earlier photo"),
             other.claim_id,
             facts.get("distance"),
             _(" (the same file)") if facts.get("same_file") else "",
-            f" when this one is {facts['transform'].replace('_', ' ')}"
-            if facts.get("transform") not in (None, "identity")
-            else "",
+            turned,
             other.uploaded_at,
         )
 
     @admin.display(description=gettext_lazy("GPS (private)"))
     def gps_position(self, obj):
-        return f"{obj.gps.y:.6f}, {obj.gps.x:.6f} (lat, lon)" if obj.gps else "-"
+        if not obj.gps:
+            return "-"
+        return _("%(lat).6f, %(lon).6f (lat, lon)") % {"lat": obj.gps.y, "lon": obj.gps.x}
 
     # --- images for staff ---------------------------------------------------------------
 

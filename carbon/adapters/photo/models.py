@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.gis.db import models as gis
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from carbon.models.claims import Claim
 
@@ -13,25 +14,33 @@ def _photo_path(instance, filename: str) -> str:
 
 
 class ClaimPhoto(models.Model):
-    claim = models.OneToOneField(Claim, on_delete=models.CASCADE, related_name="photo")
-    image = models.ImageField(upload_to=_photo_path, width_field="width", height_field="height")
-    thumbnail = models.ImageField(upload_to=_photo_path)
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
-    original_format = models.CharField(max_length=16)
-    original_bytes = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64, db_index=True)
+    claim = models.OneToOneField(
+        Claim, on_delete=models.CASCADE, related_name="photo", verbose_name=_("claim")
+    )
+    image = models.ImageField(
+        _("image"), upload_to=_photo_path, width_field="width", height_field="height"
+    )
+    thumbnail = models.ImageField(_("thumbnail"), upload_to=_photo_path)
+    width = models.PositiveIntegerField(_("width"), default=0)
+    height = models.PositiveIntegerField(_("height"), default=0)
+    original_format = models.CharField(_("original format"), max_length=16)
+    original_bytes = models.PositiveIntegerField(_("original size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64, db_index=True)
     # 64-bit perceptual hash, hex; bands index it for near-duplicate search.
-    phash = models.CharField(max_length=16)
-    taken_at = models.DateTimeField(null=True, blank=True)
+    phash = models.CharField(_("perceptual hash"), max_length=16)
+    taken_at = models.DateTimeField(_("taken at"), null=True, blank=True)
     # Private: for reviewers only, never served publicly.
-    gps = gis.PointField(srid=4326, null=True, blank=True)
-    exif = models.JSONField(default=dict, blank=True)
+    gps = gis.PointField(_("GPS (private)"), srid=4326, null=True, blank=True)
+    exif = models.JSONField(_("EXIF"), default=dict, blank=True)
     # Private, for reviewers only: the earlier photo the duplicate search matched (its
     # claim, the distance, whether the file is the same, which symmetry matched). The
     # resident's receipt says only "duplicate": the other claim is someone else's.
-    review_facts = models.JSONField(default=dict, blank=True)
-    uploaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    review_facts = models.JSONField(_("review facts"), default=dict, blank=True)
+    uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("claim photo")
+        verbose_name_plural = _("claim photos")
 
     def __str__(self) -> str:
         return f"photo for claim {self.claim_id}"
@@ -41,11 +50,15 @@ class PhotoHashBand(models.Model):
     """One band of a photo's perceptual hash. Two hashes within the duplicate distance share
     at least one whole band (pigeonhole), so candidates come from an index lookup."""
 
-    photo = models.ForeignKey(ClaimPhoto, on_delete=models.CASCADE, related_name="bands")
-    band = models.PositiveSmallIntegerField()
-    value = models.PositiveIntegerField()
+    photo = models.ForeignKey(
+        ClaimPhoto, on_delete=models.CASCADE, related_name="bands", verbose_name=_("photo")
+    )
+    band = models.PositiveSmallIntegerField(_("band"))
+    value = models.PositiveIntegerField(_("value"))
 
     class Meta:
+        verbose_name = _("photo hash band")
+        verbose_name_plural = _("photo hash bands")
         indexes = [models.Index(fields=["band", "value"], name="photo_band_idx")]
 
     def __str__(self) -> str:
