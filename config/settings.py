@@ -466,3 +466,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- biodiversity -------------------------------------------------------------
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["sightings"] = env.str(
+    "THROTTLE_SIGHTINGS", default="60/min"
+)
+# The public map's tiles: empty = district outlines only (works offline); in production a
+# tile server of your own or a licensed one, e.g. https://tiles.example.org/{z}/{x}/{y}.png
+BIODIVERSITY_MAP_TILE_URL = env.str("BIODIVERSITY_MAP_TILE_URL", default="")
+BIODIVERSITY_MAP_TILE_ATTRIBUTION = env.str("BIODIVERSITY_MAP_TILE_ATTRIBUTION", default="")
+BIODIVERSITY_MAP_CENTER = env.str("BIODIVERSITY_MAP_CENTER", default="30.56,114.32")
+# Darwin Core: occurrenceID is this URL plus the sighting's id; the dataset's title.
+BIODIVERSITY_OCCURRENCE_BASE_URL = env.str(
+    "BIODIVERSITY_OCCURRENCE_BASE_URL", default="https://carbon.city/biodiversity/sightings"
+)
+BIODIVERSITY_DATASET_TITLE = env.str(
+    "BIODIVERSITY_DATASET_TITLE", default="Carbon City biodiversity sightings"
+)

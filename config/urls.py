@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("carbon.api.urls")),
+    path("api/v1/biodiversity/", include("biodiversity.urls")),
+    path("biodiversity/", include("biodiversity.pages")),
 ]
 
 handler400 = "carbon.api.errors.json_400"
