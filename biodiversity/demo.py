@@ -22,6 +22,7 @@ from biodiversity.institutions.models import Institution, ProjectMember, SurveyP
 from biodiversity.institutions.services import institution_member_add, project_member_add
 from biodiversity.sightings.grading import community_taxon
 from biodiversity.sightings.models import (
+    Flag,
     Identification,
     QualityGrade,
     Sighting,
@@ -146,6 +147,8 @@ def _sightings(*, observers: list[User], expert: User, now) -> None:
         )
     SightingPhoto.objects.bulk_create(photos, batch_size=500)
     Identification.objects.bulk_create(idents, batch_size=500)
+    # One report waiting in the moderation queue.
+    Flag.objects.create(sighting=sightings[7], user=observers[-1], reason=Flag.Reason.INAPPROPRIATE)
 
 
 def _picture(rng: random.Random, i: int) -> tuple[bytes, bytes]:

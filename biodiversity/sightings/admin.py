@@ -61,37 +61,34 @@ class SightingAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("photos"))
     def photo_thumbnails(self, obj):
+        url = reverse("admin:biodiversity_sighting_photo", args=[obj.pk])
         return format_html_join(
             " ",
-            '<a href="{}"><img src="{}" alt="" style="max-height:120px"></a>',
-            (
-                (
-                    reverse(
-                        "admin:biodiversity_sighting_photo", args=[obj.pk, p.position, "image"]
-                    ),
-                    reverse(
-                        "admin:biodiversity_sighting_photo", args=[obj.pk, p.position, "thumbnail"]
-                    ),
-                )
-                for p in obj.photos.all()
-            ),
+            '<a href="{}?position={}"><img src="{}?position={}&amp;variant=thumbnail" alt="" '
+            'style="max-height:120px"></a>',
+            ((url, p.position, url, p.position) for p in obj.photos.all()),
         ) or format_html("{}", "-")
 
     def get_urls(self):
         return [
             path(
-                "<uuid:pk>/photo/<int:position>/<str:variant>/",
+                "<uuid:pk>/photo/",
                 self.admin_site.admin_view(self.photo_file),
                 name="biodiversity_sighting_photo",
             ),
             *super().get_urls(),
         ]
 
-    def photo_file(self, request, pk, position, variant):
-        """Staff see a sighting's photo (hidden ones included) with the view permission."""
-        if not self.has_view_permission(request) or variant not in ("image", "thumbnail"):
+    def photo_file(self, request, pk):
+        """Staff see a sighting's photos (hidden ones included) with the view permission:
+        `?position=` (default 1), `&variant=thumbnail` for the small one."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        photo = SightingPhoto.objects.filter(sighting_id=pk, position=position).first()
+        variant = "thumbnail" if request.GET.get("variant") == "thumbnail" else "image"
+        position = request.GET.get("position", "1")
+        photo = SightingPhoto.objects.filter(
+            sighting_id=pk, position=int(position) if position.isdigit() else 0
+        ).first()
         if photo is None:
             raise Http404
         return FileResponse(getattr(photo, variant).open("rb"), content_type="image/jpeg")

@@ -75,9 +75,7 @@ def test_identifying_needs_a_known_taxon_and_a_visible_sighting(observer_api, ta
     flag = Flag.objects.create(sighting=sighting, user=stranger, reason="spam")
     flag_resolve(flag_id=flag.pk, moderator=UserFactory(), uphold=True)
     assert_error(identify(stranger, body["id"], taxa["Ardea alba"]), 404, "not_found")
-    assert_error(
-        APIClient().get(f"/api/v1/biodiversity/sightings/{body['id']}"), 404, "not_found"
-    )
+    assert_error(APIClient().get(f"/api/v1/biodiversity/sightings/{body['id']}"), 404, "not_found")
     assert observer_api.get(f"/api/v1/biodiversity/sightings/{body['id']}").status_code == 200
     assert sighting.identifications.count() == 1
 
@@ -111,7 +109,9 @@ def test_a_flag_goes_to_moderation_and_blocks_research_grade_until_dismissed(obs
     raised = flagger.post(url, {"reason": "copyright", "note": "my photo"}, format="json")
     assert raised.status_code == 201, raised.content
     assert raised.json()["status"] == "open"
-    assert_error(flagger.post(url, {"reason": "copyright"}, format="json"), 409, "flag_already_open")
+    assert_error(
+        flagger.post(url, {"reason": "copyright"}, format="json"), 409, "flag_already_open"
+    )
     assert_error(flagger.post(url, {"reason": "duplicate_photo"}, format="json"), 400, "invalid")
     sighting = Sighting.objects.get(pk=body["id"])
     assert sighting.quality_grade == "needs_id"

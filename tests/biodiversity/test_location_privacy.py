@@ -57,7 +57,9 @@ def test_the_obscured_point_is_anywhere_in_the_true_cell_and_the_accuracy_covers
     true = Point(TRUE_LON, TRUE_LAT, srid=4326)
     draws = [obscured_point(true, rng=random.Random(i)) for i in range(200)]
     west, south = cell_of(true)
-    assert all(west <= p.x <= west + CELL_DEGREES and south <= p.y <= south + CELL_DEGREES for p in draws)
+    assert all(
+        west <= p.x <= west + CELL_DEGREES and south <= p.y <= south + CELL_DEGREES for p in draws
+    )
     # Spread over the cell, not clustered round the true point.
     assert max(p.x for p in draws) - min(p.x for p in draws) > 0.15
     assert cell_accuracy_m(true) > 25_000  # a 0.2-degree cell's diagonal at Wuhan's latitude
@@ -93,7 +95,9 @@ def obscured(observer_api, taxa, districts):
     sighting = Sighting.objects.get(pk=sighting_id)
     assert sighting.obscured and sighting.quality_grade == "research"
     # The drawn point must not itself happen to share the true digits (1 in ~10^3).
-    while any(d in f"{sighting.public_location.x} {sighting.public_location.y}" for d in true_digits()):
+    while any(
+        d in f"{sighting.public_location.x} {sighting.public_location.y}" for d in true_digits()
+    ):
         sighting.public_location = obscured_point(sighting.location)
         sighting.save()
     return sighting
@@ -119,7 +123,12 @@ def public_answers(sighting) -> dict[str, str]:
         "project statistics": anonymous.get("/api/v1/biodiversity/projects/east-lake"),
     }
     for zoom in (3, 8, 11, 12, 13, 15, 18):
-        for extra in ("", "&grade=research", f"&taxon={sighting.community_taxon_id}", "&project=east-lake"):
+        for extra in (
+            "",
+            "&grade=research",
+            f"&taxon={sighting.community_taxon_id}",
+            "&project=east-lake",
+        ):
             bbox = "114.0,30.3,114.7,30.8"
             answers[f"map z{zoom}{extra}"] = anonymous.get(
                 f"/api/v1/biodiversity/map?bbox={bbox}&zoom={zoom}{extra}"
@@ -177,14 +186,15 @@ def test_no_grant_means_no_true_point(obscured, expert, survey, institution):
     # The survey stops granting: the same member sees the public point only.
     survey.grants_true_coordinates = False
     survey.save()
-    assert client_for(expert).get(f"/api/v1/biodiversity/sightings/{obscured.pk}").json()[
-        "true_location"
-    ] is None
+    assert (
+        client_for(expert)
+        .get(f"/api/v1/biodiversity/sightings/{obscured.pk}")
+        .json()["true_location"]
+        is None
+    )
     # A member of another survey that grants it, elsewhere, sees nothing either.
     elsewhere = SurveyProjectFactory(institution=institution, slug="far-away")
-    elsewhere.area = elsewhere.area.__class__(
-        Point(0, 0).buffer(1).envelope, srid=4326
-    )
+    elsewhere.area = elsewhere.area.__class__(Point(0, 0).buffer(1).envelope, srid=4326)
     elsewhere.save()
     project_member_add(project=elsewhere, user=expert, role="member")
     body = client_for(expert).get(f"/api/v1/biodiversity/sightings/{obscured.pk}").json()
@@ -213,4 +223,7 @@ def test_an_identification_of_a_threatened_taxon_obscures_and_the_order_listing_
     )
     sighting = Sighting.objects.get(pk=body["id"])
     assert sighting.obscured is True
-    assert not re.search(str(TRUE_LAT)[:7], APIClient().get(f"/api/v1/biodiversity/sightings/{sighting.pk}").content.decode())
+    assert not re.search(
+        str(TRUE_LAT)[:7],
+        APIClient().get(f"/api/v1/biodiversity/sightings/{sighting.pk}").content.decode(),
+    )

@@ -64,9 +64,7 @@ def test_a_sighting_with_photos_is_recorded_and_its_photos_served_without_metada
     assert stored.exif["make"] == "TestPhone" and stored.gps is not None
 
 
-def test_a_retried_upload_creates_one_sighting_and_a_changed_one_is_a_conflict(
-    observer_api, taxa
-):
+def test_a_retried_upload_creates_one_sighting_and_a_changed_one_is_a_conflict(observer_api, taxa):
     key = new_key()
     first = post_sighting(observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None)
     again = post_sighting(observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None)
@@ -150,7 +148,9 @@ def test_six_photos_not_images_and_oversized_photos_are_refused(observer_api, ta
     bomb = photo_file(1)
     bomb.file = io.BytesIO(png_header_only(20000, 20000))
     bomb.size = len(bomb.file.getvalue())
-    assert_error(post_sighting(observer_api, taxa["Ardea alba"], photos=[bomb]), 400, "image_too_large")
+    assert_error(
+        post_sighting(observer_api, taxa["Ardea alba"], photos=[bomb]), 400, "image_too_large"
+    )
     settings.PHOTO_MAX_BYTES = 1000
     assert_error(post_sighting(observer_api, taxa["Ardea alba"]), 413, "photo_too_large")
     assert nothing_written() == before

@@ -372,6 +372,10 @@ def lacking(kind: str, model) -> set[str]:
             return {"carbon.review_claim"}
         case "reverse":
             return {"carbon.reverse_transfer"}
+        case "record_verdict":
+            return {"biodiversity.record_verdict"}
+        case "moderate_flag":
+            return {"biodiversity.moderate_flag"}
     pytest.fail(
         f"{model._meta.label}: has_{kind}_permission is unknown to this test; say here which "
         "model permission it stands for"
