@@ -21,8 +21,8 @@ from biodiversity.taxa.models import Taxon
 POINTS_FROM_ZOOM = 13
 #: The most points one answer holds (a street-level box rarely comes near it).
 MAX_POINTS = 2000
-# A cluster cell is about 64 screen pixels: a tile (256 px) is 360 / 2^zoom degrees wide.
-_CELLS_PER_TILE = 4
+# A cluster cell is about 128 screen pixels: a tile (256 px) is 360 / 2^zoom degrees wide.
+_CELLS_PER_TILE = 2
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,6 @@ class Sighting(models.Model):
         verbose_name_plural = _("sightings")
         permissions = [
             ("record_verdict", _("Can record an institution verdict on a sighting")),
-            ("see_true_location", _("Can see a sighting's true location")),
         ]
         constraints = [
             models.UniqueConstraint(

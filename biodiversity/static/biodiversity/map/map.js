@@ -68,7 +68,7 @@
         marker.bindPopup(label).addTo(layer);
       }
     });
-    status.textContent = total + " " + el.dataset.labelSightings + (data.clustered ? " (clusters)" : "");
+    status.textContent = total + " " + el.dataset.labelSightings + (data.clustered ? " (" + el.dataset.labelClusters + ")" : "");
     el.dataset.loaded = String(seq);
     el.dataset.features = String(data.features.length);
     el.dataset.clustered = String(data.clustered);
