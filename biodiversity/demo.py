@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from biodiversity.institutions.models import Institution, ProjectMember, SurveyProject
 from biodiversity.institutions.services import institution_member_add, project_member_add
+from biodiversity.maps.grid import map_grid_rebuild
 from biodiversity.sightings.grading import community_taxon
 from biodiversity.sightings.models import (
     Flag,
@@ -79,6 +80,7 @@ def seed(*, stdout) -> None:
     if not Sighting.objects.filter(client_uuid=first_key).exists():
         _sightings(observers=observers, expert=expert, now=now)
         stdout.write(f"biodiversity: {SIGHTINGS} demo sightings")
+    map_grid_rebuild()  # the map's clusters, without waiting for the minute's rebuild
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from biodiversity.institutions.models import (  # noqa: F401
     ProjectMember,
     SurveyProject,
 )
+from biodiversity.maps.models import MapGridCell  # noqa: F401
 from biodiversity.sightings.models import (  # noqa: F401
     Flag,
     Identification,

@@ -483,3 +483,7 @@ BIODIVERSITY_OCCURRENCE_BASE_URL = env.str(
 BIODIVERSITY_DATASET_TITLE = env.str(
     "BIODIVERSITY_DATASET_TITLE", default="Carbon City biodiversity sightings"
 )
+CELERY_BEAT_SCHEDULE["biodiversity-map-grid"] = {
+    "task": "biodiversity.tasks.rebuild_map_grid",
+    "schedule": 60.0,
+}

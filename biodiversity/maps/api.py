@@ -63,6 +63,7 @@ class _GeoJSON(serializers.Serializer):
     zoom = serializers.IntegerField()
     clustered = serializers.BooleanField()
     truncated = serializers.BooleanField(required=False)
+    as_of = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class MapView(APIView):

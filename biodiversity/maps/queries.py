@@ -14,14 +14,16 @@ from django.db.models.functions import Floor
 from django.utils import timezone
 
 from biodiversity.institutions.models import SurveyProject
+from biodiversity.maps.grid import map_grid_built_at, map_grid_clusters
 from biodiversity.sightings.models import Sighting
 from biodiversity.taxa.models import Taxon
 
 #: Below this zoom the map answers clusters; from it on, points. (At 14 a phone screen shows
 #: a few square kilometres: a city's densest parts hold a few thousand sightings there.)
 POINTS_FROM_ZOOM = 14
-#: The most points one answer holds (a street-level box rarely comes near it).
-MAX_POINTS = 2000
+#: The most points one answer holds: more than a phone screen can show apart; past it the
+#: answer says `truncated` and the client zooms in.
+MAX_POINTS = 1000
 # A cluster cell is about 128 screen pixels: a tile (256 px) is 360 / 2^zoom degrees wide.
 _CELLS_PER_TILE = 2
 
@@ -88,7 +90,15 @@ def cell_degrees(zoom: int) -> float:
     return 360.0 / (2**zoom) / _CELLS_PER_TILE
 
 
+def _unfiltered(f: MapFilter) -> bool:
+    return not (f.taxon or f.grade or f.observed_from or f.observed_to or f.project)
+
+
 def map_geojson(*, f: MapFilter) -> dict[str, Any]:
+    if f.zoom < POINTS_FROM_ZOOM and _unfiltered(f):
+        # The landing view (no filter, low zoom): from the grid rebuilt every minute.
+        clusters = map_grid_clusters(bbox=f.bbox, zoom=f.zoom)
+        return _cluster_collection(clusters, f.zoom, as_of=map_grid_built_at())
     qs = map_sightings(f=f)
     if f.zoom < POINTS_FROM_ZOOM:
         return _clusters(qs, cell_degrees(f.zoom), f.zoom)
@@ -156,12 +166,25 @@ def _clusters(qs: QuerySet[Sighting], size: float, zoom: int) -> dict[str, Any]:
         .annotate(n=Count("id"), lon=Avg(x), lat=Avg(y))
         .order_by()
     )
+    return _cluster_collection(
+        [{"count": c["n"], "lon": c["lon"], "lat": c["lat"]} for c in cells], zoom, as_of=None
+    )
+
+
+def _cluster_collection(clusters, zoom: int, *, as_of) -> dict[str, Any]:
     features = [
         {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [round(c["lon"], 5), round(c["lat"], 5)]},
-            "properties": {"kind": "cluster", "count": c["n"]},
+            "properties": {"kind": "cluster", "count": c["count"]},
         }
-        for c in cells
+        for c in clusters
     ]
-    return {"type": "FeatureCollection", "features": features, "zoom": zoom, "clustered": True}
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "zoom": zoom,
+        "clustered": True,
+        # Unfiltered clusters come from the grid rebuilt every minute: as of when.
+        "as_of": as_of.isoformat() if as_of else None,
+    }

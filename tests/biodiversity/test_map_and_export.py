@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from biodiversity.maps.grid import map_grid_rebuild
 from biodiversity.projects.stats import project_observer_counts, project_statistics
 from tests.biodiversity.conftest import post_sighting
 from tests.carbon.api_helpers import assert_error, client_for
@@ -79,11 +80,32 @@ def test_points_in_the_box_with_filters(world, taxa):
     )
 
 
-def test_low_zoom_answers_clusters_with_counts(world):
-    body = map_get("bbox=100,20,130,45&zoom=5").json()
-    assert body["clustered"] is True
-    counts = sorted(f["properties"]["count"] for f in body["features"])
-    assert sum(counts) == 4 and counts[-1] == 3  # Wuhan's three in one cell, Beijing's apart
+def test_low_zoom_answers_clusters_with_counts_live_when_filtered_from_the_grid_otherwise(
+    world, taxa, observer_api
+):
+    def counts(query):
+        body = map_get(query).json()
+        assert body["clustered"] is True
+        return sorted(f["properties"]["count"] for f in body["features"])
+
+    # Filtered: counted live. Wuhan's three in one cell, Beijing's apart.
+    assert counts(f"bbox=100,20,130,45&zoom=5&taxon={taxa['Animalia'].pk}") == [1, 2]
+    assert counts(f"bbox=100,20,130,45&zoom=5&taxon={taxa['Plantae'].pk}") == [1]
+    # Unfiltered: from the grid, as of its last rebuild (empty until the first).
+    assert counts("bbox=100,20,130,45&zoom=5") == []
+    assert map_grid_rebuild() >= 4
+    assert counts("bbox=100,20,130,45&zoom=5") == [1, 3]
+    post_sighting(observer_api, taxa["Ardea alba"], latitude=30.56, longitude=114.36, seed=77)
+    assert counts("bbox=100,20,130,45&zoom=5") == [1, 3]  # until the next rebuild
+    map_grid_rebuild()
+    assert counts("bbox=100,20,130,45&zoom=5") == [1, 4]
+    # Same clusters from the grid and live, at every low zoom.
+    for zoom in range(3, 14):
+        grid = map_get(f"bbox={BBOX}&zoom={zoom}").json()["features"]
+        live = map_get(f"bbox={BBOX}&zoom={zoom}&grade=needs_id").json()["features"]
+        live_all = map_get(f"bbox={BBOX}&zoom={zoom}&taxon={taxa['Animalia'].pk}").json()
+        assert sum(f["properties"]["count"] for f in grid) == 4, zoom
+        assert len(grid) >= len(live) and live_all["as_of"] is None
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from biodiversity.maps.grid import map_grid_rebuild
 from biodiversity.sightings.identify import identification_add
 from biodiversity.sightings.models import Sighting
 from biodiversity.sightings.submit import SightingDraft, sighting_submit
@@ -53,6 +54,7 @@ def mapped(taxa, districts):
     stork = _record(observer, taxa["Ciconia boyciana"], TRUE_LAT, TRUE_LON, 60)
     stork.refresh_from_db()
     assert stork.obscured
+    map_grid_rebuild()
     return {"common": common, "stork": stork}
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
@@ -16,7 +17,7 @@ from biodiversity.sightings.privacy import wgs84_to_gcj02
 from tests.biodiversity.conftest import TRUE_LAT, TRUE_LON, photo_file, post_sighting
 from tests.carbon.api_helpers import assert_error, client_for, new_key
 from tests.carbon.factories import UserFactory
-from tests.carbon.photo_samples import LAT, LON, png_header_only
+from tests.carbon.photo_samples import LAT, LON, photo_bytes, png_header_only
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +67,24 @@ def test_a_sighting_with_photos_is_recorded_and_its_photos_served_without_metada
 
 def test_a_retried_upload_creates_one_sighting_and_a_changed_one_is_a_conflict(observer_api, taxa):
     key = new_key()
-    first = post_sighting(observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None)
-    again = post_sighting(observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None)
+    sent = photo_bytes(5, gps=None)  # the phone sends the very same bytes again
+
+    def same_photo():
+        return [SimpleUploadedFile("p.jpg", sent, content_type="image/jpeg")]
+
+    first = post_sighting(
+        observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None, photos=same_photo()
+    )
+    again = post_sighting(
+        observer_api, taxa["Ardea alba"], client_uuid=key, observed_at=None, photos=same_photo()
+    )
     assert first.status_code == 201 and again.status_code == 200, again.content
     assert again.json()["id"] == first.json()["id"]
     assert Sighting.objects.count() == 1
     before = nothing_written()
-    other = post_sighting(observer_api, taxa["Ardea cinerea"], client_uuid=key, observed_at=None)
+    other = post_sighting(
+        observer_api, taxa["Ardea cinerea"], client_uuid=key, observed_at=None, photos=same_photo()
+    )
     assert_error(other, 409, "idempotency_conflict")
     assert nothing_written() == before
     # Another person may use the same UUID: keys are per observer.
