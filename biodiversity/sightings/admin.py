@@ -97,6 +97,9 @@ class SightingAdmin(ReadOnlyAdmin):
         return request.user.has_perm("biodiversity.record_verdict")
 
     def _verdict(self, request, queryset, outcome, title):
+        def act(row, note):
+            verdict_record(user=request.user, sighting_id=row.pk, outcome=outcome, note=note)
+
         return act_with_reason(
             self,
             request,
@@ -105,10 +108,7 @@ class SightingAdmin(ReadOnlyAdmin):
             title=title,
             max_length=500,
             label=str,
-            act=lambda row, note: (
-                verdict_record(user=request.user, sighting_id=row.pk, outcome=outcome, note=note)
-                and None
-            ),
+            act=act,
             summary=lambda n: _("%(count)d verdict(s) recorded.") % {"count": n},
         )
 

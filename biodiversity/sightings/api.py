@@ -8,6 +8,7 @@ import logging
 import math
 
 from django.http import FileResponse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -256,20 +257,14 @@ def _finite(value):
 
 
 def _msg_both():
-    from django.utils.translation import gettext
-
     return gettext("Send both latitude and longitude, or neither.")
 
 
 def _msg_finite():
-    from django.utils.translation import gettext
-
     return gettext("A finite number of degrees.")
 
 
 def _photos(request) -> list:
-    from django.utils.translation import gettext
-
     files = request.FILES.getlist("photos")
     others = [name for name in request.FILES if name != "photos"]
     if others:
