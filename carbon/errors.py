@@ -286,6 +286,29 @@ class ErrorCode(StrEnum):
     )
     NOT_A_BANK = "not_a_bank", 403, _("Only the programme's bank may send this.")
 
+    # --- biodiversity ----------------------------------------------------------------------
+    UNKNOWN_TAXON = "unknown_taxon", 400, _("No taxon has this id.")
+    OBSERVED_IN_FUTURE = (
+        "observed_in_future",
+        400,
+        _("A sighting cannot be observed in the future; check the phone's clock."),
+    )
+    NOT_INSTITUTION_MEMBER = (
+        "not_institution_member",
+        403,
+        _("Only members of a research institution may do this."),
+    )
+    INVALID_BBOX = (
+        "invalid_bbox",
+        400,
+        _("bbox must be minlon,minlat,maxlon,maxlat in WGS-84 degrees, min below max."),
+    )
+    FLAG_ALREADY_OPEN = (
+        "flag_already_open",
+        409,
+        _("You already flagged this sighting for this reason; moderators will look at it."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

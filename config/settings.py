@@ -521,3 +521,23 @@ CELERY_BEAT_SCHEDULE["topups-sweep"] = {
     "task": "rewards.topups.tasks.sweep_topups",
     "schedule": float(TOPUP_SWEEP_SECONDS),
 }
+# --- biodiversity -------------------------------------------------------------
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["sightings"] = env.str(
+    "THROTTLE_SIGHTINGS", default="60/min"
+)
+# The public map's tiles: empty = district outlines only (works offline); in production a
+# tile server of your own or a licensed one, e.g. https://tiles.example.org/{z}/{x}/{y}.png
+BIODIVERSITY_MAP_TILE_URL = env.str("BIODIVERSITY_MAP_TILE_URL", default="")
+BIODIVERSITY_MAP_TILE_ATTRIBUTION = env.str("BIODIVERSITY_MAP_TILE_ATTRIBUTION", default="")
+BIODIVERSITY_MAP_CENTER = env.str("BIODIVERSITY_MAP_CENTER", default="30.56,114.32")
+# Darwin Core: occurrenceID is this URL plus the sighting's id; the dataset's title.
+BIODIVERSITY_OCCURRENCE_BASE_URL = env.str(
+    "BIODIVERSITY_OCCURRENCE_BASE_URL", default="https://carbon.city/biodiversity/sightings"
+)
+BIODIVERSITY_DATASET_TITLE = env.str(
+    "BIODIVERSITY_DATASET_TITLE", default="Carbon City biodiversity sightings"
+)
+CELERY_BEAT_SCHEDULE["biodiversity-map-grid"] = {
+    "task": "biodiversity.tasks.rebuild_map_grid",
+    "schedule": 60.0,
+}

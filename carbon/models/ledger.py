@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .catalogue import Category
 from .partners import Partner
@@ -165,7 +166,9 @@ class Transfer(models.Model):
         verbose_name=_("credit account"),
     )
     amount_g = models.BigIntegerField(_("amount (g)"))
-    flag = models.CharField(_("flag"), max_length=16, choices=TransferFlag.choices)
+    flag = models.CharField(
+        pgettext_lazy("transfer", "flag"), max_length=16, choices=TransferFlag.choices
+    )
     code = models.CharField(_("type"), max_length=16, choices=TransferCode.choices)
     pending = models.OneToOneField(
         "self",

@@ -403,6 +403,10 @@ def lacking(kind: str, model) -> set[str]:
             return {"rewards.refund_topup"}
         case "void_offset":
             return {"rewards.void_offset"}
+        case "record_verdict":
+            return {"biodiversity.record_verdict"}
+        case "moderate_flag":
+            return {"biodiversity.moderate_flag"}
     pytest.fail(
         f"{model._meta.label}: has_{kind}_permission is unknown to this test; say here which "
         "model permission it stands for"
