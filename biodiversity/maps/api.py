@@ -15,14 +15,10 @@ from rest_framework.views import APIView
 
 from biodiversity.institutions.models import SurveyProject
 from biodiversity.maps.darwin_core import dwc_archive, dwc_csv_lines
+from biodiversity.maps.errors import InvalidBbox
 from biodiversity.maps.queries import MapFilter, map_geojson
 from biodiversity.sightings.models import QualityGrade
 from biodiversity.taxa.services import taxon_get
-from carbon.errors import DomainError, ErrorCode
-
-
-class InvalidBbox(DomainError):
-    code = ErrorCode.INVALID_BBOX
 
 
 class MapQuery(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -31,6 +32,8 @@ class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     inlines = [CredentialInline]
+    # An endpoint typed without a scheme is taken as https (Django 6's default already).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rotate_key"]
 
     def has_add_permission(self, request):
