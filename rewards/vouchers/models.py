@@ -35,7 +35,7 @@ class VoucherQuerySet(models.QuerySet):
 
 
 class Voucher(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     # Null once the resident's data is erased: the voucher, its hold and the merchant's
     # settlement line stay, tied to nobody.
     user = models.ForeignKey(
