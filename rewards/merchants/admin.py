@@ -53,6 +53,19 @@ class VoucherRedeemableAdmin(VoucherAdmin):
         )
 
 
+class SettledFilter(admin.SimpleListFilter):
+    title = gettext_lazy("settlement")
+    parameter_name = "settled"
+
+    def lookups(self, request, model_admin):
+        return [("no", gettext_lazy("Not yet settled")), ("yes", gettext_lazy("Settled"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(settled_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(MerchantRedemption)
 class MerchantRedemptionAdmin(ReadOnlyAdmin):
     list_display = [
@@ -64,7 +77,7 @@ class MerchantRedemptionAdmin(ReadOnlyAdmin):
         "on_behalf_reason",
         "settled_at",
     ]
-    list_filter = ["merchant", ("settled_at", admin.EmptyFieldListFilter)]
+    list_filter = ["merchant", SettledFilter]
     date_hierarchy = "created_at"
     search_fields = ["voucher__code"]
     list_select_related = ["merchant", "voucher", "redeemed_by"]

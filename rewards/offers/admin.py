@@ -87,12 +87,18 @@ class StockAdjustmentInline(admin.TabularInline):
         return False
 
 
+# The offer's page in sections; the stock is shown (read-only) once the offer exists.
+_DESCRIPTION = ["kind", "partner", "title_zh", "title_en", "terms_zh", "terms_en", "image"]
+_LIMITS = ["limit_per_day", "limit_per_month", "limit_lifetime"]
+_VALIDITY = ["valid_from", "valid_until", "voucher_lifetime", "refund_on_expiry", "is_active"]
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     form = OfferForm
     list_display = [
         "id",
-        "title_en",
+        "offer_title",
         "kind",
         "partner",
         "price_g",
@@ -106,6 +112,33 @@ class OfferAdmin(admin.ModelAdmin):
     search_fields = ["title_zh", "title_en", "=id"]
     inlines = [StockAdjustmentInline]
     actions = ["adjust_stock"]
+
+    @admin.display(description=gettext_lazy("title"), ordering="title_zh")
+    def offer_title(self, obj):
+        # In the administrator's language, as the resident sees it in theirs.
+        return obj.title
+
+    def get_fieldsets(self, request, obj=None):
+        stock = ["stock_total", "stock_left"] if obj is not None else ["stock_total"]
+        return [
+            (None, {"fields": _DESCRIPTION}),
+            (
+                gettext_lazy("Price and stock"),
+                {"fields": ["price_g", "partner_value_cny", *stock]},
+            ),
+            (
+                gettext_lazy("Limits per resident"),
+                {
+                    "fields": _LIMITS,
+                    "description": gettext_lazy(
+                        "Empty: no limit. Days and months are counted in the city's time zone."
+                    ),
+                },
+            ),
+            (gettext_lazy("Validity"), {"fields": _VALIDITY}),
+            (gettext_lazy("Donation"), {"fields": ["donation_project"]}),
+            *([(None, {"fields": ["created_at"]})] if obj is not None else []),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return ["stock_total", "stock_left", "created_at"] if obj is not None else ["created_at"]

@@ -10,14 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 
 class OfferKind(models.TextChoices):
-    VOUCHER = "voucher", "Merchant voucher"
-    TRANSIT_TOPUP = "transit_topup", "Transit-card top-up"
-    TICKET = "ticket", "Scenic-spot ticket"
-    DONATION = "donation", "Donation"
+    VOUCHER = "voucher", _("Merchant voucher")
+    TRANSIT_TOPUP = "transit_topup", _("Transit-card top-up")
+    TICKET = "ticket", _("Scenic-spot ticket")
+    DONATION = "donation", _("Donation")
 
 
 #: Which kind of partner honours which kind of offer (a donation's partner is whoever runs the
@@ -39,45 +39,67 @@ class OfferQuerySet(models.QuerySet):
 
 
 class Offer(models.Model):
-    kind = models.CharField(max_length=16, choices=OfferKind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=OfferKind.choices)
     # Entered by an administrator in both languages; served in the request's language.
-    title_zh = models.CharField(max_length=120)
-    title_en = models.CharField(max_length=120)
-    terms_zh = models.TextField(blank=True)
-    terms_en = models.TextField(blank=True)
-    price_g = models.PositiveIntegerField(help_text="Price in grams of CO2e (points).")
+    title_zh = models.CharField(_("title (Chinese)"), max_length=120)
+    title_en = models.CharField(_("title (English)"), max_length=120)
+    terms_zh = models.TextField(_("terms (Chinese)"), blank=True)
+    terms_en = models.TextField(_("terms (English)"), blank=True)
+    price_g = models.PositiveIntegerField(
+        _("price (g)"), help_text=_("Price in grams of CO2e (points).")
+    )
     stock_total = models.PositiveIntegerField(
-        help_text="Units ever put on sale; change it with the 'adjust stock' action."
+        _("total stock"),
+        help_text=_("Units ever put on sale; change it with the 'adjust stock' action."),
     )
     stock_left = models.PositiveIntegerField(
-        help_text="Units left; taken by a conditional UPDATE, so never below zero."
+        _("stock left"),
+        help_text=_("Units left; taken by a conditional UPDATE, so never below zero."),
     )
     # Per resident; empty = no limit. Days and months are the city's (settings.TIME_ZONE).
-    limit_per_day = models.PositiveIntegerField(null=True, blank=True)
-    limit_per_month = models.PositiveIntegerField(null=True, blank=True)
-    limit_lifetime = models.PositiveIntegerField(null=True, blank=True)
-    valid_from = models.DateTimeField(default=timezone.now)
-    valid_until = models.DateTimeField(null=True, blank=True)
+    limit_per_day = models.PositiveIntegerField(
+        _("limit per day"), null=True, blank=True, help_text=_("Per resident; empty: no limit.")
+    )
+    limit_per_month = models.PositiveIntegerField(
+        _("limit per month"), null=True, blank=True, help_text=_("Per resident; empty: no limit.")
+    )
+    limit_lifetime = models.PositiveIntegerField(
+        _("lifetime limit"), null=True, blank=True, help_text=_("Per resident; empty: no limit.")
+    )
+    valid_from = models.DateTimeField(_("valid from"), default=timezone.now)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     voucher_lifetime = models.DurationField(
-        default=timedelta(days=30), help_text="How long an issued voucher may be used."
+        _("voucher lifetime"),
+        default=timedelta(days=30),
+        help_text=_("How long an issued voucher may be used."),
     )
     refund_on_expiry = models.BooleanField(
-        default=True, help_text="Give the grams back when an unused voucher expires."
+        _("refund on expiry"),
+        default=True,
+        help_text=_("Give the grams back when an unused voucher expires."),
     )
-    image = models.ImageField(upload_to="offers/", blank=True)
-    partner = models.ForeignKey("carbon.Partner", on_delete=models.PROTECT, related_name="offers")
+    image = models.ImageField(_("image"), upload_to="offers/", blank=True)
+    partner = models.ForeignKey(
+        "carbon.Partner",
+        on_delete=models.PROTECT,
+        related_name="offers",
+        verbose_name=_("partner"),
+    )
     partner_value_cny = models.DecimalField(
+        _("partner value (CNY)"),
         max_digits=10,
         decimal_places=2,
-        help_text="What the platform owes the partner for each redemption, in CNY.",
+        help_text=_("What the platform owes the partner for each redemption, in CNY."),
     )
-    donation_project = models.CharField(max_length=200, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    donation_project = models.CharField(_("donation project"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = OfferQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
         ordering = ["-created_at", "-id"]
         permissions = [("adjust_stock", "Can add or withdraw an offer's stock")]
         constraints = [
@@ -105,7 +127,8 @@ class Offer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title_en} ({self.price_g} g)"
+        # The admin's title and links for an offer: its title in the administrator's language.
+        return _("%(title)s (%(price)d g)") % {"title": self.title, "price": self.price_g}
 
     def clean(self) -> None:
         expected = PARTNER_KINDS.get(self.kind)
@@ -144,19 +167,33 @@ def _english() -> bool:
 class StockAdjustment(models.Model):
     """One administrator's change of an offer's stock, with the reason given."""
 
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="stock_adjustments")
-    delta = models.IntegerField()
-    reason = models.CharField(max_length=300)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    offer = models.ForeignKey(
+        Offer,
+        on_delete=models.PROTECT,
+        related_name="stock_adjustments",
+        verbose_name=_("offer"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    delta = models.IntegerField(_("change (units)"))
+    reason = models.CharField(_("reason"), max_length=300)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("administrator"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("stock adjustment")
+        verbose_name_plural = _("stock adjustments")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(delta=0), name="stock_adjustment_nonzero")
         ]
 
     def __str__(self) -> str:
-        return f"{self.delta:+d} on offer {self.offer_id}"
+        return _("%(delta)s on offer %(offer)s") % {
+            "delta": f"{self.delta:+d}",
+            "offer": self.offer_id,
+        }

@@ -31,10 +31,14 @@ class BankProgrammeAdmin(admin.ModelAdmin):
 
 @admin.register(LoanLink)
 class LoanLinkAdmin(ReadOnlyAdmin):
-    list_display = ["id", "user", "programme", "masked_reference", "status", "created_at"]
+    list_display = ["id", "user", "programme", "loan_number", "status", "created_at"]
     list_filter = ["status", "programme"]
     # The hash of the loan number and the resident's token stay out of sight.
     exclude = ["loan_ref_hash", "link_token"]
+
+    @admin.display(description=gettext_lazy("loan number"), ordering="loan_ref_last4")
+    def loan_number(self, obj):
+        return obj.masked_reference
 
 
 @admin.register(OffsetBatch)

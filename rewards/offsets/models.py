@@ -55,34 +55,53 @@ class BankProgramme(models.Model):
         on_delete=models.PROTECT,
         related_name="offset_programmes",
         limit_choices_to={"kind": Partner.Kind.BANK},
+        verbose_name=_("bank"),
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     cny_per_kg = models.DecimalField(
-        max_digits=10, decimal_places=4, help_text="CNY of mortgage interest per kg of CO2e."
+        _("rate (CNY per kg)"),
+        max_digits=10,
+        decimal_places=4,
+        help_text=_("CNY of mortgage interest per kg of CO2e."),
     )
-    min_grams = models.PositiveIntegerField(default=100, help_text="Smallest offset, in grams.")
+    min_grams = models.PositiveIntegerField(
+        _("minimum (g)"), default=100, help_text=_("Smallest offset, in grams.")
+    )
     monthly_cap_g = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Grams a resident may offset per calendar month."
+        _("monthly cap (g)"),
+        null=True,
+        blank=True,
+        help_text=_("Grams a resident may offset per calendar month."),
     )
     monthly_cap_fen = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Fen a resident may offset per calendar month."
+        _("monthly cap (fen)"),
+        null=True,
+        blank=True,
+        help_text=_("Fen a resident may offset per calendar month."),
     )
     budget_fen = models.PositiveBigIntegerField(
-        help_text="What the bank set aside for the programme, in fen; requested, sent and "
-        "confirmed offsets count against it."
+        _("budget (fen)"),
+        help_text=_(
+            "What the bank set aside for the programme, in fen; requested, sent and "
+            "confirmed offsets count against it."
+        ),
     )
     categories = models.JSONField(
-        default=_default_categories, help_text="Behaviour categories whose grams count."
+        _("categories"),
+        default=_default_categories,
+        help_text=_("Behaviour categories whose grams count."),
     )
-    starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    starts_at = models.DateTimeField(_("starts at"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = BankProgrammeQuerySet.as_manager()
 
     class Meta:
         app_label = "rewards"
+        verbose_name = _("bank programme")
+        verbose_name_plural = _("bank programmes")
         ordering = ["bank__name", "name"]
         constraints = [
             models.CheckConstraint(condition=Q(cny_per_kg__gt=0), name="programme_rate_positive"),
@@ -130,28 +149,40 @@ class LoanLink(models.Model):
         null=True,  # erasure keeps the row (offsets refer to it), not the person
         on_delete=models.PROTECT,
         related_name="loan_links",
+        verbose_name=_("resident"),
     )
-    programme = models.ForeignKey(BankProgramme, on_delete=models.PROTECT, related_name="links")
-    loan_ref_hash = models.CharField(max_length=64, blank=True)
-    loan_ref_last4 = models.CharField(max_length=4, blank=True)
+    programme = models.ForeignKey(
+        BankProgramme,
+        on_delete=models.PROTECT,
+        related_name="links",
+        verbose_name=_("bank programme"),
+    )
+    loan_ref_hash = models.CharField(_("loan number hash"), max_length=64, blank=True)
+    loan_ref_last4 = models.CharField(_("loan number's last 4"), max_length=4, blank=True)
     link_token = models.CharField(
-        max_length=32, unique=True, help_text="The resident gives it to the bank to confirm."
+        _("link token"),
+        max_length=32,
+        unique=True,
+        help_text=_("The resident gives it to the bank to confirm."),
     )
     consent_given_at = models.DateTimeField(
-        help_text="When the resident agreed to share their offsets with the bank."
+        _("consent given at"),
+        help_text=_("When the resident agreed to share their offsets with the bank."),
     )
-    consent_text = models.CharField(max_length=500)
+    consent_text = models.CharField(_("consent text"), max_length=500)
     status = models.CharField(
-        max_length=16, choices=LoanLinkStatus.choices, default=LoanLinkStatus.PENDING
+        _("status"), max_length=16, choices=LoanLinkStatus.choices, default=LoanLinkStatus.PENDING
     )
-    bank_link_id = models.CharField(max_length=100, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True)
-    refusal_reason = models.CharField(max_length=300, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    bank_link_id = models.CharField(_("bank's link id"), max_length=100, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    refusal_reason = models.CharField(_("refusal reason"), max_length=300, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         app_label = "rewards"
+        verbose_name = _("loan link")
+        verbose_name_plural = _("loan links")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -166,7 +197,11 @@ class LoanLink(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"loan ****{self.loan_ref_last4} at {self.programme_id} ({self.status})"
+        return _("loan %(loan)s at %(programme)s (%(status)s)") % {
+            "loan": self.masked_reference,
+            "programme": self.programme_id,
+            "status": self.get_status_display(),
+        }
 
     @property
     def masked_reference(self) -> str:
@@ -184,25 +219,36 @@ class OffsetBatch(models.Model):
     """One day's offset requests of a programme, as sent to its bank (an outbox row: written
     with its membership in one transaction, sent later by a worker, the answer recorded)."""
 
-    programme = models.ForeignKey(BankProgramme, on_delete=models.PROTECT, related_name="batches")
-    business_date = models.DateField()
-    request_id = models.CharField(max_length=64, unique=True)
-    status = models.CharField(
-        max_length=16, choices=OffsetBatchStatus.choices, default=OffsetBatchStatus.PENDING
+    programme = models.ForeignKey(
+        BankProgramme,
+        on_delete=models.PROTECT,
+        related_name="batches",
+        verbose_name=_("bank programme"),
     )
-    payload = models.JSONField(help_text="Exactly what is sent, on every attempt.")
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
-    last_error = models.TextField(blank=True)
-    reply_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    reply_body = models.JSONField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    business_date = models.DateField(_("business date"))
+    request_id = models.CharField(_("request id"), max_length=64, unique=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=OffsetBatchStatus.choices,
+        default=OffsetBatchStatus.PENDING,
+    )
+    payload = models.JSONField(_("payload"), help_text=_("Exactly what is sent, on every attempt."))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), default=timezone.now, db_index=True
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    reply_status = models.PositiveSmallIntegerField(_("reply status"), null=True, blank=True)
+    reply_body = models.JSONField(_("reply body"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         app_label = "rewards"
         ordering = ["-business_date", "-id"]
-        verbose_name_plural = "offset batches"
+        verbose_name = _("offset batch")
+        verbose_name_plural = _("offset batches")
         constraints = [
             models.UniqueConstraint(
                 fields=["programme", "business_date"], name="one_offset_batch_a_day"
@@ -210,7 +256,11 @@ class OffsetBatch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"batch {self.business_date} of {self.programme_id} ({self.status})"
+        return _("batch %(date)s of %(programme)s (%(status)s)") % {
+            "date": self.business_date,
+            "programme": self.programme_id,
+            "status": self.get_status_display(),
+        }
 
 
 class OffsetStatus(models.TextChoices):
@@ -236,33 +286,57 @@ class Offset(models.Model):
     never answers."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="offsets"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="offsets",
+        verbose_name=_("resident"),
     )
-    programme = models.ForeignKey(BankProgramme, on_delete=models.PROTECT, related_name="offsets")
-    link = models.ForeignKey(LoanLink, on_delete=models.PROTECT, related_name="offsets")
-    idempotency_key = models.CharField(max_length=100)
-    grams = models.PositiveBigIntegerField()
-    cny_per_kg = models.DecimalField(max_digits=10, decimal_places=4, help_text="Rate applied.")
-    value_fen = models.PositiveBigIntegerField()
-    hold = models.OneToOneField(Transfer, on_delete=models.PROTECT, related_name="offset")
+    programme = models.ForeignKey(
+        BankProgramme,
+        on_delete=models.PROTECT,
+        related_name="offsets",
+        verbose_name=_("bank programme"),
+    )
+    link = models.ForeignKey(
+        LoanLink, on_delete=models.PROTECT, related_name="offsets", verbose_name=_("loan link")
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    grams = models.PositiveBigIntegerField(_("amount (g)"))
+    cny_per_kg = models.DecimalField(
+        _("rate (CNY per kg)"), max_digits=10, decimal_places=4, help_text=_("Rate applied.")
+    )
+    value_fen = models.PositiveBigIntegerField(_("value (fen)"))
+    hold = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="offset", verbose_name=_("ledger hold")
+    )
     status = models.CharField(
-        max_length=16, choices=OffsetStatus.choices, default=OffsetStatus.REQUESTED
+        _("status"), max_length=16, choices=OffsetStatus.choices, default=OffsetStatus.REQUESTED
     )
     batch = models.ForeignKey(
-        OffsetBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="offsets"
+        OffsetBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="offsets",
+        verbose_name=_("offset batch"),
     )
-    interest_credited_fen = models.PositiveBigIntegerField(null=True, blank=True)
-    bank_reason = models.CharField(max_length=300, blank=True)
+    interest_credited_fen = models.PositiveBigIntegerField(
+        _("interest credited (fen)"), null=True, blank=True
+    )
+    bank_reason = models.CharField(_("bank's reason"), max_length=300, blank=True)
     # The bank's answer as it came, so a resent answer is told from a different one.
-    answer_hash = models.CharField(max_length=64, blank=True)
-    requested_at = models.DateTimeField(default=timezone.now, db_index=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    answer_hash = models.CharField(_("answer hash"), max_length=64, blank=True)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
 
     objects = OffsetQuerySet.as_manager()
 
     class Meta:
         app_label = "rewards"
+        verbose_name = _("offset")
+        verbose_name_plural = _("offsets")
         ordering = ["-requested_at", "-id"]
         permissions = [("void_offset", "Can void an offset the bank has not confirmed")]
         constraints = [
@@ -279,4 +353,8 @@ class Offset(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"offset {self.pk}: {self.grams} g ({self.status})"
+        return _("offset %(id)s: %(grams)d g (%(status)s)") % {
+            "id": self.pk,
+            "grams": self.grams,
+            "status": self.get_status_display(),
+        }

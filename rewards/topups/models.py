@@ -43,7 +43,7 @@ class TopUp(models.Model):
     number is kept encrypted only while it may still be sent; a settled row has none.
     """
 
-    request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    request_id = models.UUIDField(_("request id"), default=uuid.uuid4, unique=True, editable=False)
     # Null once the resident is erased: the row stays, for the ledger and the operator's books.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -51,35 +51,54 @@ class TopUp(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="topups",
+        verbose_name=_("resident"),
     )
-    hold = models.OneToOneField(Transfer, on_delete=models.PROTECT, related_name="topup")
-    operator = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="topups")
+    hold = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="topup", verbose_name=_("ledger hold")
+    )
+    operator = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="topups", verbose_name=_("operator")
+    )
     card = models.ForeignKey(
-        TransitCard, null=True, blank=True, on_delete=models.SET_NULL, related_name="topups"
+        TransitCard,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="topups",
+        verbose_name=_("transit card"),
     )
-    card_last_digits = models.CharField(max_length=4, blank=True)
+    card_last_digits = models.CharField(_("card's last digits"), max_length=4, blank=True)
     # Fernet (PARTNER_SECRETS_KEY) of the digits; null once settled or erased.
-    card_number_encrypted = models.BinaryField(null=True, blank=True, editable=False)
-    amount_cny = models.DecimalField(max_digits=10, decimal_places=2)
-    # The caller's reference (the voucher code), sent to the operator for its statement.
-    reference = models.CharField(max_length=200, db_index=True)
-    status = models.CharField(
-        max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.QUEUED
+    card_number_encrypted = models.BinaryField(
+        _("card number (encrypted)"), null=True, blank=True, editable=False
     )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
+    amount_cny = models.DecimalField(_("amount (CNY)"), max_digits=10, decimal_places=2)
+    # The caller's reference (the voucher code), sent to the operator for its statement.
+    reference = models.CharField(
+        _("reference"),
+        max_length=200,
+        db_index=True,
+        help_text=_("The voucher code, sent to the operator for its statement."),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=TopUpStatus.choices, default=TopUpStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
     # No answer by then: the top-up fails and the points come back.
-    deadline_at = models.DateTimeField()
+    deadline_at = models.DateTimeField(
+        _("deadline"), help_text=_("No answer by then: the top-up fails and the points come back.")
+    )
     # While `sending`: the worker that claimed the row and until when its claim holds.
-    lease_token = models.UUIDField(null=True, blank=True, editable=False)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    operator_ref = models.CharField(max_length=100, blank=True)
+    lease_token = models.UUIDField(_("lease token"), null=True, blank=True, editable=False)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    operator_ref = models.CharField(_("operator's reference"), max_length=100, blank=True)
     # False only when the operator confirmed after the ledger had already released the hold.
-    points_taken = models.BooleanField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
+    points_taken = models.BooleanField(_("points taken"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
 
     objects = TopUpQuerySet.as_manager()
 
@@ -107,7 +126,10 @@ class TopUp(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="topup_due_idx")]
 
     def __str__(self) -> str:
-        return f"top-up {self.request_id} ({self.status})"
+        return _("top-up %(id)s (%(status)s)") % {
+            "id": self.request_id,
+            "status": self.get_status_display(),
+        }
 
     @property
     def settled(self) -> bool:

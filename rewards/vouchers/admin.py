@@ -4,8 +4,25 @@ on its merchant's behalf (the vouchers slice sits below the merchants one)."""
 
 from __future__ import annotations
 
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
 from carbon.admin.base import ReadOnlyAdmin
+from rewards.offers.models import OfferKind
 from rewards.vouchers.models import Voucher
+
+
+class OfferKindFilter(admin.SimpleListFilter):
+    """The offer's kind, named as an offer kind (the bare field would be titled "kind")."""
+
+    title = _("offer kind")
+    parameter_name = "offer_kind"
+
+    def lookups(self, request, model_admin):
+        return OfferKind.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(offer__kind=self.value()) if self.value() else queryset
 
 
 class VoucherAdmin(ReadOnlyAdmin):
@@ -20,7 +37,7 @@ class VoucherAdmin(ReadOnlyAdmin):
         "resolved_at",
         "refunded",
     ]
-    list_filter = ["status", "offer__kind", "partner"]
+    list_filter = ["status", OfferKindFilter, "partner"]
     search_fields = ["=code", "=id"]
     date_hierarchy = "created_at"
     list_select_related = ["offer", "partner"]

@@ -10,15 +10,16 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class VoucherStatus(models.TextChoices):
-    ISSUED = "issued", "Issued (usable)"
-    PROCESSING = "processing", "Being fulfilled (top-up)"
-    REDEEMED = "redeemed", "Redeemed"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
-    FAILED = "failed", "Fulfilment failed"
+    ISSUED = "issued", _("Issued (usable)")
+    PROCESSING = "processing", _("Being fulfilled (top-up)")
+    REDEEMED = "redeemed", _("Redeemed")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+    FAILED = "failed", _("Fulfilment failed")
 
 
 #: Vouchers that gave their grams and stock back count towards no limit.
@@ -34,7 +35,7 @@ class VoucherQuerySet(models.QuerySet):
 
 
 class Voucher(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     # Null once the resident's data is erased: the voucher, its hold and the merchant's
     # settlement line stay, tied to nobody.
     user = models.ForeignKey(
@@ -43,28 +44,45 @@ class Voucher(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="vouchers",
+        verbose_name=_("resident"),
     )
-    offer = models.ForeignKey("rewards.Offer", on_delete=models.PROTECT, related_name="vouchers")
-    status = models.CharField(max_length=16, choices=VoucherStatus.choices)
+    offer = models.ForeignKey(
+        "rewards.Offer",
+        on_delete=models.PROTECT,
+        related_name="vouchers",
+        verbose_name=_("offer"),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=VoucherStatus.choices)
     #: Shown to the till; from an alphabet without look-alikes (no 0/O, 1/I/L).
-    code = models.CharField(max_length=16, unique=True)
-    idempotency_key = models.CharField(max_length=100)
-    hold = models.OneToOneField("carbon.Transfer", on_delete=models.PROTECT, related_name="voucher")
+    code = models.CharField(_("voucher code"), max_length=16, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    hold = models.OneToOneField(
+        "carbon.Transfer",
+        on_delete=models.PROTECT,
+        related_name="voucher",
+        verbose_name=_("ledger hold"),
+    )
     # Snapshots at issue: the offer may be edited later, the voucher keeps what was bought.
-    price_g = models.PositiveIntegerField()
-    partner = models.ForeignKey("carbon.Partner", on_delete=models.PROTECT, related_name="+")
-    partner_value_cny = models.DecimalField(max_digits=10, decimal_places=2)
-    expires_at = models.DateTimeField(db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    price_g = models.PositiveIntegerField(_("price (g)"))
+    partner = models.ForeignKey(
+        "carbon.Partner", on_delete=models.PROTECT, related_name="+", verbose_name=_("partner")
+    )
+    partner_value_cny = models.DecimalField(
+        _("partner value (CNY)"), max_digits=10, decimal_places=2
+    )
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+    created_at = models.DateTimeField(_("issued at"), auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     # Why it ended as it did (a cancellation, a failed top-up, an expiry with or without refund).
-    outcome_note = models.CharField(max_length=300, blank=True)
-    refunded = models.BooleanField(default=False)
-    certificate = models.ImageField(upload_to="certificates/", blank=True)
+    outcome_note = models.CharField(_("outcome note"), max_length=300, blank=True)
+    refunded = models.BooleanField(_("refunded"), default=False)
+    certificate = models.ImageField(_("certificate"), upload_to="certificates/", blank=True)
 
     objects = VoucherQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("voucher")
+        verbose_name_plural = _("vouchers")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -82,7 +100,8 @@ class Voucher(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.status})"
+        # The admin's title and links for a voucher: its code and status label.
+        return f"{self.code} ({self.get_status_display()})"
 
     @property
     def is_usable(self) -> bool:

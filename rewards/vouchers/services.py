@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from carbon.errors import HoldExpired, IdempotencyConflict
@@ -54,6 +54,13 @@ TILL_KINDS = (OfferKind.VOUCHER, OfferKind.TICKET)
 def hold_key(*, user: User, idempotency_key: str) -> str:
     """The ledger's idempotency key of a redemption's hold, derived from the client's."""
     return f"rewards:redeem:{user.public_id}:{idempotency_key}"
+
+
+def _kind_in_english(kind: str) -> str:
+    # The ledger's descriptions are records, written once and read in any language: English,
+    # like a claim's receipt, whatever the language of the request that wrote them.
+    with translation.override("en"):
+        return str(OfferKind(kind).label)
 
 
 def hold_timeout(offer: Offer) -> timedelta:
@@ -108,7 +115,7 @@ def voucher_issue(
             amount_g=offer.price_g,
             to_kind=AccountKind.DONATION if donation else AccountKind.REDEMPTION,
             idempotency_key=hold_key(user=user, idempotency_key=idempotency_key),
-            description=f"{offer.get_kind_display()}: {offer.title_en}"[:300],
+            description=f"{_kind_in_english(offer.kind)}: {offer.title_en}"[:300],
             reference=f"voucher:{voucher_id}",
             timeout=hold_timeout(offer),
         )
