@@ -149,7 +149,9 @@ class LocalStripe:
             if cache_key in self._answers:
                 status, body = self._answers[cache_key]
                 return web.Response(
-                    status=status, body=body, content_type="application/json",
+                    status=status,
+                    body=body,
+                    content_type="application/json",
                     headers={"Idempotent-Replayed": "true"},
                 )
             response = await handler(request)
@@ -207,9 +209,7 @@ def _quiet_localstripe() -> None:
     async def no_sleep(_seconds):
         return None
 
-    webhooks.asyncio = types.SimpleNamespace(
-        sleep=no_sleep, ensure_future=asyncio.ensure_future
-    )
+    webhooks.asyncio = types.SimpleNamespace(sleep=no_sleep, ensure_future=asyncio.ensure_future)
     # The Event class lists every object of its kind; ours must be found by id prefix too.
     assert List is not None
 

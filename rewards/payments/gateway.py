@@ -73,9 +73,7 @@ def stripe_call(*, operation: str, params: dict[str, Any], idempotency_key: str)
     service_name, method = OPERATIONS[operation]
     service = getattr(stripe_client().v1, service_name)
     try:
-        obj = getattr(service, method)(
-            params=params, options={"idempotency_key": idempotency_key}
-        )
+        obj = getattr(service, method)(params=params, options={"idempotency_key": idempotency_key})
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         raise StripeUnreachable(str(exc)[:300]) from exc
     except stripe.StripeError as exc:

@@ -122,9 +122,7 @@ class Payment(models.Model):
     def refundable_fen(self) -> int:
         if self.status != PaymentStatus.SUCCEEDED:
             return 0
-        asked = sum(
-            r.amount_fen for r in self.refunds.all() if r.status != RefundStatus.FAILED
-        )
+        asked = sum(r.amount_fen for r in self.refunds.all() if r.status != RefundStatus.FAILED)
         return self.amount_fen - asked
 
 

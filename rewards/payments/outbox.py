@@ -80,7 +80,8 @@ def stripe_request_enqueue(
         owner=owner,
         # Derived from our own record: a retry by any worker, at any time, carries it.
         idempotency_key=f"carbon-{owner.replace(':', '-')}-{operation}",
-        params=params,
+        # Every object we create names the row it came from (payments_reconcile matches them).
+        params={**params, "metadata": {**params.get("metadata", {}), "carbon_owner": owner}},
         next_attempt_at=now or timezone.now(),
     )
     transaction.on_commit(partial(_enqueue, request.pk), robust=True)
