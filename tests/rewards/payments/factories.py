@@ -1,0 +1,33 @@
+"""Factories of the payment tests: sponsors, enterprise buyers and a pool with grams, each
+with a manager login (partner staff are MerchantStaff profiles)."""
+
+from __future__ import annotations
+
+from carbon.models import AccountKind, Partner
+from carbon.services.ledger import enterprise_account, ledger_move, system_account
+from rewards.pool.models import GRAMS_PER_TONNE, EnterpriseBuyer, Pool
+from rewards.sponsorships.models import Sponsor
+from tests.carbon.factories import PartnerFactory
+from tests.rewards.factories import MerchantFactory, StaffFactory
+
+
+def sponsor_with_manager() -> tuple[Sponsor, object]:
+    sponsor = Sponsor.objects.create(partner=MerchantFactory())
+    return sponsor, StaffFactory(merchant=sponsor.partner, is_manager=True).user
+
+
+def buyer_with_manager() -> tuple[EnterpriseBuyer, object]:
+    buyer = EnterpriseBuyer.objects.create(partner=PartnerFactory(kind=Partner.Kind.PLATFORM))
+    return buyer, StaffFactory(merchant=buyer.partner, is_manager=True).user
+
+
+def pool_with(tonnes: int, *, price_fen: int = 60_00) -> Pool:
+    keeper = PartnerFactory(kind=Partner.Kind.PLATFORM)
+    ledger_move(
+        from_account=system_account(kind=AccountKind.ISSUANCE, shard=0),
+        to_account=enterprise_account(partner=keeper),
+        amount_g=tonnes * GRAMS_PER_TONNE,
+        idempotency_key=f"test-pool-{keeper.pk}",
+        description="pooled for a test",
+    )
+    return Pool.objects.create(name=f"pool {keeper.pk}", keeper=keeper, price_fen_per_tonne=price_fen)
