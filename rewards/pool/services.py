@@ -80,9 +80,10 @@ def _succeeded(payment: Payment) -> None:
             )
     except InsufficientFunds:
         # Paid, but another buyer's payment took the grams first: give the money back.
+        # In this transaction (the webhook's): the refund is owed as surely as the sale failed.
         sale.status = SaleStatus.UNFULFILLED
         sale.save(update_fields=["status"])
-        transaction.on_commit(lambda: _refund_unfulfilled(payment.pk))
+        _refund_unfulfilled(payment.pk)
         return
     now = timezone.now()
     sale.status = SaleStatus.COMPLETED

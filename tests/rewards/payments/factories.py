@@ -31,3 +31,25 @@ def pool_with(tonnes: int, *, price_fen: int = 60_00) -> Pool:
         description="pooled for a test",
     )
     return Pool.objects.create(name=f"pool {keeper.pk}", keeper=keeper, price_fen_per_tonne=price_fen)
+
+
+def redeemed_line(*, merchant=None, value=None):
+    """A voucher of `merchant` issued to a funded resident and redeemed at its till: the
+    settlement line the platform owes the merchant `value` CNY for."""
+    import uuid
+    from decimal import Decimal
+
+    from rewards.merchants.redemptions import merchant_redeem
+    from rewards.vouchers.services import voucher_issue
+    from tests.carbon.factories import UserFactory
+    from tests.rewards.factories import OfferFactory, fund
+
+    offer = OfferFactory(
+        **({"partner": merchant} if merchant is not None else {}),
+        partner_value_cny=value or Decimal("5.00"),
+    )
+    resident = UserFactory()
+    fund(resident, offer.price_g * 2)
+    voucher, _ = voucher_issue(user=resident, offer_id=offer.pk, idempotency_key=str(uuid.uuid4()))
+    staff = StaffFactory(merchant=offer.partner).user
+    return merchant_redeem(staff=staff, merchant=offer.partner, code=voucher.code)
