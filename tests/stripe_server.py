@@ -254,3 +254,15 @@ def local_stripe() -> Iterator[LocalStripe]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         store.clear()
+
+
+def signed_delivery(event: dict[str, Any], *, at: int | None = None) -> Delivery:
+    """An event signed as localstripe (and Stripe) sign them, for events the local server
+    cannot produce in the order a test needs (a stale failure arriving after a success)."""
+    import hashlib
+    import hmac
+
+    body = json.dumps(event, indent=2, sort_keys=True).encode()
+    timestamp = int(time.time()) if at is None else at
+    mac = hmac.new(WEBHOOK_SECRET.encode(), b"%d.%s" % (timestamp, body), hashlib.sha256)
+    return Delivery(body=body, signature=f"t={timestamp},v1={mac.hexdigest()}")
