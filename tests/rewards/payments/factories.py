@@ -30,7 +30,9 @@ def pool_with(tonnes: int, *, price_fen: int = 60_00) -> Pool:
         idempotency_key=f"test-pool-{keeper.pk}",
         description="pooled for a test",
     )
-    return Pool.objects.create(name=f"pool {keeper.pk}", keeper=keeper, price_fen_per_tonne=price_fen)
+    return Pool.objects.create(
+        name=f"pool {keeper.pk}", keeper=keeper, price_fen_per_tonne=price_fen
+    )
 
 
 def redeemed_line(*, merchant=None, value=None):

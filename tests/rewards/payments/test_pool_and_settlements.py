@@ -90,20 +90,34 @@ def test_merchants_are_settled_once_per_period_by_transfer(stripe_server):
     payout_account_connect(merchant=merchant)
     work()
     today = timezone.localdate()
-    run = settlements_run(period_start=today - timedelta(days=30), period_end=today + timedelta(days=1))
+    run = settlements_run(
+        period_start=today - timedelta(days=30), period_end=today + timedelta(days=1)
+    )
     assert [s.amount_fen for s in run.created] == [750]
     work()
     settlement = Settlement.objects.get()
     assert settlement.status == SettlementStatus.PAID and settlement.transfer_id.startswith("tr_")
     assert MerchantRedemption.objects.filter(settled_at__isnull=True).count() == 0
     # Again for the same period, or a later one: nothing more is owed, nothing is sent.
-    assert settlements_run(period_start=today - timedelta(days=30), period_end=today + timedelta(days=1)).created == []
-    assert settlements_run(period_start=today + timedelta(days=1), period_end=today + timedelta(days=2)).created == []
+    assert (
+        settlements_run(
+            period_start=today - timedelta(days=30), period_end=today + timedelta(days=1)
+        ).created
+        == []
+    )
+    assert (
+        settlements_run(
+            period_start=today + timedelta(days=1), period_end=today + timedelta(days=2)
+        ).created
+        == []
+    )
     # The transfer.created webhook after the worker's answer changes nothing.
     deliver(APIClient(), stripe_server.wait_for("transfer.created")[0])
     assert len(stripe_server.events("transfer.created")) == 1
     staff = StaffFactory(merchant=merchant).user
     statement = client_for(staff).get("/api/v1/merchant/settlements").json()["results"]
     assert [(s["amount_fen"], s["status"], s["lines"]) for s in statement] == [(750, "paid", 2)]
-    assert client_for(StaffFactory().user).get("/api/v1/merchant/settlements").json()["results"] == []
+    assert (
+        client_for(StaffFactory().user).get("/api/v1/merchant/settlements").json()["results"] == []
+    )
     assert_books_balance()

@@ -72,8 +72,13 @@ def test_a_refund_takes_the_budget_back_and_cannot_exceed_it(stripe_server):
 def test_who_may_fund_and_bad_amounts(stripe_server):
     sponsor, manager = sponsor_with_manager()
     not_manager = StaffFactory(merchant=sponsor.partner, is_manager=False).user
-    assert client_for(not_manager).post(URL, {"amount_fen": 500_00}, format="json").status_code == 403
-    assert client_for(UserFactory()).post(URL, {"amount_fen": 500_00}, format="json").status_code == 403
+    assert (
+        client_for(not_manager).post(URL, {"amount_fen": 500_00}, format="json").status_code == 403
+    )
+    assert (
+        client_for(UserFactory()).post(URL, {"amount_fen": 500_00}, format="json").status_code
+        == 403
+    )
     assert_error(
         client_for(manager).post(URL, {"amount_fen": 1}, format="json"),
         400,
@@ -114,7 +119,9 @@ def test_a_forged_or_stale_webhook_is_refused(stripe_server):
     )
     assert_error(response, 400, "webhook_signature_invalid")
     assert_error(
-        APIClient().post("/api/v1/payments/stripe/webhook", data=delivery.body, content_type="application/json"),
+        APIClient().post(
+            "/api/v1/payments/stripe/webhook", data=delivery.body, content_type="application/json"
+        ),
         400,
         "webhook_signature_invalid",
     )
