@@ -34,8 +34,9 @@ class StripeWebhookView(APIView):
                 "StripeWebhookReceived",
                 {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()},
             ),
-            400: OpenApiResponse(description="`webhook_signature_invalid`."),
-            503: OpenApiResponse(description="`payments_not_configured`."),
+            400: OpenApiResponse(
+                description="`webhook_signature_invalid` (also when no webhook secret is set)."
+            ),
         },
     )
     def post(self, request):

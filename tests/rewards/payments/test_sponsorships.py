@@ -128,3 +128,14 @@ def test_a_forged_or_stale_webhook_is_refused(stripe_server):
     sponsorship.refresh_from_db()
     assert sponsorship.status == SponsorshipStatus.PENDING
     assert sponsorship.payment.status == PaymentStatus.AWAITING
+
+
+def test_without_a_webhook_secret_no_delivery_is_accepted(db, settings):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert_error(
+        APIClient().post(
+            "/api/v1/payments/stripe/webhook", data=b"[null, null]", content_type="application/json"
+        ),
+        400,
+        "webhook_signature_invalid",
+    )
