@@ -115,7 +115,7 @@ def settlement_create(
         return None
     _, until = _bounds(period_start, period_end)
     lines = list(
-        MerchantRedemption.objects.select_for_update()
+        MerchantRedemption.objects.select_for_update(of=("self",))
         .filter(
             Q(merchant=merchant, settled_at__isnull=True, created_at__lt=until),
             settlement_line__isnull=True,
