@@ -285,6 +285,42 @@ class ErrorCode(StrEnum):
         _("The programme's budget has not enough left for this offset."),
     )
     NOT_A_BANK = "not_a_bank", 403, _("Only the programme's bank may send this.")
+    # --- money through Stripe (rewards/payments, sponsorships, pool, settlements) ---
+    PAYMENTS_NOT_CONFIGURED = (
+        "payments_not_configured",
+        503,
+        _("Card payments are not configured on this server."),
+    )
+    WEBHOOK_SIGNATURE_INVALID = (
+        "webhook_signature_invalid",
+        400,
+        _("The webhook's signature or timestamp is not valid."),
+    )
+    PAYMENT_NOT_REFUNDABLE = (
+        "payment_not_refundable",
+        409,
+        _("This payment cannot be refunded by that amount."),
+    )
+    SPONSORSHIP_INVALID_AMOUNT = (
+        "sponsorship_invalid_amount",
+        400,
+        _("A sponsorship is a whole number of fen within the allowed range."),
+    )
+    POOL_INVALID_TONNES = (
+        "pool_invalid_tonnes",
+        400,
+        _("Buy a whole number of tonnes, at least one."),
+    )
+    POOL_SHORT = (
+        "pool_short",
+        409,
+        _("The pool has not enough reductions left for this purchase."),
+    )
+    SETTLEMENT_NO_ACCOUNT = (
+        "settlement_no_account",
+        409,
+        _("This merchant has no connected Stripe account to be paid to."),
+    )
 
     # --- biodiversity ----------------------------------------------------------------------
     UNKNOWN_TAXON = "unknown_taxon", 400, _("No taxon has this id.")

@@ -541,3 +541,33 @@ CELERY_BEAT_SCHEDULE["biodiversity-map-grid"] = {
     "task": "biodiversity.tasks.rebuild_map_grid",
     "schedule": 60.0,
 }
+# --- money through Stripe (rewards/payments, sponsorships, pool, settlements) --
+# Without STRIPE_SECRET_KEY the payment endpoints answer `payments_not_configured`.
+# STRIPE_API_BASE points the client at a Stripe-compatible server (a local one in tests and
+# demos); empty means Stripe itself. Webhooks are verified with STRIPE_WEBHOOK_SECRET and
+# refused when their timestamp is more than STRIPE_WEBHOOK_TOLERANCE_SECONDS old.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=20.0)
+STRIPE_CURRENCY = env.str("STRIPE_CURRENCY", default="cny")
+# Outbox of Stripe calls: retried with backoff (same idempotency key) up to the max attempts;
+# a worker's claim lasts STRIPE_LEASE_SECONDS; the sweep runs every STRIPE_SWEEP_SECONDS.
+STRIPE_MAX_ATTEMPTS = env.int("STRIPE_MAX_ATTEMPTS", default=12)
+STRIPE_RETRY_BASE_SECONDS = env.float("STRIPE_RETRY_BASE_SECONDS", default=30.0)
+STRIPE_RETRY_MAX_SECONDS = env.float("STRIPE_RETRY_MAX_SECONDS", default=3600.0)
+STRIPE_LEASE_SECONDS = env.int("STRIPE_LEASE_SECONDS", default=120)
+STRIPE_SWEEP_SECONDS = env.int("STRIPE_SWEEP_SECONDS", default=60)
+# Sponsorships: the smallest and largest card payment, in fen.
+SPONSORSHIP_MIN_FEN = env.int("SPONSORSHIP_MIN_FEN", default=100_00)
+SPONSORSHIP_MAX_FEN = env.int("SPONSORSHIP_MAX_FEN", default=1_000_000_00)
+POOL_MAX_TONNES = env.int("POOL_MAX_TONNES", default=1000)
+CELERY_BEAT_SCHEDULE["payments-sweep"] = {
+    "task": "rewards.payments.tasks.sweep_stripe_requests",
+    "schedule": float(STRIPE_SWEEP_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["settlements-monthly"] = {
+    "task": "rewards.settlements.tasks.settle_last_month",
+    "schedule": 24 * 3600.0,  # daily: settling a month already settled does nothing
+}

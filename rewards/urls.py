@@ -9,4 +9,8 @@ urlpatterns = [
     path("", include("rewards.offers.urls")),
     path("", include("rewards.vouchers.urls")),
     path("", include("rewards.merchants.urls")),
+    path("", include("rewards.payments.urls")),
+    path("", include("rewards.sponsorships.urls")),
+    path("", include("rewards.pool.urls")),
+    path("", include("rewards.settlements.urls")),
 ]

@@ -689,3 +689,54 @@ def ledger_entries_for_user(*, user: User):
 
 def database_supports_row_locks() -> bool:
     return connection.vendor == "postgresql"
+
+
+def ledger_move(
+    *,
+    from_account: Account,
+    to_account: Account,
+    amount_g: int,
+    idempotency_key: str,
+    description: str,
+    reference: str = "",
+    reverses: Transfer | None = None,
+) -> Transfer:
+    """Move grams between two accounts that are not residents' (a pool's and an enterprise's:
+    a pooled reduction sold, or given back on a refund), posted at once. The debit account's
+    no-overdraft rule holds as for residents (the conditional update refuses it)."""
+    _check_amount(amount_g)
+    if AccountKind.RESIDENT in (from_account.kind, to_account.kind):
+        raise ValueError("residents' grams move by award, spend and hold")
+    payload = {
+        "op": "move",
+        "from": from_account.pk,
+        "to": to_account.pk,
+        "amount": amount_g,
+        "reference": reference,
+        "reverses": reverses.pk if reverses is not None else None,
+    }
+    digest = _payload_hash(payload)
+    if (found := _existing(idempotency_key, digest)) is not None:
+        return found
+    try:
+        with transaction.atomic():
+            transfer = Transfer.objects.create(
+                idempotency_key=idempotency_key,
+                payload_hash=digest,
+                debit_account=from_account,
+                credit_account=to_account,
+                amount_g=amount_g,
+                flag=TransferFlag.POSTED,
+                code=TransferCode.REVERSAL if reverses is not None else TransferCode.SPEND,
+                reverses=reverses,
+                description=description[:300],
+                reference=reference,
+            )
+            _apply_balances(
+                flag=TransferFlag.POSTED, debit=from_account, credit=to_account, amount=amount_g
+            )
+            return transfer
+    except IntegrityError:
+        if (found := _existing(idempotency_key, digest)) is not None:
+            return found
+        raise

@@ -1,0 +1,1 @@
+"""Pooled reductions sold by the tonne to enterprises, with retirement certificates."""

@@ -1,0 +1,1 @@
+"""Paying merchants what the platform owes them, by Stripe Connect transfers."""

@@ -1,0 +1,1 @@
+"""Sponsors (a merchant or an enterprise) funding a reward budget by card."""
