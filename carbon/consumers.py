@@ -8,9 +8,10 @@ A socket lives no longer than what opened it. Close codes:
 - 4401: no token, an invalid one, or one that expired. At connect, or while open: the socket
   closes when the token's `exp` passes, whether or not anything is pushed. Reconnect with a
   fresh access token (refresh first).
-- 4403: the account was erased or deactivated while the socket was open. Noticed on the
-  next message from either side, and at the latest BALANCE_SOCKET_RECHECK_SECONDS after.
-  Don't reconnect.
+- 4403: not a resident's account (merchant staff, institution members and administrators
+  hold no points), at connect; or the account was erased, deactivated or stopped being a
+  resident's while the socket was open: noticed on the next message from either side, and
+  at the latest BALANCE_SOCKET_RECHECK_SECONDS after. Don't reconnect.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def _user_from_token(raw: str):
 
 
 @database_sync_to_async
-def _still_active(user_id: int) -> bool:
-    return User.objects.filter(pk=user_id, is_active=True).exists()
+def _still_a_resident(user_id: int) -> bool:
+    return User.objects.residents().filter(pk=user_id).exists()
 
 
 @database_sync_to_async
@@ -81,6 +82,7 @@ def _balance(user) -> dict:
 class BalanceConsumer(AsyncJsonWebsocketConsumer):
     TOKEN_INVALID = 4401
     ACCOUNT_CLOSED = 4403
+    NOT_A_RESIDENT = 4403  # the same close: nothing to watch here, don't reconnect
 
     async def connect(self):
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -91,6 +93,10 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
             user = self.scope["user"]
         if user is None or not user.is_active:
             await self.close(code=self.TOKEN_INVALID)
+            return
+        if not user.is_resident:
+            # As the API's IsResident refuses them (residents_only): no balance to watch.
+            await self.close(code=self.NOT_A_RESIDENT)
             return
         self.user = user
         self.group = balance_group(user.pk)
@@ -155,7 +161,7 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
         if self.expires_at is not None and time.time() >= self.expires_at:
             await self.close(code=self.TOKEN_INVALID)
             return True
-        if not await _still_active(self.user.pk):
+        if not await _still_a_resident(self.user.pk):
             await self.close(code=self.ACCOUNT_CLOSED)
             return True
         return False

@@ -345,6 +345,19 @@ class ErrorCode(StrEnum):
         _("You already flagged this sighting for this reason; moderators will look at it."),
     )
 
+    # --- who may hold points (carbon/services/residents.py) ------------------------------------
+    # Its own code rather than permission_denied: a client signed in with a merchant, an
+    # institution or an administrator account is told to use a resident's account (or the
+    # merchant API), not that it lacks some permission; the services raise it too.
+    RESIDENTS_ONLY = (
+        "residents_only",
+        403,
+        _(
+            "Only residents' accounts may do this: merchant staff, institution members and "
+            "administrators earn, hold and spend no points."
+        ),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

@@ -305,9 +305,10 @@ def test_each_operation_lists_the_error_statuses_its_view_can_answer():
 
     assert _errors(operations["GET /api/v1/me"]) == {401}
     assert _errors(operations["GET /api/v1/behaviours"]) == {401}  # a bad token, even here
-    assert _errors(operations["GET /api/v1/claims"]) == {400, 401}
-    assert _errors(operations["GET /api/v1/claims/{id}"]) == {400, 401, 404}
-    assert _errors(operations["POST /api/v1/claims"]) == {400, 401, 409, 413, 415, 429}
+    # Resident-only operations: 403 residents_only for every other role.
+    assert _errors(operations["GET /api/v1/claims"]) == {400, 401, 403}
+    assert _errors(operations["GET /api/v1/claims/{id}"]) == {400, 401, 403, 404}
+    assert _errors(operations["POST /api/v1/claims"]) == {400, 401, 403, 409, 413, 415, 429}
     assert _errors(operations["POST /api/v1/auth/register"]) == {400, 409, 413, 415, 429}
     assert _errors(operations["POST /api/v1/auth/token"]) == {400, 401, 413, 415, 429}
     assert _errors(operations["POST /api/v1/partners/events"]) == {400, 401, 409, 413, 415}

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from carbon.api.pagination import AppealsNewestFirst
 from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
+from carbon.api.permissions import IsResident
 from carbon.api.serializers import AwareDateTimeField, ClaimSerializer
 from carbon.models import Appeal, AppealStatus, Claim
 from carbon.services.appeals import appeal_contest, appeal_report_missed
@@ -70,6 +71,7 @@ class MissedAppealFormSerializer(MissedAppealSerializer):
 
 
 class ClaimAppealView(APIView):
+    permission_classes = [IsResident]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "appeals"
 
@@ -95,6 +97,7 @@ class ClaimAppealView(APIView):
 
 
 class AppealListCreateView(generics.ListAPIView):
+    permission_classes = [IsResident]
     serializer_class = AppealSerializer
     pagination_class = AppealsNewestFirst
     parser_classes = [JSONParser, MultiPartParser]

@@ -21,6 +21,7 @@ from carbon.api import serializers as s
 from carbon.api.pagination import ClaimsNewestFirst, LedgerNewestFirst
 from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
+from carbon.api.permissions import IsResident
 from carbon.models import Behaviour, Claim, ConsentScope, EmissionFactor
 from carbon.services import claims as claim_services
 from carbon.services import people
@@ -65,6 +66,10 @@ class RefreshView(TokenRefreshView):
 
 
 class MeView(APIView):
+    """Every account's own profile, whatever its role (merchant staff and institution members
+    sign in here too): reading and editing it, and erasing the account. A non-resident's
+    balance reads as zero (carbon.services.ledger.balance_for_user)."""
+
     permission_classes = [IsAuthenticated]
     throttle_scope = "erase"
 
@@ -106,6 +111,9 @@ class MeView(APIView):
 
 
 class MeExportView(APIView):
+    """Open to every account, not only residents': staff accounts hold personal data too,
+    and its holder may always have a copy."""
+
     @extend_schema(
         responses={200: OpenApiResponse(description="All data we hold about me, as JSON")}
     )
@@ -116,6 +124,9 @@ class MeExportView(APIView):
 
 
 class ConsentListView(APIView):
+    """Open to every account, as revoking is: a resident who became staff still sees (and
+    may withdraw) what they consented to."""
+
     @extend_schema(responses=s.ConsentSerializer(many=True))
     def get(self, request):
         return Response(s.ConsentSerializer(request.user.consents.all(), many=True).data)
@@ -126,6 +137,13 @@ _SCOPE = OpenApiParameter("scope", enum=ConsentScope.values, location=OpenApiPar
 
 
 class ConsentView(APIView):
+    def get_permissions(self):
+        # Granting authorises a data source for crediting: residents only. Withdrawing a
+        # consent must stay as easy as giving it, whatever the account became since.
+        if self.request.method == "PUT":
+            return [IsResident()]
+        return super().get_permissions()
+
     @extend_schema(request=None, responses=s.ConsentSerializer, parameters=[_SCOPE])
     def put(self, request, scope: str):
         """Authorise a data source (idempotent)."""
@@ -151,6 +169,7 @@ class BehaviourListView(generics.ListAPIView):
 
 
 class ClaimListCreateView(generics.ListAPIView):
+    permission_classes = [IsResident]
     serializer_class = s.ClaimSerializer
     pagination_class = ClaimsNewestFirst
     throttle_scope = "claims"
@@ -197,6 +216,7 @@ class ClaimListCreateView(generics.ListAPIView):
 
 
 class ClaimDetailView(generics.RetrieveAPIView):
+    permission_classes = [IsResident]
     serializer_class = s.ClaimSerializer
 
     def get_queryset(self):
@@ -204,6 +224,7 @@ class ClaimDetailView(generics.RetrieveAPIView):
 
 
 class LedgerView(generics.ListAPIView):
+    permission_classes = [IsResident]
     serializer_class = s.LedgerEntrySerializer
     pagination_class = LedgerNewestFirst
 

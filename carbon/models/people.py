@@ -134,6 +134,11 @@ class User(AbstractUser):
     def is_erased(self) -> bool:
         return self.erased_at is not None
 
+    @property
+    def is_resident(self) -> bool:
+        """Only residents earn, hold and spend points (carbon.services.residents)."""
+        return self.role == self.Role.RESIDENT
+
 
 class ConsentScope(models.TextChoices):
     """A data source a resident may authorise for crediting."""

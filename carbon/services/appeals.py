@@ -17,6 +17,7 @@ from django.utils.translation import gettext  # not `_`: a throwaway name here
 from carbon.errors import DomainError, ErrorCode, IdempotencyConflict
 from carbon.models import Appeal, Claim, ClaimStatus, User
 from carbon.services.claims import claim_submit, history_entry, lock_resident
+from carbon.services.residents import resident_require
 
 
 class AppealNotAllowed(DomainError):
@@ -52,7 +53,9 @@ def appeal_contest(
     """Contest a refused claim: it goes back to the review queue with the resident's reason.
 
     Allowed within the behaviour's claim window after the refusal; once per refusal.
+    Residents only (NotAResident).
     """
+    resident_require(user=user)
     reason = (reason or "").strip()
     if not reason:
         raise AppealNotAllowed(gettext("Say why the claim should be credited."))
@@ -113,7 +116,9 @@ def appeal_report_missed(
     files: Mapping[str, UploadedFile] | None = None,
 ) -> tuple[Appeal, bool]:
     """Report a credit that never came (a trip the card feed missed): a claim in the review
-    queue, with a photo as evidence when given, credited retroactively when approved."""
+    queue, with a photo as evidence when given, credited retroactively when approved.
+    Residents only (NotAResident)."""
+    resident_require(user=user)
     reason = (reason or "").strip()
     if not reason:
         raise AppealNotAllowed(gettext("Say what was missed."))

@@ -36,6 +36,7 @@ from carbon.models import (
 from carbon.services import rules
 from carbon.services.ledger import ledger_award
 from carbon.services.people import AccountClosed, resident_lock
+from carbon.services.residents import resident_require
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
 
 
@@ -231,7 +232,10 @@ def claim_submit(
     Bad input raises a DomainError before anything is written. A retry with the same key
     and payload returns the original claim; a different payload raises IdempotencyConflict.
     `force_review` sends the claim to the review queue with that reason (missed-credit appeals).
+    Only residents claim (NotAResident), whoever submits for them: the API, a partner feed
+    or an appeal.
     """
+    resident_require(user=user)
     evidence = dict(evidence or {})
     files = dict(files or {})
     now = timezone.now()
@@ -464,6 +468,9 @@ def claims_release_held(*, now: datetime | None = None) -> int:
         held_until__lte=now,
         user__erased_at__isnull=True,
         user__is_active=True,
+        # A resident who became staff since earns nothing (ledger_award would refuse it and
+        # stop the job); the claim stays held, as a closed account's does.
+        user__role=User.Role.RESIDENT,
     )
     for claim_id in held.values_list("pk", flat=True):
         with transaction.atomic():

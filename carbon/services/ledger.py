@@ -42,6 +42,7 @@ from carbon.models import (
     User,
 )
 from carbon.services.realtime import balance_changed
+from carbon.services.residents import resident_require
 
 _system_account_ids: dict[tuple[str, int], int] = {}
 
@@ -124,9 +125,24 @@ class Balance:
 
 
 def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
-    account = account_for_user(user=user)
+    # Reading a staff account's balance (GET /me is open to every account) must not open a
+    # resident account for it; one that was a resident keeps the account it had.
+    account = (
+        account_for_user(user=user)
+        if user.is_resident
+        else Account.objects.filter(user=user).first()
+    )
     now = timezone.now()
     until = now + timedelta(days=horizon_days)
+    if account is None:
+        return Balance(
+            available_g=0,
+            pending_g=0,
+            posted_g=0,
+            lifetime_g=0,
+            expiring_soon_g=0,
+            expiring_soon_until=until,
+        )
     lots = Lot.objects.filter(account=account)
     # Grams of lots already past expiry are swept by the periodic job; never show them as
     # spendable in between.
@@ -299,7 +315,10 @@ def ledger_award(
     expires_at: datetime,
     reference: str = "",
 ) -> Transfer:
-    """Credit a resident from issuance, as a new lot that expires at `expires_at`."""
+    """Credit a resident from issuance, as a new lot that expires at `expires_at`. Points are
+    minted for residents only (NotAResident): whatever path an award comes by (a claim, its
+    review, a held claim's release), no staff or institution account ever earns."""
+    resident_require(user=user)
     _check_amount(amount_g)
     payload = {
         "op": "award",

@@ -33,6 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import User
 from carbon.models.linking import LinkStatus, LinkVia, ProvenLink
+from carbon.services.residents import resident_require
 
 L = TypeVar("L", bound=ProvenLink)
 
@@ -133,8 +134,10 @@ def link_request(
     (confirmed, or still pending). Returns (link, created).
 
     Another resident's link to the account is neither revealed nor in the way: only a
-    proof of control decides who holds the account.
+    proof of control decides who holds the account. Only residents link (NotAResident): a
+    staff account's card or partner account would be credited by the feeds otherwise.
     """
+    resident_require(user=user)
     now = now or timezone.now()
     with transaction.atomic():
         # A resident's link attempts one at a time, so the cap on open pending links holds.

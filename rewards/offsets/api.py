@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from carbon.adapters.batch.api import batch_answer, batch_answer_serializer, request_rows
 from carbon.api.partner_auth import PartnerPrincipal, PartnerSignatureAuthentication
+from carbon.api.permissions import IsResident
 from carbon.models import Partner
 from rewards.offsets.errors import NotABank, UnknownProgramme
 from rewards.offsets.models import BankProgramme, LoanLink, LoanLinkStatus, Offset, fen_as_cny
@@ -192,6 +193,8 @@ class StatementQuerySerializer(serializers.Serializer):
 
 
 class OffsetsView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(responses=OverviewSerializer)
     def get(self, request):
         """The open bank programmes (rate, caps, budget left, what I used this month), my
@@ -246,6 +249,8 @@ class OffsetsView(APIView):
 
 
 class LoanLinksView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(
         request=LoanLinkCreateSerializer,
         responses={
@@ -283,6 +288,8 @@ class LoanLinksView(APIView):
 
 
 class LoanLinkView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(
         request=None, responses={200: LoanLinkSerializer, **_errors({409: "account_closed"})}
     )
@@ -293,6 +300,8 @@ class LoanLinkView(APIView):
 
 
 class StatementView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(
         parameters=[
             OpenApiParameter(

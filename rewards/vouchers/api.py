@@ -1,6 +1,7 @@
 """The resident's rewards API: the offers as the caller sees them (what is left, what they
 may still redeem and afford), redeeming one, their vouchers, cancelling one, and a
-donation's certificate. Residents only: merchant staff and others are refused (403).
+donation's certificate. Residents only: merchant staff and others are refused (403
+residents_only, the core's IsResident).
 Served here rather than in the offers slice because the caller's limits are counted from
 their vouchers. Thin: validate, call one service, render."""
 
@@ -10,17 +11,15 @@ import logging
 
 from django.http import FileResponse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from carbon.api.pagination import NewestFirst
-from carbon.models import User
+from carbon.api.permissions import IsResident
 from carbon.services.ledger import balance_for_user
 from rewards.offers.models import Offer
 from rewards.vouchers import serializers as s
@@ -29,14 +28,6 @@ from rewards.vouchers.models import Voucher
 from rewards.vouchers.services import voucher_cancel, voucher_certificate, voucher_issue
 
 log = logging.getLogger(__name__)
-
-
-class IsResident(BasePermission):
-    message = _("Only residents may use this; merchant staff use the merchant API.")
-
-    def has_permission(self, request, view) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.role == User.Role.RESIDENT)
 
 
 class OffersNewestFirst(NewestFirst):

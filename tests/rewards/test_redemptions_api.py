@@ -172,7 +172,7 @@ def test_monthly_limit_counts_the_citys_calendar_month(funded, funded_api, merch
 
 
 def test_merchant_staff_and_anonymous_callers_cannot_redeem(staff_api, api, offer):
-    assert_error(redeem(staff_api, offer), 403, "permission_denied")
+    assert_error(redeem(staff_api, offer), 403, "residents_only")
     assert_error(redeem(api, offer), 401, "not_authenticated")
     assert Voucher.objects.count() == 0
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema, inline_serializer
 from pydantic import BaseModel, Field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,6 +43,7 @@ from carbon.api.linking import (
 )
 from carbon.api.parsing import JSONParser
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
+from carbon.api.permissions import IsResident
 from carbon.models import Partner
 
 
@@ -173,6 +173,8 @@ class PartnerLinkConfirmedByCodeSerializer(PartnerLinkSerializer):
 
 
 class PartnerLinksView(APIView):
+    permission_classes = [IsResident]
+
     def get_throttles(self):
         if self.request.method == "POST":
             return [LinkAttemptThrottle()]
@@ -204,8 +206,6 @@ class PartnerLinksView(APIView):
         "confirmation. Whether someone else asked for the account is never said.\n" + PROTOCOL,
     )
     def post(self, request):
-        if not getattr(request.user, "email", None):
-            raise PermissionDenied()
         data = PartnerLinkCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         partner = Partner.objects.filter(pk=data.validated_data["partner"], is_active=True).first()
@@ -224,6 +224,8 @@ class PartnerLinksView(APIView):
 
 
 class PartnerLinkView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk: int):
         """Unlink a partner account of mine (or cancel a pending link)."""
@@ -232,6 +234,7 @@ class PartnerLinkView(APIView):
 
 
 class PartnerLinkConfirmView(APIView):
+    permission_classes = [IsResident]
     throttle_classes = [LinkAttemptThrottle]
 
     @extend_schema(

@@ -435,8 +435,12 @@ def _event_store(
                 .select_related("user")
                 .first()
             )
+            # A holder whose account closed, or who is no longer a resident (staff earn
+            # nothing), leaves the event waiting, as an unlinked one.
             claim = (
-                event_claim(event=event, user=link.user) if link and link.user.is_active else None
+                event_claim(event=event, user=link.user)
+                if link and link.user.is_active and link.user.is_resident
+                else None
             )
     except IntegrityError:
         return RowResult(index, event_id, RowStatus.DUPLICATE)

@@ -14,11 +14,13 @@ from rest_framework.views import APIView
 
 from carbon.adapters.photo.models import ClaimPhoto
 from carbon.adapters.photo.storage import photo_for_owner
+from carbon.api.permissions import IsResident
 
 log = logging.getLogger(__name__)
 
 
 class _ClaimPhotoFileView(APIView):
+    permission_classes = [IsResident]
     variant = "image"
 
     def perform_content_negotiation(self, request, force=False):

@@ -38,6 +38,7 @@ from carbon.api.linking import (
 )
 from carbon.api.parsing import JSONParser
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
+from carbon.api.permissions import IsResident
 from carbon.models import Partner
 
 # --- serializers --------------------------------------------------------------------------
@@ -150,6 +151,8 @@ class CardLinkThrottle(UserRateThrottle):
 
 
 class TransitCardListView(APIView):
+    permission_classes = [IsResident]
+
     def get_throttles(self):
         if self.request.method == "POST":
             return [CardLinkThrottle(), LinkAttemptThrottle()]
@@ -195,6 +198,8 @@ class TransitCardListView(APIView):
 
 
 class TransitCardDetailView(APIView):
+    permission_classes = [IsResident]
+
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int):
         """Unlink one of my cards (or cancel a pending link); its later taps wait for a new
@@ -204,6 +209,7 @@ class TransitCardDetailView(APIView):
 
 
 class TransitCardConfirmView(APIView):
+    permission_classes = [IsResident]
     throttle_classes = [LinkAttemptThrottle]
 
     @extend_schema(

@@ -28,7 +28,7 @@ from carbon.adapters.transit.pairing import (
     transit_pair,
 )
 from carbon.errors import DomainError
-from carbon.models import Behaviour, Claim
+from carbon.models import Behaviour, Claim, User
 from carbon.services.claims import claim_submit_from_feed
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,11 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
         return outcome
     owners = {
         c.card_hash: c.user
-        # Confirmed links only: a pending link (no proof yet) claims nothing.
-        for c in TransitCard.objects.linked().filter(card_hash__in=hashes).select_related("user")
+        # Confirmed links only: a pending link (no proof yet) claims nothing. And residents'
+        # only: a card whose holder became staff waits, as an unlinked one, for a resident.
+        for c in TransitCard.objects.linked()
+        .filter(card_hash__in=hashes, user__role=User.Role.RESIDENT)
+        .select_related("user")
     }
     pending = Trip.objects.filter(
         card_hash__in=hashes, status=TripStatus.AWAITING_LINK, claim__isnull=True
