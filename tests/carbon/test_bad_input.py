@@ -296,6 +296,7 @@ def test_the_cursor_lists_are_found():
         "/api/v1/claims",
         "/api/v1/ledger",
         "/api/v1/merchant/redemptions",
+        "/api/v1/merchant/settlements",
         "/api/v1/rewards/offers",
         "/api/v1/rewards/vouchers",
     ]

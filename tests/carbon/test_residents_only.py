@@ -104,6 +104,20 @@ SIGNED_IN_ANY = {
         "withdrawing consent stays as easy as giving it, even after the account stopped being "
         "a resident's (granting it is resident-only)"
     ),
+    # Biodiversity: research institutions and public volunteers survey together.
+    ("api/v1/biodiversity/sightings", "GET"): "one's own sightings, whoever recorded them",
+    ("api/v1/biodiversity/sightings", "POST"): (
+        "institution members record sightings beside residents (the survey model of the issue)"
+    ),
+    ("api/v1/biodiversity/sightings/<uuid:pk>/identifications", "POST"): (
+        "identifications by anyone, experts of any role included (iNaturalist's model)"
+    ),
+    ("api/v1/biodiversity/sightings/<uuid:pk>/flags", "POST"): (
+        "anyone signed in may flag spam, inappropriate content or a copyright breach"
+    ),
+    ("api/v1/biodiversity/sightings/<uuid:pk>/verdicts", "POST"): (
+        "the service itself admits only an institution's members (not_institution_member)"
+    ),
 }
 
 # Every route and method of the carbon core, with its audience.
