@@ -179,6 +179,13 @@ class ErrorCode(StrEnum):
         _("Too many photos are being processed right now; send it again in a few seconds."),
     )
 
+    # --- leaderboards ------------------------------------------------------------------------
+    UNKNOWN_BOARD = (
+        "unknown_board",
+        404,
+        _("No leaderboard has this key; GET /leaderboards lists them."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

@@ -213,9 +213,11 @@ if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+    # The pub/sub layer: a group message is one PUBLISH that every ASGI worker receives,
+    # suited to broadcasting a board to thousands of sockets across workers.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -393,6 +395,7 @@ CELERY_BEAT_SCHEDULE = {
     "transit-settle-taps": {"task": "carbon.tasks.settle_transit_taps", "schedule": 5 * 60.0},
     "transit-expire-trips": {"task": "carbon.tasks.expire_transit_trips", "schedule": 60 * 60.0},
     "partners-purge-nonces": {"task": "carbon.tasks.purge_partner_nonces", "schedule": 10 * 60.0},
+    "leaderboards-roll": {"task": "carbon.tasks.roll_leaderboards", "schedule": 5 * 60.0},
 }
 
 # --- the carbon domain -------------------------------------------------------
@@ -464,3 +467,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- leaderboards ----------------------------------------------------------------
+# "redis" (sorted sets) when REDIS_URL is set, else "database"; set LEADERBOARD_BACKEND to
+# choose. LEADERBOARD_REDIS_URL defaults to REDIS_URL.
+LEADERBOARD_BACKEND = env.str("LEADERBOARD_BACKEND", default="redis" if REDIS_URL else "database")
+LEADERBOARD_REDIS_URL = env.str("LEADERBOARD_REDIS_URL", default=REDIS_URL)
+# At most one push per board (and per resident's balance) this often, in seconds.
+LEADERBOARD_PUSH_INTERVAL = env.float("LEADERBOARD_PUSH_INTERVAL", default=1.0)
+# How often each ASGI worker looks for changed boards to push.
+LEADERBOARD_POLL_SECONDS = env.float("LEADERBOARD_POLL_SECONDS", default=0.1)
+# Rows in a pushed update and a socket snapshot; the API's ?limit= caps at LEADERBOARD_MAX_LIMIT.
+LEADERBOARD_PUSH_ROWS = env.int("LEADERBOARD_PUSH_ROWS", default=20)
+LEADERBOARD_MAX_LIMIT = env.int("LEADERBOARD_MAX_LIMIT", default=100)
