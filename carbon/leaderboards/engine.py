@@ -22,7 +22,6 @@ from carbon.leaderboards.registry import Board, RatioSource, Who
 from carbon.leaderboards.windows import (
     LONGEST_ROLLING_DAYS,
     ROLLING_BUCKETS,
-    Window,
     bucket_for_window,
     buckets_for_event,
     local_date,
