@@ -10,12 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from carbon.errors import DomainError, ErrorCode
 from carbon.leaderboards import engine, registry
-
-
-class UnknownBoard(DomainError):
-    code = ErrorCode.UNKNOWN_BOARD
 
 
 class WindowSerializer(serializers.Serializer):
@@ -113,9 +108,7 @@ class BoardView(APIView):
     def get(self, request, key: str):
         query = BoardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        board = registry.board(key)
-        if board is None:
-            raise UnknownBoard(details={"board": key})
+        board = registry.board_get(key)
         limit = query.validated_data["limit"]
         me = None
         if query.validated_data.get("around") == "me":

@@ -20,6 +20,7 @@ from datetime import date
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from carbon.errors import DomainError, ErrorCode
 from carbon.leaderboards.windows import Window
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
@@ -158,6 +159,18 @@ def board(key: str) -> Board | None:
     if source is None or window not in [w.value for w in source.windows]:
         return None
     return Board(key, source, Window(window))
+
+
+class UnknownBoard(DomainError):
+    code = ErrorCode.UNKNOWN_BOARD
+
+
+def board_get(key: str) -> Board:
+    """The board of `key`, or UnknownBoard (404 unknown_board)."""
+    found = board(key)
+    if found is None:
+        raise UnknownBoard(details={"board": key})
+    return found
 
 
 def boards_of_series(series_key: str) -> list[Board]:
