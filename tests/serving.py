@@ -78,8 +78,11 @@ class Server:
 
 
 @contextmanager
-def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iterator[Server]:
-    """Serve the ASGI app on a free loopback port; yield it; stop it after."""
+def daphne(
+    *, env: dict[str, str], log: Path, start_timeout: float = 30, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """Serve the ASGI app on a free loopback port; yield it; stop it after. `args` go to
+    Daphne (e.g. its WebSocket ping interval and timeout)."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -89,6 +92,7 @@ def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iter
                 # and the kernel then resets connections.
                 "-e",
                 f"tcp:port={port}:interface=127.0.0.1:backlog=1024",
+                *args,
                 "config.asgi:application",
             ],
             cwd=ROOT,
