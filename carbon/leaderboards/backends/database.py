@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from carbon.leaderboards.backends import ScoreChange
@@ -117,10 +117,11 @@ class DatabaseBackend:
         score = self.score(series=series, bucket=bucket, member=member)
         if score is None:
             return None
+        # Two range counts on the rank index; one OR'ed filter would scan the whole board.
+        rows = self._rows(series, bucket)
         return (
-            self._rows(series, bucket)
-            .filter(Q(score__gt=score) | Q(score=score, member__gt=member))
-            .count()
+            rows.filter(score__gt=score).count()
+            + rows.filter(score=score, member__gt=member).count()
         )
 
     def size(self, *, series: str, bucket: str) -> int:
