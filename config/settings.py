@@ -480,3 +480,5 @@ LEADERBOARD_POLL_SECONDS = env.float("LEADERBOARD_POLL_SECONDS", default=0.1)
 # Rows in a pushed update and a socket snapshot; the API's ?limit= caps at LEADERBOARD_MAX_LIMIT.
 LEADERBOARD_PUSH_ROWS = env.int("LEADERBOARD_PUSH_ROWS", default=20)
 LEADERBOARD_MAX_LIMIT = env.int("LEADERBOARD_MAX_LIMIT", default=100)
+# A socket's resident outside the pushed rows has their rank re-read at most this often.
+LEADERBOARD_ME_SECONDS = env.float("LEADERBOARD_ME_SECONDS", default=5.0)

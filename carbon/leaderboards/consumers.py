@@ -5,7 +5,9 @@ subscribe the client gets a snapshot; then `update` messages, at most about one 
 LEADERBOARD_PUSH_INTERVAL per board, each with the board's sequence number (`seq`, the same
 on every worker). A client that sees a gap (seq not previous + 1) or reconnects sends
 `{"type": "snapshot"}`. A resident also gets `me` (their rank and score on this board,
-or null) on subscribe and whenever it changes.
+or null) on subscribe and whenever it changes: at once when they are in the pushed rows,
+else within LEADERBOARD_ME_SECONDS (their rank is re-read at most that often, so a
+thousand sockets on a board don't each read it at every push).
 
 Close codes: 4401 no or bad token (as the balance socket), 4403 account closed, 4404 no
 such board. A client that stops reading is dropped by the server's WebSocket ping timeout
@@ -57,6 +59,7 @@ class LeaderboardConsumer(BalanceConsumer):
         self.user = user
         self.member = engine.member_for_user(board=self.board, user=user)
         self.last_me = object()
+        self.last_me_read = 0.0
         self.last_snapshot = 0.0
         self.group = board_group(self.board.key)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -86,10 +89,20 @@ class LeaderboardConsumer(BalanceConsumer):
         if self.expired():
             await self._ended()
             return
+        rows = event["rows"]
+        mine = next((r for r in rows if r.get("member") == self.member), None)
         await self.send_json(
-            {"type": "update", "board": event["board"], "seq": event["seq"], "rows": event["rows"]}
+            {
+                "type": "update",
+                "board": event["board"],
+                "seq": event["seq"],
+                "rows": [{k: v for k, v in r.items() if k != "member"} for r in rows],
+            }
         )
-        await self._send_me()
+        if mine is not None:
+            await self._me_is({"rank": mine["rank"], "score": mine["score"]})
+        elif time.monotonic() - self.last_me_read >= float(settings.LEADERBOARD_ME_SECONDS):
+            await self._send_me()
 
     async def balance_changed(self, event):  # not subscribed to balances here
         return
@@ -102,7 +115,10 @@ class LeaderboardConsumer(BalanceConsumer):
     async def _send_me(self, force: bool = False):
         if self.member is None:
             return
-        me = await _me(self.board, self.member)
+        self.last_me_read = time.monotonic()
+        await self._me_is(await _me(self.board, self.member), force=force)
+
+    async def _me_is(self, me: dict | None, force: bool = False):
         if force or me != self.last_me:
             self.last_me = me
             await self.send_json({"type": "me", "board": self.board.key, "me": me})

@@ -35,9 +35,12 @@ def balance_group(user_id: int) -> str:
     return f"balance.{user_id}"
 
 
-def rows_json(rows) -> list[dict]:
+def rows_json(rows, *, members: bool = False) -> list[dict]:
+    """Rows as clients get them; `members` keeps the member keys (between the push loop and
+    the sockets only, so a socket finds its resident's row without a read)."""
     return [
         {
+            **({"member": r.member} if members else {}),
             "rank": r.rank,
             "score": r.score,
             "who": {"name": r.who.name, "community": r.who.community, "district": r.who.district},
@@ -58,7 +61,8 @@ def _update(key: str) -> list[dict] | None:
     board = registry.board(key)
     if board is None:
         return None
-    return rows_json(engine.board_top(board=board, limit=settings.LEADERBOARD_PUSH_ROWS))
+    rows = engine.board_top(board=board, limit=settings.LEADERBOARD_PUSH_ROWS)
+    return rows_json(rows, members=True)
 
 
 async def push_once() -> int:
