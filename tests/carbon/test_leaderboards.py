@@ -289,3 +289,16 @@ def test_now_is_city_time(settings):
     settings.TIME_ZONE = "Asia/Shanghai"
     utc_evening = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)  # 01:00 on the 4th
     assert local_date(utc_evening) == date(2026, 12, 4)
+
+
+def test_windows_roll_over_on_the_beat_and_production_broadcasts_over_pub_sub(settings):
+    from carbon import tasks
+
+    job = settings.CELERY_BEAT_SCHEDULE["leaderboards-roll"]
+    assert job["task"] == "carbon.tasks.roll_leaderboards"
+    assert tasks.roll_leaderboards.name == job["task"]
+    if settings.REDIS_URL:
+        assert settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("RedisPubSubChannelLayer")
+        assert settings.LEADERBOARD_BACKEND == "redis"
+    else:
+        assert settings.LEADERBOARD_BACKEND == "database"
