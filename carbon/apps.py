@@ -14,6 +14,7 @@ class CarbonConfig(AppConfig):
         from carbon.adapters.partner_events import personal_data as partner_events_data
         from carbon.adapters.photo import personal_data as photo_data
         from carbon.adapters.transit import personal_data as transit_data
+        from carbon.leaderboards import ledger_source
         from carbon.services import personal_data as core_data
 
         for provider in (
@@ -23,3 +24,6 @@ class CarbonConfig(AppConfig):
             *partner_events_data.PROVIDERS,
         ):
             personal_data.register(provider)
+
+        # The core's own boards; feature apps register theirs from their own ready().
+        ledger_source.register_sources()

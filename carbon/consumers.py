@@ -31,9 +31,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from carbon.api.parsing import json_loads_bounded
 from carbon.api.serializers import BalanceSerializer
 from carbon.errors import ErrorCode
+from carbon.leaderboards.push import balance_group, ensure_push_loop
 from carbon.models import User
 from carbon.services.ledger import balance_for_user
-from carbon.services.realtime import balance_group
 
 
 class BrowserOriginValidator(OriginValidator):
@@ -85,13 +85,8 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
     NOT_A_RESIDENT = 4403  # the same close: nothing to watch here, don't reconnect
 
     async def connect(self):
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        user, self.expires_at = None, None
-        if "token" in query:
-            user, self.expires_at = await _user_from_token(query["token"][0])
-        elif getattr(self.scope.get("user"), "is_authenticated", False):
-            user = self.scope["user"]
-        if user is None or not user.is_active:
+        user = await self._authenticate()
+        if user is None:
             await self.close(code=self.TOKEN_INVALID)
             return
         if not user.is_resident:
@@ -103,9 +98,29 @@ class BalanceConsumer(AsyncJsonWebsocketConsumer):
         self.seq = 0
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Pushes come from this process's push loop (coalesced, see carbon.leaderboards.push).
+        ensure_push_loop()
+        self._start_watch()
+        await self._send_balance()
+
+    async def _authenticate(self):
+        """The user of `?token=` or of the admin session; None when neither holds."""
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        user, self.expires_at = None, None
+        if "token" in query:
+            user, self.expires_at = await _user_from_token(query["token"][0])
+        elif getattr(self.scope.get("user"), "is_authenticated", False):
+            user = self.scope["user"]
+        if user is None or not user.is_active:
+            return None
+        return user
+
+    def _start_watch(self):
         # Without this, a quiet socket would outlive its token and its account.
         self.watch = asyncio.create_task(self._watch())
-        await self._send_balance()
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and time.time() >= self.expires_at
 
     async def disconnect(self, code):
         if watch := getattr(self, "watch", None):

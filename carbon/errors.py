@@ -358,6 +358,13 @@ class ErrorCode(StrEnum):
         ),
     )
 
+    # --- leaderboards ------------------------------------------------------------------------
+    UNKNOWN_BOARD = (
+        "unknown_board",
+        404,
+        _("No leaderboard has this key; GET /leaderboards lists them."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

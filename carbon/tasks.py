@@ -6,6 +6,7 @@ from celery import shared_task
 from carbon.adapters.partner_events.feed import partner_events_expire
 from carbon.adapters.photo.storage import photo_orphans_purge
 from carbon.adapters.transit.trips import transit_taps_settle, transit_trips_expire
+from carbon.leaderboards.engine import boards_roll
 from carbon.services.claims import claims_release_held
 from carbon.services.ledger import ledger_expire_lots, ledger_expire_pending
 from carbon.services.partners import partner_nonces_purge
@@ -49,3 +50,9 @@ def settle_transit_taps() -> int:
 @shared_task
 def expire_transit_trips() -> int:
     return transit_trips_expire()
+
+
+@shared_task
+def roll_leaderboards() -> int:
+    """Rolling windows move to today, old buckets go, boards get a fresh push."""
+    return boards_roll()

@@ -214,9 +214,11 @@ if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+    # The pub/sub layer: a group message is one PUBLISH that every ASGI worker receives,
+    # suited to broadcasting a board to thousands of sockets across workers.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
@@ -405,6 +407,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "offsets-send-batches": {"task": "rewards.offsets.tasks.send_offset_batches", "schedule": 60.0},
     "offsets-expire": {"task": "rewards.offsets.tasks.expire_offsets", "schedule": 3600.0},
+    "leaderboards-roll": {"task": "carbon.tasks.roll_leaderboards", "schedule": 5 * 60.0},
 }
 
 # --- the carbon domain -------------------------------------------------------
@@ -571,3 +574,20 @@ CELERY_BEAT_SCHEDULE["settlements-monthly"] = {
     "task": "rewards.settlements.tasks.settle_last_month",
     "schedule": 24 * 3600.0,  # daily: settling a month already settled does nothing
 }
+# --- leaderboards ----------------------------------------------------------------
+# "redis" (sorted sets) when REDIS_URL is set, else "database"; set LEADERBOARD_BACKEND to
+# choose. LEADERBOARD_REDIS_URL defaults to REDIS_URL.
+LEADERBOARD_BACKEND = env.str("LEADERBOARD_BACKEND", default="redis" if REDIS_URL else "database")
+LEADERBOARD_REDIS_URL = env.str("LEADERBOARD_REDIS_URL", default=REDIS_URL)
+# At most one push per board (and per resident's balance) this often, in seconds.
+LEADERBOARD_PUSH_INTERVAL = env.float("LEADERBOARD_PUSH_INTERVAL", default=1.0)
+# How often each ASGI worker looks for changed boards to push.
+LEADERBOARD_POLL_SECONDS = env.float("LEADERBOARD_POLL_SECONDS", default=0.1)
+# Rows in a pushed update and a socket snapshot; the API's ?limit= caps at LEADERBOARD_MAX_LIMIT.
+LEADERBOARD_PUSH_ROWS = env.int("LEADERBOARD_PUSH_ROWS", default=20)
+LEADERBOARD_MAX_LIMIT = env.int("LEADERBOARD_MAX_LIMIT", default=100)
+# A socket's resident outside the pushed rows has their rank re-read at most this often.
+LEADERBOARD_ME_SECONDS = env.float("LEADERBOARD_ME_SECONDS", default=5.0)
+# Residents `manage.py seed_demo` grows the demo city to (its --size overrides). The test
+# suite sets 0: tests that need a city ask for one of their own size.
+DEMO_CITY_SIZE = env.int("DEMO_CITY_SIZE", default=1500)

@@ -64,6 +64,7 @@ def _fresh_process_caches(settings, tmp_path):
     _forget_system_account_cache()
     reset_registry()
     cache.clear()
+    _fresh_leaderboards()
     settings.MEDIA_ROOT = str(tmp_path / "media")
     # The random review sample of self declarations is drawn only in the tests about it
     # (they set 0 or 10000 basis points: never or always); elsewhere it would be noise.
@@ -73,6 +74,20 @@ def _fresh_process_caches(settings, tmp_path):
     yield
     _forget_system_account_cache()
     reset_registry()
+    _fresh_leaderboards()
+
+
+def _fresh_leaderboards():
+    """The leaderboard backend outlives a test's database on Redis: empty it (its own keys
+    only) and forget what the process remembers of it."""
+    from carbon.leaderboards.backends import get_backend, reset_backends
+    from carbon.leaderboards.engine import forget_process_state
+
+    reset_backends()
+    forget_process_state()
+    backend = get_backend()
+    if hasattr(backend, "flush_all"):
+        backend.flush_all()
 
 
 @pytest.fixture(autouse=True)

@@ -78,8 +78,11 @@ class Server:
 
 
 @contextmanager
-def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iterator[Server]:
-    """Serve the ASGI app on a free loopback port; yield it; stop it after."""
+def daphne(
+    *, env: dict[str, str], log: Path, start_timeout: float = 30, args: Sequence[str] = ()
+) -> Iterator[Server]:
+    """Serve the ASGI app on a free loopback port; yield it; stop it after. `args` go to
+    Daphne (e.g. its WebSocket ping interval and timeout)."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -89,6 +92,7 @@ def daphne(*, env: dict[str, str], log: Path, start_timeout: float = 30) -> Iter
                 # and the kernel then resets connections.
                 "-e",
                 f"tcp:port={port}:interface=127.0.0.1:backlog=1024",
+                *args,
                 "config.asgi:application",
             ],
             cwd=ROOT,
@@ -165,3 +169,95 @@ def burst(base: str, calls: Sequence[Call], *, clients: int, timeout: float = 30
     (timeout, reset) raises, which fails the test as surely as a 500."""
     with ThreadPoolExecutor(max_workers=clients) as pool:
         return list(pool.map(lambda call: _send(base, call, timeout), calls))
+
+
+# --- a bare WebSocket client (RFC 6455, text frames) for tests and benchmarks against a real
+# server: the in-process communicator can't show what several processes or a slow TCP peer do.
+
+
+class WebSocketClosed(Exception):
+    def __init__(self, code: int | None):
+        super().__init__(f"closed with {code}")
+        self.code = code
+
+
+class WebSocket:
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, base: str, path: str, *, rcvbuf: int | None = None) -> WebSocket:
+        import asyncio
+        import base64
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base)
+        sock = None
+        if rcvbuf is not None:
+            # A client that never reads: a small receive buffer fills at once.
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.connect((parts.hostname, parts.port))
+            reader, writer = await asyncio.open_connection(sock=sock)
+        else:
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        if status != b"101":
+            writer.close()
+            raise WebSocketClosed(int(status))
+        return cls(reader, writer)
+
+    async def _frame(self, opcode: int, payload: bytes) -> None:
+        header = bytes([0x80 | opcode])
+        length = len(payload)
+        if length < 126:
+            header += bytes([0x80 | length])
+        elif length < 65536:
+            header += bytes([0x80 | 126]) + length.to_bytes(2, "big")
+        else:
+            header += bytes([0x80 | 127]) + length.to_bytes(8, "big")
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(header + mask + masked)
+        await self.writer.drain()
+
+    async def send_json(self, data) -> None:
+        await self._frame(0x1, json.dumps(data).encode())
+
+    async def receive_json(self):
+        """The next text message, answering pings on the way; WebSocketClosed on a close."""
+        while True:
+            try:
+                first, second = await self.reader.readexactly(2)
+            except Exception as exc:  # EOF or reset: closed without a code
+                raise WebSocketClosed(None) from exc
+            opcode, length = first & 0x0F, second & 0x7F
+            if length == 126:
+                length = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await self.reader.readexactly(8), "big")
+            payload = await self.reader.readexactly(length)
+            if opcode == 0x8:
+                raise WebSocketClosed(int.from_bytes(payload[:2], "big") if payload else None)
+            if opcode == 0x9:
+                await self._frame(0xA, payload)
+                continue
+            if opcode == 0x1:
+                return json.loads(payload)
+
+    async def close(self) -> None:
+        try:
+            await self._frame(0x8, (1000).to_bytes(2, "big"))
+        except Exception:
+            pass
+        self.writer.close()

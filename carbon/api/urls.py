@@ -25,4 +25,5 @@ urlpatterns = [
     path("", include("carbon.adapters.transit.urls")),
     path("", include("carbon.adapters.photo.urls")),
     path("", include("carbon.adapters.partner_events.urls")),
+    path("", include("carbon.leaderboards.urls")),
 ]

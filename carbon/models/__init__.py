@@ -6,6 +6,7 @@
 from carbon.adapters.partner_events import models as _partner_events_models  # noqa: E402, F401, I001
 from carbon.adapters.photo import models as _photo_models  # noqa: E402, F401
 from carbon.adapters.transit import models as _transit_models  # noqa: E402, F401
+from carbon.leaderboards import models as _leaderboard_models  # noqa: E402, F401
 
 from .catalogue import Behaviour, Category, EmissionFactor, EvidenceTier
 from .claims import Appeal, AppealStatus, Claim, ClaimStatus, PenaltyBox

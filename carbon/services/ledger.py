@@ -41,7 +41,7 @@ from carbon.models import (
     TransferFlag,
     User,
 )
-from carbon.services.realtime import balance_changed
+from carbon.services.realtime import balance_changed, credits_changed
 from carbon.services.residents import resident_require
 
 _system_account_ids: dict[tuple[str, int], int] = {}
@@ -302,6 +302,11 @@ def _on_commit_notify(user_ids: Iterable[int | None]) -> None:
         transaction.on_commit(lambda: balance_changed(user_ids=ids))
 
 
+def _on_commit_credits(entries: list[tuple[int, int, datetime]]) -> None:
+    """Feed the leaderboards (grams earned) once the award or reversal is committed."""
+    transaction.on_commit(lambda: credits_changed(entries=entries))
+
+
 # --- public operations --------------------------------------------------------------------
 
 
@@ -358,6 +363,7 @@ def ledger_award(
                 expires_at=expires_at,
             )
             _on_commit_notify([account.user_id])
+            _on_commit_credits([(account.user_id, amount_g, transfer.created_at)])
             return transfer
     except IntegrityError:
         if (found := _existing(idempotency_key, digest)) is not None:
@@ -675,6 +681,8 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
         LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
         _on_commit_notify([account.user_id])
+        # Counted on the award's day: the boards take back what the award gave.
+        _on_commit_credits([(account.user_id, -amount, original.created_at)])
         return reversal
 
 

@@ -14,6 +14,7 @@ from carbon import personal_data
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import Community, Consent, ConsentScope, User
 from carbon.services.ledger import account_for_user
+from carbon.services.realtime import resident_moved
 
 
 class EmailTaken(DomainError):
@@ -112,11 +113,19 @@ def resident_update(
         fields.append("display_name")
     if community is not None:
         found = community_by_code(community)
+        old = (user.community_id, user.district_id)
         user.community, user.district = found, found.district
         fields += ["community", "district"]
+        _on_commit_moved(user.pk, old, (found.pk, found.district_id))
     if fields:
         user.save(update_fields=fields)
     return user
+
+
+def _on_commit_moved(user_id: int, old: tuple, new: tuple) -> None:
+    """The community and district boards count residents where they are now."""
+    if old != new:
+        transaction.on_commit(lambda: resident_moved(user_id=user_id, old=old, new=new))
 
 
 def _scope(scope: str) -> str:
@@ -181,6 +190,9 @@ def user_erase(*, user: User) -> None:
         return
     for provider in personal_data.providers():
         provider.erase(user=user)
+    # An erased resident leaves their community's and district's boards; on the residents'
+    # board they stay as a row without a name (the ledger keeps their grams).
+    _on_commit_moved(user.pk, (user.community_id, user.district_id), (None, None))
     user.email = f"erased-{uuid.uuid4().hex}@erased.invalid"
     user.display_name = ""
     user.community = None

@@ -9,12 +9,14 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from carbon import demo_data
+from carbon.demo.city import city_seed
 from carbon.models import Behaviour, Claim, Community, Partner, User
 from carbon.services.catalogue import catalogue_seed
 from carbon.services.claims import claim_submit
@@ -59,7 +61,18 @@ NAMESPACE = uuid.UUID("6f1c7a52-30a4-4c1e-9f3e-3f6f3b0a9c11")
 class Command(BaseCommand):
     help = "Load demo data (idempotent)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--size",
+            type=int,
+            default=None,
+            help="residents of the demo city, with months of credited history (0: none; "
+            "default: settings.DEMO_CITY_SIZE)",
+        )
+
+    def handle(self, *args, size=None, **options):
+        if size is None:
+            size = settings.DEMO_CITY_SIZE
         call_command("load_areas", str(DEMO / "districts.geojson"), kind="district", verbosity=0)
         call_command("load_areas", str(DEMO / "communities.geojson"), kind="community", verbosity=0)
         self._catalogue()
@@ -67,9 +80,24 @@ class Command(BaseCommand):
         # After the partners: the metro lines name their operator, "Wuhan Metro".
         call_command("load_transit", demo=True, verbosity=0)
         self._people()
+        if size > 0:
+            added = city_seed(size=size, password=DEMO_PASSWORD, progress=self._progress)
+            if added:
+                self.stdout.write(
+                    f"\ndemo city: {added} residents added (city-<n>@demo.carbon.city / {DEMO_PASSWORD})"
+                )
         for seeder in demo_data.seeders():
             seeder.seed(stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("demo data loaded"))
+
+    def _progress(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(1, total)
+        self.stdout.write(
+            f"\rdemo city [{'#' * filled}{'.' * (width - filled)}] {done}/{total} residents",
+            ending="",
+        )
+        self.stdout.flush()
 
     def _catalogue(self):
         start = timezone.now().replace(
