@@ -142,3 +142,31 @@ def ledger_is_consistent(db):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+# --- the local Stripe server (tests/stripe_server.py) ----------------------------------
+# Here rather than in tests/rewards/payments/ because the admin's permission test makes its
+# payments rows through it too; started once, on the first test that asks for it.
+
+
+@pytest.fixture(scope="session")
+def stripe_session_server():
+    from tests.stripe_server import local_stripe
+
+    with local_stripe() as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_server(stripe_session_server, settings):
+    """The local Stripe server, emptied, with the gateway's settings pointing at it."""
+    from tests.stripe_server import SECRET_KEY, WEBHOOK_SECRET
+
+    stripe_session_server.reset()
+    settings.STRIPE_SECRET_KEY = SECRET_KEY
+    settings.STRIPE_API_BASE = stripe_session_server.url
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.STRIPE_TIMEOUT_SECONDS = 0.5
+    settings.STRIPE_LEASE_SECONDS = 1
+    stripe_session_server.slow_seconds = 1.5
+    return stripe_session_server

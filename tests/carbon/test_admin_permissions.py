@@ -54,6 +54,7 @@ from tests.carbon.api_helpers import client_for, new_key
 from tests.carbon.factories import UserFactory
 from tests.carbon.photo_samples import encode, picture, upload
 from tests.rewards.offsets.flows import offsets_admin_rows
+from tests.rewards.payments.flows import payments_admin_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +63,7 @@ CARD = "6227 0012 3456 7890"
 
 
 @pytest.fixture
-def world(db):
+def world(db, stripe_server):
     """The demo, plus at least one row of every model the admin shows (each made by its
     service, as in real life), so that every page and action is tried on something real."""
     call_command("seed_demo", stdout=io.StringIO())
@@ -72,6 +73,10 @@ def world(db):
     # Mortgage-interest offsets (rewards): a loan link, an offset and its day's batch. First:
     # its award is then not the newest, which a test below reverses whole.
     offsets_admin_rows(alice)
+    # Stripe payments (rewards), over the local Stripe server: a sponsorship and a pool sale
+    # paid and confirmed by webhook, a refund, a merchant's payout account and settlement.
+    # Early too: its residents' awards are spent on vouchers and could not be reversed whole.
+    payments_admin_rows(stripe_server)
     now = timezone.now()
     # A trip the card feed missed: an appeal, and its claim in the review queue.
     appeal, _ = appeal_report_missed(
@@ -399,8 +404,13 @@ def lacking(kind: str, model) -> set[str]:
             return {"rewards.redeem_for_merchant"}
         case "settle":
             return {"rewards.settle_redemptions"}
-        case "refund":
+        case "refund" if opts.label == "rewards.TopUp":
             return {"rewards.refund_topup"}
+        # rewards' Stripe payments (tests/rewards/payments/test_payments_admin.py)
+        case "refund" if opts.label == "rewards.Payment":
+            return {"rewards.refund_payment"}
+        case "run_settlement":
+            return {"rewards.run_settlement"}
         case "void_offset":
             return {"rewards.void_offset"}
         case "record_verdict":

@@ -19,8 +19,8 @@ from rewards.settlements.models import Settlement, SettlementStatus
 from rewards.settlements.services import payout_account_connect, settlements_run
 from rewards.sponsorships.models import Sponsorship, SponsorshipStatus
 from tests.carbon.api_helpers import client_for
-from tests.rewards.payments.conftest import assert_books_balance, deliver, pay, work
 from tests.rewards.payments.factories import redeemed_line, sponsor_with_manager
+from tests.rewards.payments.flows import assert_books_balance, deliver, pay, work
 from tests.stripe_server import signed_delivery
 
 URL = "/api/v1/rewards/sponsorships"

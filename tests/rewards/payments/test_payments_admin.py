@@ -23,8 +23,8 @@ from rewards.settlements.models import Settlement
 from rewards.sponsorships.models import Sponsorship
 from tests.carbon.api_helpers import client_for
 from tests.carbon.factories import UserFactory
-from tests.rewards.payments.conftest import assert_books_balance, deliver, pay, work
 from tests.rewards.payments.factories import redeemed_line, sponsor_with_manager
+from tests.rewards.payments.flows import assert_books_balance, deliver, pay, work
 
 pytestmark = pytest.mark.django_db
 PAYMENTS = reverse("admin:rewards_payment_changelist")

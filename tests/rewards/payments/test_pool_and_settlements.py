@@ -18,8 +18,8 @@ from rewards.settlements.models import Settlement, SettlementStatus
 from rewards.settlements.services import payout_account_connect, settlements_run
 from tests.carbon.api_helpers import assert_error, client_for
 from tests.rewards.factories import StaffFactory
-from tests.rewards.payments.conftest import assert_books_balance, deliver, pay, work
 from tests.rewards.payments.factories import buyer_with_manager, pool_with, redeemed_line
+from tests.rewards.payments.flows import assert_books_balance, deliver, pay, work
 
 URL = "/api/v1/rewards/pool-purchases"
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from rewards.sponsorships.models import Sponsorship, SponsorshipStatus
 from tests.carbon.api_helpers import assert_error, client_for
 from tests.carbon.factories import UserFactory
 from tests.rewards.factories import StaffFactory
-from tests.rewards.payments.conftest import assert_books_balance, deliver, pay, work
 from tests.rewards.payments.factories import sponsor_with_manager
+from tests.rewards.payments.flows import assert_books_balance, deliver, pay, work
 
 URL = "/api/v1/rewards/sponsorships"
 pytestmark = pytest.mark.django_db
