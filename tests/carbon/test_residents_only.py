@@ -104,6 +104,10 @@ SIGNED_IN_ANY = {
         "withdrawing consent stays as easy as giving it, even after the account stopped being "
         "a resident's (granting it is resident-only)"
     ),
+    ("api/v1/leaderboards", "GET"): "the boards and their definitions are the city's to read",
+    ("api/v1/leaderboards/<str:key>", "GET"): (
+        "anyone signed in may watch a board; around=me answers an account not on it with no rank"
+    ),
     # Biodiversity: research institutions and public volunteers survey together.
     ("api/v1/biodiversity/sightings", "GET"): "one's own sightings, whoever recorded them",
     ("api/v1/biodiversity/sightings", "POST"): (
@@ -133,6 +137,8 @@ CORE_AUDIENCES = {
     ("api/v1/me/consents/<str:scope>", "PUT"): RESIDENT,
     ("api/v1/me/consents/<str:scope>", "DELETE"): SIGNED_IN,
     ("api/v1/behaviours", "GET"): PUBLIC,
+    ("api/v1/leaderboards", "GET"): SIGNED_IN,
+    ("api/v1/leaderboards/<str:key>", "GET"): SIGNED_IN,
     ("api/v1/claims", "GET"): RESIDENT,
     ("api/v1/claims", "POST"): RESIDENT,
     ("api/v1/claims/<uuid:pk>", "GET"): RESIDENT,
