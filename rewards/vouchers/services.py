@@ -27,6 +27,7 @@ from carbon.errors import HoldExpired, IdempotencyConflict
 from carbon.models import AccountKind, Partner, TransferFlag, User
 from carbon.services.ledger import ledger_hold, ledger_post, ledger_void
 from carbon.services.people import resident_lock
+from carbon.services.residents import resident_require
 from rewards.offers.errors import OfferInactive, OfferNotFound, OutOfStock
 from rewards.offers.models import Offer, OfferKind
 from rewards.offers.stock import offer_stock_return, offer_stock_take
@@ -82,6 +83,8 @@ def voucher_issue(
     transit top-up needs `card_number` (one of the resident's linked cards) and stays
     `processing` until the top-up slice reports its outcome.
     """
+    # The view refuses other roles; this is the defence for every other caller.
+    resident_require(user=user)
     now = timezone.now()
     with transaction.atomic():
         resident_lock(user=user)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from carbon.models import Partner, User
 from carbon.services.people import resident_lock
+from carbon.services.residents import resident_require
 from rewards.offsets.errors import (
     LoanConsentRequired,
     LoanLinkExists,
@@ -71,6 +72,8 @@ def loan_link_create(
     """Ask to link the resident's mortgage at the programme's bank. Pending until the bank
     confirms it (the resident gives the bank the link's token). Asking again with the same
     loan returns the open link; another loan while one is open is refused."""
+    # The view refuses other roles; this is the defence for every other caller.
+    resident_require(user=user)
     now = now or timezone.now()
     ref_hash = loan_reference_hash(bank=programme.bank, loan_reference=loan_reference)
     last4 = _normalised(loan_reference)[-4:]

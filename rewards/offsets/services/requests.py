@@ -16,6 +16,7 @@ from carbon.errors import IdempotencyConflict, InvalidAmount
 from carbon.models import User
 from carbon.services.ledger import enterprise_account, ledger_hold
 from carbon.services.people import resident_lock
+from carbon.services.residents import resident_require
 from rewards.offsets.errors import (
     LoanLinkRequired,
     OffsetBudgetExhausted,
@@ -96,6 +97,8 @@ def offset_request(
     the budget are checked with the programme row locked, so concurrent requests (of one
     resident or of many) are counted one after the other and never exceed them. The same
     key again returns the first offset; with another programme or amount it is refused."""
+    # The view refuses other roles; this is the defence for every other caller.
+    resident_require(user=user)
     if not isinstance(grams, int) or isinstance(grams, bool) or grams <= 0:
         raise InvalidAmount(details={"grams": grams})
     existing = Offset.objects.filter(user=user, idempotency_key=idempotency_key).first()
