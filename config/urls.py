@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/v1/", include("carbon.api.urls")),
     path("api/v1/", include("rewards.urls")),
     path("api/v1/rewards/", include("rewards.offsets.urls")),
+    path("api/v1/", include("zerowaste.urls")),
+    path("zerowaste/", include("zerowaste.board.urls")),
 ]
 
 handler400 = "carbon.api.errors.json_400"

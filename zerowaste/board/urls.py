@@ -1,0 +1,3 @@
+"""Routes of the public notice board."""
+
+urlpatterns: list = []
