@@ -59,40 +59,53 @@ def _settings() -> dict[str, Any]:
 def _bursts(rows: list[Row]) -> Iterator[Finding]:
     conf = _settings()
     window = conf["BURST_WINDOW_SECONDS"]
-    buckets: dict[int, dict[int, list[Row]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        buckets[row.candidate_id][int(row.created_at.timestamp()) // window].append(row)
+    by_candidate: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:  # in time order
+        by_candidate[row.candidate_id].append(row)
     if not rows:
         return
     first = int(rows[0].created_at.timestamp()) // window
     last = int(rows[-1].created_at.timestamp()) // window
-    for candidate_id, by_bucket in buckets.items():
-        # The usual rate counts the quiet windows too (zeros), from the first vote to the last.
-        usual = statistics.median(len(by_bucket.get(b, ())) for b in range(first, last + 1))
+    for candidate_id, votes in by_candidate.items():
+        # The usual rate: the median of votes per window over the campaign so far, quiet
+        # windows (zeros) included.
+        per_window: dict[int, int] = defaultdict(int)
+        for r in votes:
+            per_window[int(r.created_at.timestamp()) // window] += 1
+        usual = statistics.median(per_window.get(b, 0) for b in range(first, last + 1))
         threshold = max(conf["BURST_MIN_VOTES"], conf["BURST_FACTOR"] * usual)
-        for bucket, votes in sorted(by_bucket.items()):
-            if len(votes) < threshold:
-                continue
-            young = {r.id for r in votes if r.account_age_days < conf["NEW_ACCOUNT_DAYS"]}
-            if not young:
-                continue
-            start = datetime.fromtimestamp(bucket * window, tz=timezone.get_current_timezone())
-            yield Finding(
-                rule=VoteReversal.Rule.BURST,
-                reason=(
-                    f"{len(votes)} votes for candidate {candidate_id} in {window // 60} minutes "
-                    f"from {start:%Y-%m-%d %H:%M} (usually {usual:g}); those of accounts "
-                    f"younger than {conf['NEW_ACCOUNT_DAYS']} days are reversed."
-                ),
-                details={
-                    "candidate": candidate_id,
-                    "window_start": start.isoformat(),
-                    "votes_in_window": len(votes),
-                    "usual": usual,
-                    "threshold": threshold,
-                },
-                vote_ids=young,
-            )
+        # A sliding window (not fixed buckets, which a burst across a boundary would halve).
+        in_burst: set[int] = set()
+        j = 0
+        for i, row in enumerate(votes):
+            while (row.created_at - votes[j].created_at).total_seconds() > window:
+                j += 1
+            if i - j + 1 >= threshold:
+                in_burst.update(range(j, i + 1))
+        if not in_burst:
+            continue
+        burst = [votes[k] for k in sorted(in_burst)]
+        young = {r.id for r in burst if r.account_age_days < conf["NEW_ACCOUNT_DAYS"]}
+        if not young:
+            continue
+        yield Finding(
+            rule=VoteReversal.Rule.BURST,
+            reason=(
+                f"{len(burst)} votes for candidate {candidate_id} at more than {threshold:g} "
+                f"in {window // 60} minutes from {burst[0].created_at:%Y-%m-%d %H:%M} (usually "
+                f"{usual:g}); those of accounts younger than {conf['NEW_ACCOUNT_DAYS']} days "
+                "are reversed."
+            ),
+            details={
+                "candidate": candidate_id,
+                "from": burst[0].created_at.isoformat(),
+                "to": burst[-1].created_at.isoformat(),
+                "votes_in_burst": len(burst),
+                "usual": usual,
+                "threshold": threshold,
+            },
+            vote_ids=young,
+        )
 
 
 def _clusters(rows: list[Row]) -> Iterator[Finding]:
