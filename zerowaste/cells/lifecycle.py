@@ -226,7 +226,7 @@ def cells_remind(*, now: datetime | None = None) -> int:
                 if d < days
             ):
                 continue
-            _, created = CellReminder.objects.get_or_create(
+            _reminder, created = CellReminder.objects.get_or_create(
                 cell=cell, expires_at=cell.expires_at, days_before=days
             )
             if not created:
