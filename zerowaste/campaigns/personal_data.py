@@ -31,4 +31,4 @@ def votes_erase(*, user: User) -> None:
     Vote.objects.filter(voter=user).update(voter=None, idempotency_key="")
 
 
-PROVIDERS = (PersonalData("zerowaste_votes", (Vote,), votes_export, votes_erase),)
+PROVIDERS = (PersonalData("zerowaste_campaign_votes", (Vote,), votes_export, votes_erase),)

@@ -151,10 +151,8 @@ class CellAdmin(admin.ModelAdmin):
         "certified_at",
         "expires_at",
         "renewal_requested_at",
-        "applied_by",
         "achievement_charts",
     )
-    exclude = ("application_key",)
     inlines = [
         OperatorInline,
         ScoreInline,

@@ -101,16 +101,6 @@ class Cell(models.Model):
     certified_at = models.DateTimeField(_("certified at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True, db_index=True)
     renewal_requested_at = models.DateTimeField(_("renewal requested at"), null=True, blank=True)
-    # Who applied, and the key their app sent: a retried application makes one cell.
-    applied_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("applied by"),
-    )
-    application_key = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CellQuerySet.as_manager()
@@ -125,11 +115,6 @@ class Cell(models.Model):
             ("sanction_cell", _("Can suspend, reinstate and revoke cells")),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["applied_by", "application_key"],
-                condition=~Q(application_key=""),
-                name="zerowaste_unique_application_key",
-            ),
             models.CheckConstraint(
                 condition=~Q(status="in_notice") | Q(notice_ends_at__isnull=False),
                 name="zerowaste_notice_has_end",
@@ -167,12 +152,21 @@ class CellOperator(models.Model):
         verbose_name=_("operator"),
     )
     added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    # The applicant's link keeps the key their app sent: a retried application makes one cell.
+    # (Kept here, not on the cell: the cell refers to no person, so erasing the applicant
+    # removes this link and nothing else.)
+    application_key = models.CharField(max_length=100, blank=True)
 
     class Meta:
         verbose_name = _("cell operator")
         verbose_name_plural = _("cell operators")
         constraints = [
-            models.UniqueConstraint(fields=["cell", "user"], name="zerowaste_one_operator_link")
+            models.UniqueConstraint(fields=["cell", "user"], name="zerowaste_one_operator_link"),
+            models.UniqueConstraint(
+                fields=["user", "application_key"],
+                condition=~Q(application_key=""),
+                name="zerowaste_unique_application_key",
+            ),
         ]
 
     def __str__(self) -> str:

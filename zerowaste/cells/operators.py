@@ -82,7 +82,12 @@ def cell_apply(
             )
     with transaction.atomic():
         resident_lock(user=user)  # never beside an erasure of this resident
-        existing = Cell.objects.filter(applied_by=user, application_key=idempotency_key).first()
+        link = (
+            CellOperator.objects.select_related("cell")
+            .filter(user=user, application_key=idempotency_key)
+            .first()
+        )
+        existing = link.cell if link else None
         if existing is not None:
             if (existing.kind, existing.name, existing.district_id) != (kind, name, district.pk):
                 raise IdempotencyConflict()
@@ -98,10 +103,8 @@ def cell_apply(
             contact_name=contact_name,
             contact_phone=contact_phone,
             population=population,
-            applied_by=user,
-            application_key=idempotency_key,
         )
-        CellOperator.objects.create(cell=cell, user=user)
+        CellOperator.objects.create(cell=cell, user=user, application_key=idempotency_key)
         CellTransition.objects.create(
             cell=cell,
             action="apply",

@@ -29,10 +29,6 @@ def cells_export(*, user: User) -> dict[str, Any]:
             {"cell": op.cell_id, "name": op.cell.name, "since": op.added_at.isoformat()}
             for op in CellOperator.objects.filter(user=user).select_related("cell")
         ],
-        "applied": [
-            {"cell": c.pk, "name": c.name, "status": c.status}
-            for c in Cell.objects.filter(applied_by=user)
-        ],
         "lifecycle_moves": [
             {"cell": t.cell_id, "action": t.action, "reason": t.reason, "at": t.at.isoformat()}
             for t in CellTransition.objects.filter(actor=user).order_by("at", "id")
@@ -54,7 +50,6 @@ def cells_erase(*, user: User) -> None:
         contact_name="", contact_phone=""
     )
     CellOperator.objects.filter(user=user).delete()
-    Cell.objects.filter(applied_by=user).update(applied_by=None, application_key="")
     CellTransition.objects.filter(actor=user).update(actor=None)
     IndicatorScore.objects.filter(assessor=user).update(assessor=None)
     Evidence.objects.filter(uploaded_by=user).update(uploaded_by=None)
@@ -74,7 +69,7 @@ def objections_erase(*, user: User) -> None:
 PROVIDERS = (
     PersonalData(
         "zerowaste_cells",
-        (Cell, CellOperator, CellTransition, IndicatorScore, Evidence),
+        (CellOperator, CellTransition, IndicatorScore, Evidence),
         cells_export,
         cells_erase,
     ),
