@@ -45,15 +45,15 @@ class CastVote:
 
 
 def _candidate(campaign_id: Any, candidate_id: Any) -> Candidate:
-    candidate = (
-        Candidate.objects.select_related("campaign")
-        .filter(pk=candidate_id, campaign_id=campaign_id)
-        .first()
-    )
+    # The campaign by its primary key first: an id out of the integer range finds nothing
+    # there (a lookup through the foreign key would overflow instead).
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise CampaignNotFound()
+    candidate = Candidate.objects.filter(pk=candidate_id, campaign=campaign).first()
     if candidate is None:
-        if not Campaign.objects.filter(pk=campaign_id).exists():
-            raise CampaignNotFound()
         raise NotACandidate(details={"candidate": candidate_id})
+    candidate.campaign = campaign
     return candidate
 
 

@@ -18,7 +18,7 @@ from carbon.adapters.photo.images import photo_size_check
 from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from zerowaste.cells import serializers as s
 from zerowaste.cells.errors import CellNotFound
-from zerowaste.cells.geojson import GeoJSONRenderer
+from zerowaste.cells.geojson import FormatNegotiation, GeoJSONRenderer
 from zerowaste.cells.models import Cell
 from zerowaste.cells.objections import objection_file
 from zerowaste.cells.operators import (
@@ -46,6 +46,7 @@ class CellListView(APIView):
 
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer, GeoJSONRenderer]
+    content_negotiation_class = FormatNegotiation
 
     @extend_schema(
         parameters=[s.CellFilterSerializer],

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 
 
@@ -31,3 +34,13 @@ class GeoJSONRenderer(JSONRenderer):
         elif isinstance(data, list):
             data = feature_collection(data)
         return super().render(data, accepted_media_type, renderer_context)
+
+
+class FormatNegotiation(DefaultContentNegotiation):
+    """An unknown `?format=` is a bad parameter (400), not DRF's "not found"."""
+
+    def filter_renderers(self, renderers, format):
+        matching = [r for r in renderers if r.format == format]
+        if not matching:
+            raise ValidationError({"format": [_("Use json or geojson.")]})
+        return matching
