@@ -70,3 +70,21 @@ def test_a_campaign_shows_rules_candidates_and_live_tally(page, demo):
     page.goto(f"/zerowaste/campaigns/{campaign.pk}/")
     assert "公众投票" in page.content()
     screenshot(page, "zerowaste-campaign-zh")
+
+
+def test_the_admin_charts_a_cells_achievements(page, demo):
+    from carbon.models import User
+    from tests.browser import admin_login
+
+    User.objects.create_superuser(email="assessor@example.org", password="assessor-pass-123")
+    cell = Cell.objects.public().filter(kind="community").first()
+    admin_login(page, email="assessor@example.org", password="assessor-pass-123")
+    page.goto(f"/admin/zerowaste/cell/{cell.pk}/change/")
+
+    charts = page.locator(".zw-chart-box svg")
+    assert charts.count() == 5
+    assert charts.first.bounding_box()["width"] > 300  # drawn, not just present
+    screenshot(page, "zerowaste-admin-cell-zh")
+    page.goto("/admin/zerowaste/cell/?status__exact=in_notice")
+    assert page.locator("select[name=action] option[value=certify]").count() == 1
+    screenshot(page, "zerowaste-admin-cells-in-notice-zh")
