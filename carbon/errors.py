@@ -365,6 +365,56 @@ class ErrorCode(StrEnum):
         _("No leaderboard has this key; GET /leaderboards lists them."),
     )
 
+    # --- zero waste: cells, objections, campaigns and votes (zerowaste) ----------------------
+    CELL_NOT_FOUND = "cell_not_found", 404, _("No cell of this id is public or yours.")
+    CELL_TRANSITION_NOT_ALLOWED = (
+        "cell_transition_not_allowed",
+        409,
+        _("This cell cannot make that move from where it is in its lifecycle."),
+    )
+    CELL_NOT_IN_NOTICE = (
+        "cell_not_in_notice",
+        409,
+        _("Objections are taken only while a cell is in its public notice period."),
+    )
+    OBJECTION_EXISTS = (
+        "objection_exists",
+        409,
+        _("You have already objected to this cell."),
+    )
+    UNKNOWN_INDICATOR = "unknown_indicator", 400, _("This cell's kind has no such indicator.")
+    CELL_NOT_UPDATABLE = (
+        "cell_not_updatable",
+        409,
+        _("A revoked or rejected cell can no longer be updated."),
+    )
+    CAMPAIGN_NOT_FOUND = "campaign_not_found", 404, _("No campaign has this id.")
+    NOT_A_CANDIDATE = "not_a_candidate", 400, _("This is not a candidate of the campaign.")
+    VOTING_NOT_OPEN = "voting_not_open", 409, _("Voting in this campaign is not open now.")
+    VOTER_NOT_VERIFIED = (
+        "voter_not_verified",
+        403,
+        _(
+            "Only verified residents may vote: link and confirm a transit card or a partner "
+            "account, and have an account old enough for this campaign."
+        ),
+    )
+    DAILY_VOTES_USED = (
+        "daily_votes_used",
+        409,
+        _("You have cast all of today's votes in this campaign; come back tomorrow."),
+    )
+    ALREADY_VOTED_FOR_CANDIDATE = (
+        "already_voted_for_candidate",
+        409,
+        _("You have already voted for this candidate today."),
+    )
+    CAMPAIGN_NOT_CLOSED = (
+        "campaign_not_closed",
+        409,
+        _("Results are published only after voting closes, with every jury score entered."),
+    )
+
 
 class DomainError(Exception):
     """A refusal a client can act on. Its `code` is a catalogue member; its HTTP `status`

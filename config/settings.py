@@ -591,3 +591,45 @@ LEADERBOARD_ME_SECONDS = env.float("LEADERBOARD_ME_SECONDS", default=5.0)
 # Residents `manage.py seed_demo` grows the demo city to (its --size overrides). The test
 # suite sets 0: tests that need a city ask for one of their own size.
 DEMO_CITY_SIZE = env.int("DEMO_CITY_SIZE", default=1500)
+# --- zero waste: cells, notice periods, campaigns and their anomaly review (zerowaste) -------
+# Days a cell stays in its public notice period (公示) before it may be certified; how long
+# before expiry a certificate may be renewed; the reminders to renew (days before expiry).
+ZEROWASTE_NOTICE_DAYS = env.int("ZEROWASTE_NOTICE_DAYS", default=7)
+ZEROWASTE_RENEWAL_WINDOW_DAYS = env.int("ZEROWASTE_RENEWAL_WINDOW_DAYS", default=90)
+ZEROWASTE_REMINDER_DAYS = [int(d) for d in env.list("ZEROWASTE_REMINDER_DAYS", default=[90, 30, 7])]
+# The vote anomaly review (zerowaste.campaigns.anomalies): "new" accounts, a burst (votes for
+# one candidate in one window, at least BURST_MIN_VOTES and BURST_FACTOR x its usual rate), a
+# cluster (new accounts from one registration day with identical ballots), serial voting (a
+# run of votes for one candidate by different accounts, each within SERIAL_GAP_SECONDS, at
+# a rhythm varying by at most SERIAL_JITTER_SECONDS).
+ZEROWASTE_ANOMALY = {
+    "NEW_ACCOUNT_DAYS": env.int("ZEROWASTE_NEW_ACCOUNT_DAYS", default=30),
+    "BURST_WINDOW_SECONDS": env.int("ZEROWASTE_BURST_WINDOW_SECONDS", default=600),
+    "BURST_MIN_VOTES": env.int("ZEROWASTE_BURST_MIN_VOTES", default=30),
+    "BURST_FACTOR": env.int("ZEROWASTE_BURST_FACTOR", default=5),
+    "CLUSTER_MIN_ACCOUNTS": env.int("ZEROWASTE_CLUSTER_MIN_ACCOUNTS", default=8),
+    "SERIAL_MIN_RUN": env.int("ZEROWASTE_SERIAL_MIN_RUN", default=10),
+    "SERIAL_GAP_SECONDS": env.float("ZEROWASTE_SERIAL_GAP_SECONDS", default=3.0),
+    "SERIAL_JITTER_SECONDS": env.float("ZEROWASTE_SERIAL_JITTER_SECONDS", default=0.5),
+}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "zerowaste-expire-cells": {"task": "zerowaste.tasks.expire_cells", "schedule": 3600.0},
+        "zerowaste-remind-renewals": {
+            "task": "zerowaste.tasks.remind_renewals",
+            "schedule": crontab(hour=9, minute=0),
+        },
+        "zerowaste-review-votes": {"task": "zerowaste.tasks.review_votes", "schedule": 900.0},
+        "zerowaste-publish-results": {
+            "task": "zerowaste.tasks.publish_results",
+            "schedule": 3600.0,
+        },
+    }
+)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "CellKindEnum": "zerowaste.cells.models.CellKind",
+        "CellStatusEnum": "zerowaste.cells.models.CellStatus",
+        "CampaignPhaseEnum": "zerowaste.campaigns.serializers.PHASES",
+    }
+)

@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/rewards/", include("rewards.offsets.urls")),
     path("api/v1/biodiversity/", include("biodiversity.urls")),
     path("biodiversity/", include("biodiversity.pages")),
+    path("api/v1/", include("zerowaste.urls")),
+    path("zerowaste/", include("zerowaste.board.urls")),
 ]
 
 handler400 = "carbon.api.errors.json_400"

@@ -1,0 +1,189 @@
+"""Votes through the API: a verified resident's N votes a day, one per candidate a day,
+retries answered with the same vote, and every bad vote refused with a clear error and
+nothing recorded; the limits hold at the database even for rows written around the service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from carbon.models import User
+from tests.carbon.api_helpers import assert_error, client_for, new_key
+from tests.carbon.factories import UserFactory
+from tests.zerowaste.factories import campaign_with_candidates, verified
+from zerowaste.campaigns.models import Vote
+from zerowaste.campaigns.votes import vote_cast
+
+pytestmark = pytest.mark.django_db
+
+
+def vote(client, campaign, candidate, key=None):
+    return client.post(
+        f"/api/v1/zerowaste/campaigns/{campaign.pk}/votes",
+        {"candidate": candidate.pk, "idempotency_key": key or new_key()},
+        format="json",
+    )
+
+
+def test_a_verified_resident_votes_and_a_retry_answers_the_same_vote(voter_api, campaign):
+    campaign, candidates = campaign
+    key = new_key()
+
+    first = vote(voter_api, campaign, candidates[0], key)
+    again = vote(voter_api, campaign, candidates[0], key)
+
+    assert first.status_code == 201, first.content
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert first.json()["remaining_today"] == 2
+    assert Vote.objects.count() == 1
+    # The same key for another candidate is not a retry.
+    assert_error(vote(voter_api, campaign, candidates[1], key), 409, "idempotency_conflict")
+    assert Vote.objects.count() == 1
+
+
+def test_one_vote_per_candidate_a_day_and_n_votes_a_day(voter_api, campaign):
+    campaign, candidates = campaign
+    assert vote(voter_api, campaign, candidates[0]).status_code == 201
+    assert_error(vote(voter_api, campaign, candidates[0]), 409, "already_voted_for_candidate")
+    assert vote(voter_api, campaign, candidates[1]).status_code == 201
+    assert vote(voter_api, campaign, candidates[2]).json()["remaining_today"] == 0
+
+    error = assert_error(vote(voter_api, campaign, candidates[3]), 409, "daily_votes_used")
+
+    assert error["details"] == {"votes_per_day": 3}
+    assert Vote.objects.count() == 3
+    detail = voter_api.get(f"/api/v1/zerowaste/campaigns/{campaign.pk}").json()
+    assert [c["votes"] for c in detail["candidates"]] == [1, 1, 1, 0]
+
+
+def test_the_next_day_brings_new_votes(voter, campaign):
+    campaign, candidates = campaign
+    today = timezone.now()
+    for c in candidates[:3]:
+        vote_cast(user=voter, campaign_id=campaign.pk, candidate_id=c.pk, idempotency_key=new_key())
+
+    tomorrow = vote_cast(
+        user=voter,
+        campaign_id=campaign.pk,
+        candidate_id=candidates[0].pk,
+        idempotency_key=new_key(),
+        now=today + timedelta(days=1),
+    )
+
+    assert tomorrow.created and tomorrow.vote.slot == 1
+    assert tomorrow.vote.day == timezone.localdate(today + timedelta(days=1))
+
+
+def test_votes_outside_the_window_are_refused_but_a_retry_still_answers(voter, voter_api):
+    campaign, candidates = campaign_with_candidates(2)
+    key = new_key()
+    assert vote(voter_api, campaign, candidates[0], key).status_code == 201
+    campaign.voting_closes_at = timezone.now() - timedelta(minutes=1)
+    campaign.save()
+
+    error = assert_error(vote(voter_api, campaign, candidates[1]), 409, "voting_not_open")
+
+    assert "voting_closes_at" in error["details"]
+    assert vote(voter_api, campaign, candidates[0], key).status_code == 200
+    assert Vote.objects.count() == 1
+
+
+def test_not_yet_open_is_refused():
+    campaign, candidates = campaign_with_candidates(
+        1,
+        voting_opens_at=timezone.now() + timedelta(days=1),
+        voting_closes_at=timezone.now() + timedelta(days=5),
+        nomination_closes_at=timezone.now(),
+    )
+    client = client_for(verified(UserFactory()))
+    assert_error(vote(client, campaign, candidates[0]), 409, "voting_not_open")
+
+
+def test_a_candidate_of_another_campaign_or_no_campaign_is_refused(voter_api, campaign):
+    campaign, _ = campaign
+    _, others = campaign_with_candidates(1)
+
+    assert_error(vote(voter_api, campaign, others[0]), 400, "not_a_candidate")
+    missing = voter_api.post(
+        "/api/v1/zerowaste/campaigns/999999/votes",
+        {"candidate": others[0].pk, "idempotency_key": new_key()},
+        format="json",
+    )
+    assert_error(missing, 404, "campaign_not_found")
+    bad = voter_api.post(
+        f"/api/v1/zerowaste/campaigns/{campaign.pk}/votes",
+        {"candidate": "x", "idempotency_key": "not-a-uuid"},
+        format="json",
+    )
+    assert set(assert_error(bad, 400, "invalid")["details"]) == {"candidate", "idempotency_key"}
+    assert Vote.objects.count() == 0
+
+
+def test_unverified_accounts_cannot_vote(campaign):
+    campaign, candidates = campaign
+    no_link = client_for(UserFactory())
+    error = assert_error(vote(no_link, campaign, candidates[0]), 403, "voter_not_verified")
+    assert error["details"]["missing"] == ["confirmed_link"]
+
+    campaign.min_account_days = 7
+    campaign.save()
+    young = client_for(verified(UserFactory()))
+    error = assert_error(vote(young, campaign, candidates[0]), 403, "voter_not_verified")
+    assert error["details"]["missing"] == ["account_age"]
+
+    old = verified(UserFactory())
+    User.objects.filter(pk=old.pk).update(date_joined=timezone.now() - timedelta(days=8))
+    old.refresh_from_db()
+    assert vote(client_for(old), campaign, candidates[0]).status_code == 201
+
+    staff = UserFactory(role=User.Role.ADMINISTRATOR)
+    assert_error(vote(client_for(staff), campaign, candidates[1]), 403, "residents_only")
+    from rest_framework.test import APIClient
+
+    assert vote(APIClient(), campaign, candidates[1]).status_code == 401
+    assert Vote.objects.count() == 1
+
+
+def test_the_database_refuses_rows_beyond_the_limits_whatever_writes_them(voter, campaign):
+    campaign, candidates = campaign
+    cast = vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="k1"
+    )
+    base = {
+        "campaign": campaign,
+        "voter": voter,
+        "day": cast.vote.day,
+        "slots": 3,
+        "idempotency_key": "",
+    }
+
+    for row in (
+        {"candidate": candidates[0], "slot": 2},  # the same candidate the same day
+        {"candidate": candidates[1], "slot": 1},  # a slot taken twice
+        {"candidate": candidates[1], "slot": 4},  # beyond the day's slots
+        {"candidate": candidates[1], "slot": 0},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Vote.objects.create(**base, **row)
+    assert Vote.objects.count() == 1
+
+
+def test_the_tally_and_removed_votes_are_public(api, voter, campaign):
+    campaign, candidates = campaign
+    vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[2].pk, idempotency_key="a"
+    )
+
+    body = api.get(f"/api/v1/zerowaste/campaigns/{campaign.pk}").json()
+
+    assert body["phase"] == "voting"
+    assert body["removed_votes"] == 0
+    assert {c["id"]: c["votes"] for c in body["candidates"]}[candidates[2].pk] == 1
+    assert all(c["jury_score"] is None for c in body["candidates"])
+    listed = api.get("/api/v1/zerowaste/campaigns").json()
+    assert [c["id"] for c in listed] == [campaign.pk]
+    assert_error(api.get("/api/v1/zerowaste/campaigns/999999"), 404, "campaign_not_found")
