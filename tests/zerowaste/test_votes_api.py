@@ -187,3 +187,65 @@ def test_the_tally_and_removed_votes_are_public(api, voter, campaign):
     listed = api.get("/api/v1/zerowaste/campaigns").json()
     assert [c["id"] for c in listed] == [campaign.pk]
     assert_error(api.get("/api/v1/zerowaste/campaigns/999999"), 404, "campaign_not_found")
+
+
+@pytest.mark.postgres
+def test_a_plain_vote_is_one_statement_on_postgresql_and_writes_what_the_full_path_writes(
+    monkeypatch,
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from zerowaste.campaigns import votes
+
+    campaign, candidates = campaign_with_candidates(3)
+    voter = verified(UserFactory(date_joined=timezone.now() - timedelta(days=40, hours=5)))
+
+    with CaptureQueriesContext(connection) as statements:
+        fast = vote_cast(
+            user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="a"
+        )
+    monkeypatch.setattr(votes, "_cast_in_one_statement", lambda **kwargs: None)
+    full = vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[1].pk, idempotency_key="b"
+    )
+
+    assert len(statements) == 1, [q["sql"][:80] for q in statements]
+    assert (fast.created, fast.remaining_today) == (True, 2)
+    assert (full.created, full.remaining_today) == (True, 1)
+    fields = ("day", "slots", "account_age_days", "voter_joined_on", "voter_id", "campaign_id")
+    rows = list(Vote.objects.filter(voter=voter).order_by("slot").values("slot", *fields))
+    assert [r.pop("slot") for r in rows] == [1, 2]
+    assert rows[0] == rows[1]
+    assert rows[0]["account_age_days"] == 40
+    stored = Vote.objects.get(pk=fast.vote.pk)
+    assert (stored.candidate_id, stored.idempotency_key) == (candidates[0].pk, "a")
+    assert {f: getattr(fast.vote, f) for f in fields} == rows[0]
+
+
+@pytest.mark.postgres
+def test_what_the_one_statement_cannot_decide_goes_to_the_full_path_and_is_explained():
+    campaign, candidates = campaign_with_candidates(4)
+    voter = verified(UserFactory(date_joined=timezone.now() - timedelta(days=40)))
+    unlinked = UserFactory(date_joined=timezone.now() - timedelta(days=40))
+
+    cast = [
+        vote_cast(user=voter, campaign_id=campaign.pk, candidate_id=c.pk, idempotency_key=k)
+        for c, k in zip(candidates[:3], "abc", strict=True)
+    ]
+    replay = vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="a"
+    )
+
+    assert [c.remaining_today for c in cast] == [2, 1, 0]
+    assert (replay.created, replay.vote.pk) == (False, cast[0].vote.pk)
+    for user, candidate, code in [
+        (voter, candidates[3], "daily_votes_used"),
+        (unlinked, candidates[0], "voter_not_verified"),
+    ]:
+        with pytest.raises(Exception) as refused:
+            vote_cast(
+                user=user, campaign_id=campaign.pk, candidate_id=candidate.pk, idempotency_key="z"
+            )
+        assert refused.value.code.value == code
+    assert Vote.objects.filter(campaign=campaign).count() == 3
