@@ -16,6 +16,7 @@ which decides it again and says why. The limits stay the constraints' either way
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,6 +106,32 @@ RETURNING id, slot, slots, account_age_days, voter_joined_on, (SELECT taken FROM
 """
 
 
+_VOTER = object()
+
+
+@functools.cache
+def _voter_statement() -> tuple[str, tuple]:
+    """The verified voter's row, locked: SQL compiled once per process (compiling the ORM
+    query costs more than running the whole vote), its parameters with _VOTER where the
+    user's id goes."""
+    sentinel = -(2**31)  # never an id
+    sql, params = (
+        User.objects.filter(
+            pk=sentinel, role=User.Role.RESIDENT, is_active=True, erased_at__isnull=True
+        )
+        .filter(
+            Exists(TransitCard.objects.linked().filter(user=OuterRef("pk")))
+            | Exists(PartnerLink.objects.linked().filter(user=OuterRef("pk")))
+        )
+        .values("id", "date_joined")
+        .query.sql_with_params()
+    )
+    assert list(params).count(sentinel) == 1, "the voter's id must be one parameter"
+    # Locked here rather than by select_for_update(), which Django refuses to compile in
+    # autocommit; the statement is its own transaction then, and the lock lasts as long.
+    return sql + " FOR NO KEY UPDATE", tuple(_VOTER if p == sentinel else p for p in params)
+
+
 def _cast_in_one_statement(
     *, user: User, campaign_id: Any, candidate_id: Any, idempotency_key: str, now: datetime
 ) -> CastVote | None:
@@ -117,20 +144,8 @@ def _cast_in_one_statement(
         return None
     if not all(isinstance(v, int) and 0 < v <= _PG_INT_MAX for v in (campaign_id, candidate_id)):
         return None
-    voter_sql, voter_params = (
-        User.objects.filter(
-            pk=user.pk, role=User.Role.RESIDENT, is_active=True, erased_at__isnull=True
-        )
-        .filter(
-            Exists(TransitCard.objects.linked().filter(user=OuterRef("pk")))
-            | Exists(PartnerLink.objects.linked().filter(user=OuterRef("pk")))
-        )
-        .values("id", "date_joined")
-        .query.sql_with_params()
-    )
-    # Locked here rather than by select_for_update(), which Django refuses to compile in
-    # autocommit; the statement is its own transaction then, and the lock lasts as long.
-    voter_sql += " FOR NO KEY UPDATE"
+    voter_sql, voter_params = _voter_statement()
+    voter_params = [user.pk if p is _VOTER else p for p in voter_params]
     day = timezone.localdate(now)
     params = [
         *voter_params,
