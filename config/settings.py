@@ -631,5 +631,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "CellKindEnum": "zerowaste.cells.models.CellKind",
         "CellStatusEnum": "zerowaste.cells.models.CellStatus",
         "CampaignPhaseEnum": "zerowaste.campaigns.serializers.PHASES",
+        # GeoJSON's "type" members (zero waste's and biodiversity's maps).
+        "GeoJsonPointTypeEnum": ["Point"],
+        "GeoJsonFeatureTypeEnum": ["Feature"],
+        "GeoJsonFeatureCollectionTypeEnum": ["FeatureCollection"],
     }
 )

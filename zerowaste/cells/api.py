@@ -49,6 +49,7 @@ class CellListView(APIView):
     content_negotiation_class = FormatNegotiation
 
     @extend_schema(
+        operation_id="v1_zerowaste_cells_list",
         parameters=[s.CellFilterSerializer],
         responses={
             (200, "application/json"): s.CellSummarySerializer(many=True),

@@ -29,7 +29,7 @@ def point_geometry(point) -> dict:
     return {"type": "Point", "coordinates": [round(point.x, 6), round(point.y, 6)]}
 
 
-class PointSerializer(serializers.Serializer):
+class CellPointSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["Point"])
     coordinates = serializers.ListField(
         child=serializers.FloatField(),
@@ -78,7 +78,7 @@ class CellSummarySerializer(serializers.Serializer):
     def get_objections(self, cell) -> int:
         return getattr(cell, "objection_count", 0)
 
-    @extend_schema_field(PointSerializer)
+    @extend_schema_field(CellPointSerializer)
     def get_location(self, cell) -> dict:
         return point_geometry(cell.location)
 
@@ -86,7 +86,7 @@ class CellSummarySerializer(serializers.Serializer):
 class CellFeatureSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["Feature"])
     id = serializers.IntegerField()
-    geometry = PointSerializer()
+    geometry = CellPointSerializer()
     properties = CellSummarySerializer()
 
 
