@@ -34,6 +34,7 @@ from carbon.models import (
     User,
 )
 from carbon.services import rules
+from carbon.services.catalogue import behaviour_active
 from carbon.services.ledger import ledger_award
 from carbon.services.people import AccountClosed, resident_lock
 from carbon.services.residents import resident_require
@@ -126,6 +127,11 @@ def _receipt(
     return receipt
 
 
+class _RetryWon(Exception):
+    """Under the resident's lock, a claim with the request's idempotency key was found: a
+    concurrent retry committed first (handled as the unique index's IntegrityError is)."""
+
+
 def _apply_rules(
     *,
     claim: Claim,
@@ -134,16 +140,32 @@ def _apply_rules(
     now: datetime,
     skip_throttle: bool = False,
     on_review: bool = False,
+    idempotency_key: str | None = None,
 ) -> Claim:
-    """Run the rules and credit. Caller holds the resident's account lock."""
+    """Run the rules and credit. Caller holds the resident's account lock. With
+    `idempotency_key` (a new claim not inserted yet) the one read of the rule inputs also
+    looks for a claim with that key, and raises _RetryWon before anything is credited."""
+    tier_of_evidence = tiers()
+    facts = rules.rule_facts_read(
+        claim=claim,
+        tier=tier,
+        now=now,
+        skip_throttle=skip_throttle,
+        on_review=on_review,
+        tier_of_evidence=tier_of_evidence,
+        idempotency_key=idempotency_key,
+    )
+    if facts.duplicate_id is not None:
+        raise _RetryWon()
     evaluation = rules.evaluate(
         claim=claim,
         tier=tier,
         now=now,
         skip_throttle=skip_throttle,
         factor_fallback_at=now if on_review else None,
-        tier_of_evidence=tiers(),
+        tier_of_evidence=tier_of_evidence,
         on_review=on_review,
+        facts=facts,
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
@@ -206,6 +228,13 @@ def _discarding_on_failure(verifier, prepared: PreparedEvidence):
         raise
 
 
+def _insert_decided(claim: Claim) -> None:
+    """The claim's one write: an INSERT with its outcome. Saved raw (as it stands), so that
+    submitted_at is the decision's `now` the rules counted with; auto_now_add would stamp a
+    later moment of its own. Nothing else differs: no parents, no field's pre_save."""
+    claim.save_base(raw=True, force_insert=True)
+
+
 def lock_resident(*, user: User, allow_closed: bool = False) -> User:
     """One resident's claims are decided one at a time, so caps can't be raced; and never
     beside an erasure of the resident (people.resident_lock: the same row user_erase locks
@@ -258,7 +287,7 @@ def claim_submit(
             raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
         return existing, False
 
-    behaviour = Behaviour.objects.filter(code=behaviour_code, is_active=True).first()
+    behaviour = behaviour_active(code=behaviour_code)  # the cached catalogue: no statement
     if behaviour is None:
         raise UnknownBehaviour(details={"behaviour": behaviour_code})
     # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
@@ -298,10 +327,14 @@ def claim_submit(
         # receipt (kept for an appeal), so the claim keeps the submission time then.
         occurred = prepared.occurred_at
 
+    # An adapter that stores rows tied to the claim (a photo) needs the claim's row first:
+    # inserted as received, updated with the outcome. One that declares it verifies an
+    # unsaved claim gets the claim inserted once, decided (Verifier.verifies_unsaved_claim).
+    insert_first = not getattr(verifier, "verifies_unsaved_claim", False)
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
             lock_resident(user=user)
-            claim = Claim.objects.create(
+            claim = Claim(
                 user=user,
                 behaviour=behaviour,
                 quantity=q,
@@ -312,6 +345,8 @@ def claim_submit(
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
             )
+            if insert_first:
+                claim.save(force_insert=True)
             claim.submitted_at = now
             verdict = verifier.verify(claim=claim, prepared=prepared)
             tier = verifier.tier
@@ -323,7 +358,15 @@ def claim_submit(
                     facts=verdict.facts,
                 )
             if verdict.outcome == "verified":
-                _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now)
+                # Not inserted yet: the unique index cannot stop a retry that won the race
+                # before the credit, so the rules' read looks for it under the lock.
+                _apply_rules(
+                    claim=claim,
+                    verdict=verdict,
+                    tier=tier,
+                    now=now,
+                    idempotency_key=None if insert_first else idempotency_key,
+                )
             else:
                 claim.status = (
                     ClaimStatus.REJECTED
@@ -340,9 +383,12 @@ def claim_submit(
                     reason=verdict.reason,
                 )
                 claim.decided_at = now if claim.status == ClaimStatus.REJECTED else None
-            claim.save()
+            if insert_first:
+                claim.save()
+            else:
+                _insert_decided(claim)
             return claim, True
-    except IntegrityError:
+    except (IntegrityError, _RetryWon):
         # A concurrent retry with the same key won the race.
         existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is None:
