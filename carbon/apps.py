@@ -27,3 +27,8 @@ class CarbonConfig(AppConfig):
 
         # The core's own boards; feature apps register theirs from their own ready().
         ledger_source.register_sources()
+
+        # The cached catalogue is replaced when a behaviour or a factor is saved or deleted.
+        from carbon.services.catalogue import catalogue_watch
+
+        catalogue_watch()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -23,8 +25,8 @@ from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, requ
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
 from carbon.api.permissions import IsResident
 from carbon.models import Behaviour, Claim, ConsentScope, EmissionFactor
+from carbon.services import catalogue, people
 from carbon.services import claims as claim_services
-from carbon.services import people
 from carbon.services.ledger import balance_for_user, ledger_entries_for_user
 
 
@@ -166,6 +168,17 @@ class BehaviourListView(generics.ListAPIView):
         return Behaviour.objects.filter(is_active=True).prefetch_related(
             Prefetch("factors", queryset=EmissionFactor.objects.select_related("district"))
         )
+
+    def list(self, request, *args, **kwargs):
+        # The listing changes only with a publication or when a factor takes or leaves
+        # force: rendered once per catalogue version and language, not per request.
+        def build(snapshot):
+            now = timezone.now()
+            # No request in its context: the kept value serves every request (plain lists).
+            data = list(s.BehaviourSerializer(snapshot.active(), many=True).data)
+            return data, catalogue.factors_next_change(snapshot=snapshot, after=now)
+
+        return Response(catalogue.catalogue_memo(("behaviours", get_language()), build))
 
 
 class ClaimListCreateView(generics.ListAPIView):

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from carbon.errors import (
+    DomainError,
     EvidenceNotAccepted,
     IdempotencyConflict,
     InvalidQuantity,
@@ -34,6 +35,7 @@ from carbon.models import (
     User,
 )
 from carbon.services import rules
+from carbon.services.catalogue import behaviour_active
 from carbon.services.ledger import ledger_award
 from carbon.services.people import AccountClosed, resident_lock
 from carbon.services.residents import resident_require
@@ -126,6 +128,11 @@ def _receipt(
     return receipt
 
 
+class _RetryWon(Exception):
+    """Under the resident's lock, a claim with the request's idempotency key was found: a
+    concurrent retry committed first (handled as the unique index's IntegrityError is)."""
+
+
 def _apply_rules(
     *,
     claim: Claim,
@@ -134,16 +141,32 @@ def _apply_rules(
     now: datetime,
     skip_throttle: bool = False,
     on_review: bool = False,
+    idempotency_key: str | None = None,
 ) -> Claim:
-    """Run the rules and credit. Caller holds the resident's account lock."""
+    """Run the rules and credit. Caller holds the resident's account lock. With
+    `idempotency_key` (a new claim not inserted yet) the one read of the rule inputs also
+    looks for a claim with that key, and raises _RetryWon before anything is credited."""
+    tier_of_evidence = tiers()
+    facts = rules.rule_facts_read(
+        claim=claim,
+        tier=tier,
+        now=now,
+        skip_throttle=skip_throttle,
+        on_review=on_review,
+        tier_of_evidence=tier_of_evidence,
+        idempotency_key=idempotency_key,
+    )
+    if facts.duplicate_id is not None:
+        raise _RetryWon()
     evaluation = rules.evaluate(
         claim=claim,
         tier=tier,
         now=now,
         skip_throttle=skip_throttle,
         factor_fallback_at=now if on_review else None,
-        tier_of_evidence=tiers(),
+        tier_of_evidence=tier_of_evidence,
         on_review=on_review,
+        facts=facts,
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
@@ -206,11 +229,86 @@ def _discarding_on_failure(verifier, prepared: PreparedEvidence):
         raise
 
 
+def _existing(user: User, idempotency_key: str, request_hash: str) -> Claim | None:
+    """The resident's claim with this key: a retry gets it back, a different request with
+    the same key is refused (IdempotencyConflict)."""
+    existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None and existing.request_hash != request_hash:
+        raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
+    return existing
+
+
+def _insert_decided(claim: Claim) -> None:
+    """The claim's one write: an INSERT with its outcome. Saved raw (as it stands), so that
+    submitted_at is the decision's `now` the rules counted with; auto_now_add would stamp a
+    later moment of its own. Nothing else differs: no parents, no field's pre_save."""
+    claim.save_base(raw=True, force_insert=True)
+
+
 def lock_resident(*, user: User, allow_closed: bool = False) -> User:
     """One resident's claims are decided one at a time, so caps can't be raced; and never
     beside an erasure of the resident (people.resident_lock: the same row user_erase locks
     first; an erased or deactivated account is refused with AccountClosed)."""
     return resident_lock(user=user, allow_closed=allow_closed)
+
+
+def _validated(
+    *,
+    user: User,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime | None,
+    occurred: datetime,
+    now: datetime,
+    evidence_type: str,
+    evidence: dict[str, Any],
+    files: dict[str, UploadedFile],
+    from_resident: bool,
+    force_review: str,
+) -> tuple[Behaviour, Any, Decimal, datetime, PreparedEvidence]:
+    """Check a new claim's input before anything is written (a DomainError names what is
+    wrong); returns the behaviour, its adapter, the quantity, the act's time and the
+    prepared evidence."""
+    behaviour = behaviour_active(code=behaviour_code)  # the cached catalogue: no statement
+    if behaviour is None:
+        raise UnknownBehaviour(details={"behaviour": behaviour_code})
+    # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
+    if evidence_type not in behaviour.evidence_types and not force_review:
+        raise EvidenceNotAccepted(
+            _("%(behaviour)s accepts evidence of type: %(accepted)s.")
+            % {"behaviour": behaviour.name, "accepted": ", ".join(behaviour.evidence_types)},
+            details={"evidence_type": evidence_type, "accepted": behaviour.evidence_types},
+        )
+    verifier = get_verifier(evidence_type)
+    if verifier is None:
+        raise EvidenceNotAccepted(
+            _("No verification adapter is installed for evidence of type '%(evidence_type)s'.")
+            % {"evidence_type": evidence_type},
+            details={"evidence_type": evidence_type},
+        )
+    if from_resident and not verifier.accepts_from_resident:
+        raise EvidenceNotAccepted(
+            _("Evidence of type '%(evidence_type)s' comes from partner feeds only.")
+            % {"evidence_type": evidence_type},
+            details={"evidence_type": evidence_type},
+        )
+    q = _quantity(quantity, behaviour)
+    problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
+    if problem:
+        raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
+    prepared: PreparedEvidence = verifier.prepare(user=user, evidence=evidence, files=files)
+    if (
+        occurred_at is None
+        and prepared.occurred_at is not None
+        and rules.window_problem(
+            behaviour=behaviour, occurred_at=prepared.occurred_at, reference=now
+        )
+        is None
+    ):
+        # The evidence dates the act; out of the window, the adapter refuses it on the
+        # receipt (kept for an appeal), so the claim keeps the submission time then.
+        occurred = prepared.occurred_at
+    return behaviour, verifier, q, occurred, prepared
 
 
 def claim_submit(
@@ -252,56 +350,41 @@ def claim_submit(
         files={name: _file_digest(f) for name, f in sorted(files.items())},
         force_review=force_review,
     )
-    existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if existing.request_hash != request_hash:
-            raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
-        return existing, False
-
-    behaviour = Behaviour.objects.filter(code=behaviour_code, is_active=True).first()
-    if behaviour is None:
-        raise UnknownBehaviour(details={"behaviour": behaviour_code})
-    # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
-    if evidence_type not in behaviour.evidence_types and not force_review:
-        raise EvidenceNotAccepted(
-            _("%(behaviour)s accepts evidence of type: %(accepted)s.")
-            % {"behaviour": behaviour.name, "accepted": ", ".join(behaviour.evidence_types)},
-            details={"evidence_type": evidence_type, "accepted": behaviour.evidence_types},
-        )
     verifier = get_verifier(evidence_type)
-    if verifier is None:
-        raise EvidenceNotAccepted(
-            _("No verification adapter is installed for evidence of type '%(evidence_type)s'.")
-            % {"evidence_type": evidence_type},
-            details={"evidence_type": evidence_type},
+    # A retry returns the original whatever changed since (the catalogue, the window). An
+    # adapter whose claim is inserted once, decided (verifies_unsaved_claim: cheap to
+    # prepare), needs no look-up first: the rules' read under the lock finds the retry, and
+    # bad input looks only then. Any other looks first (a photo is costly to prepare).
+    look_first = not getattr(verifier, "verifies_unsaved_claim", False)
+    if look_first and (existing := _existing(user, idempotency_key, request_hash)) is not None:
+        return existing, False
+    try:
+        behaviour, verifier, q, occurred, prepared = _validated(
+            user=user,
+            behaviour_code=behaviour_code,
+            quantity=quantity,
+            occurred_at=occurred_at,
+            occurred=occurred,
+            now=now,
+            evidence_type=evidence_type,
+            evidence=evidence,
+            files=files,
+            from_resident=from_resident,
+            force_review=force_review,
         )
-    if from_resident and not verifier.accepts_from_resident:
-        raise EvidenceNotAccepted(
-            _("Evidence of type '%(evidence_type)s' comes from partner feeds only.")
-            % {"evidence_type": evidence_type},
-            details={"evidence_type": evidence_type},
-        )
-    q = _quantity(quantity, behaviour)
-    problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
-    if problem:
-        raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
-    prepared: PreparedEvidence = verifier.prepare(user=user, evidence=evidence, files=files)
-    if (
-        occurred_at is None
-        and prepared.occurred_at is not None
-        and rules.window_problem(
-            behaviour=behaviour, occurred_at=prepared.occurred_at, reference=now
-        )
-        is None
-    ):
-        # The evidence dates the act; out of the window, the adapter refuses it on the
-        # receipt (kept for an appeal), so the claim keeps the submission time then.
-        occurred = prepared.occurred_at
+    except DomainError:
+        if not look_first and (existing := _existing(user, idempotency_key, request_hash)):
+            return existing, False
+        raise
 
+    # An adapter that stores rows tied to the claim (a photo) needs the claim's row first:
+    # inserted as received, updated with the outcome. One that declares it verifies an
+    # unsaved claim gets the claim inserted once, decided (Verifier.verifies_unsaved_claim).
+    insert_first = not getattr(verifier, "verifies_unsaved_claim", False)
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
             lock_resident(user=user)
-            claim = Claim.objects.create(
+            claim = Claim(
                 user=user,
                 behaviour=behaviour,
                 quantity=q,
@@ -312,6 +395,8 @@ def claim_submit(
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
             )
+            if insert_first:
+                claim.save(force_insert=True)
             claim.submitted_at = now
             verdict = verifier.verify(claim=claim, prepared=prepared)
             tier = verifier.tier
@@ -323,7 +408,15 @@ def claim_submit(
                     facts=verdict.facts,
                 )
             if verdict.outcome == "verified":
-                _apply_rules(claim=claim, verdict=verdict, tier=tier, now=now)
+                # Not inserted yet: the unique index cannot stop a retry before the credit,
+                # so the rules' read looks for one under the lock.
+                _apply_rules(
+                    claim=claim,
+                    verdict=verdict,
+                    tier=tier,
+                    now=now,
+                    idempotency_key=None if insert_first else idempotency_key,
+                )
             else:
                 claim.status = (
                     ClaimStatus.REJECTED
@@ -340,15 +433,16 @@ def claim_submit(
                     reason=verdict.reason,
                 )
                 claim.decided_at = now if claim.status == ClaimStatus.REJECTED else None
-            claim.save()
+            if insert_first:
+                claim.save()
+            else:
+                _insert_decided(claim)
             return claim, True
-    except IntegrityError:
-        # A concurrent retry with the same key won the race.
-        existing = Claim.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    except (IntegrityError, _RetryWon):
+        # A retry with the same key came first (concurrent, or found by the rules' read).
+        existing = _existing(user, idempotency_key, request_hash)
         if existing is None:
             raise
-        if existing.request_hash != request_hash:
-            raise IdempotencyConflict(details={"idempotency_key": idempotency_key}) from None
         return existing, False
 
 

@@ -9,16 +9,25 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db import connection
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from carbon.clock import CLOCK_SKEW, day_bounds, month_bounds
-from carbon.models import Behaviour, Claim, ClaimStatus, Consent, EmissionFactor, PenaltyBox
+from carbon.models import (
+    Behaviour,
+    Claim,
+    ClaimStatus,
+    Consent,
+    EmissionFactor,
+    PenaltyBox,
+)
+from carbon.services.catalogue import factor_for_claim
 
 CONSENT_TIERS = {"partner", "transit"}
 
@@ -48,32 +57,30 @@ class Evaluation:
         return self
 
 
-def _credited_between(claim: Claim, start: datetime, end: datetime) -> int:
-    return (
-        Claim.objects.filter(
-            user_id=claim.user_id,
-            behaviour_id=claim.behaviour_id,
-            status=ClaimStatus.CREDITED,
-            occurred_at__gte=start,
-            occurred_at__lt=end,
-        )
-        .exclude(pk=claim.pk)
-        .aggregate(s=Sum("credited_g"))["s"]
-        or 0
-    )
+@dataclass(frozen=True)
+class RuleFacts:
+    """Everything the steps read from the database, read in one statement (rule_facts_read)
+    under the resident's lock. None: not read, because no step of this claim needs it."""
+
+    # A current consent to the behaviour's data source (consent tiers only).
+    consent: bool | None = None
+    # Credited claims of the same act by other evidence (the list is read only when > 0).
+    same_act_count: int = 0
+    # Grams credited for this behaviour in the act's day and month (when capped).
+    day_credited_g: int | None = None
+    month_credited_g: int | None = None
+    # Grams credited to self declarations on the day of submission (self tier).
+    self_credited_g: int | None = None
+    # Resident-submitted claims within the throttle window, and the penalty box's end.
+    recent_claims: int | None = None
+    box_until: datetime | None = None
+    # A claim of the resident's with the idempotency key asked about (a retry that won).
+    duplicate_id: Any = None
 
 
-TIER_RANK = {"self": 1, "photo": 2, "transit": 3, "partner": 4}
-
-
-def _same_act(
-    claim: Claim, tier: str, tier_of_evidence: Mapping[str, str]
-) -> tuple[Claim | None, list[Claim]]:
-    """Credited claims of the same behaviour by other evidence types close in time: the same
-    act seen twice (a card trip and a photo of the ride). Returns the first one with
-    stronger-or-equal evidence, and the list of those with weaker evidence (one query)."""
+def _same_act_claims(claim: Claim):
     window = timedelta(minutes=settings.CARBON_SAME_ACT_MINUTES)
-    others = (
+    return (
         Claim.objects.filter(
             user_id=claim.user_id,
             behaviour_id=claim.behaviour_id,
@@ -83,8 +90,156 @@ def _same_act(
         )
         .exclude(pk=claim.pk)
         .exclude(evidence_type=claim.evidence_type)
-        .order_by("occurred_at")
     )
+
+
+def _aware(value: Any) -> datetime | None:
+    """A timestamp column read by a raw cursor: aware on PostgreSQL, naive UTC (or text) on
+    SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
+
+
+def rule_facts_read(
+    *,
+    claim: Claim,
+    tier: str,
+    now: datetime,
+    skip_throttle: bool = False,
+    on_review: bool = False,
+    tier_of_evidence: Mapping[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> RuleFacts:
+    """Read every input of the steps at once: one SELECT of scalar sub-selects (consent,
+    same-act neighbours, day and month sums, the self-declaration budget used, the throttle
+    count, the penalty box, a claim with the same idempotency key), each through the claim
+    table's indexes by resident. Only the inputs this claim's steps need are asked for. The
+    caller holds the resident's lock (claims.lock_resident), so nothing they count changes
+    until its transaction ends.
+
+    Raw SQL, the same text on PostgreSQL and SQLite: built with the ORM, these seven
+    sub-selects cost about a hundred times their execution in Python (measured: 15 ms to
+    build and compile against 0.1 ms to run, on a loaded 2-core box), on every claim."""
+    behaviour = claim.behaviour
+    ops = connection.ops
+    claim_table = Claim._meta.db_table
+    user_id = claim.user_id
+    claim_id = Claim._meta.pk.get_db_prep_value(claim.pk, connection)
+
+    def at(value: datetime) -> Any:
+        return ops.adapt_datetimefield_value(value)
+
+    columns: list[str] = []
+    params: list[Any] = []
+
+    def read(name: str, sql: str, *args: Any) -> None:
+        columns.append(f"({sql}) AS {name}")
+        params.extend(args)
+
+    # Other claims of the resident, credited (the claim itself excluded: on review it exists).
+    credited = f"FROM {claim_table} c WHERE c.user_id = %s AND c.id <> %s AND c.status = %s"
+    mine = (user_id, claim_id, ClaimStatus.CREDITED)
+    window = timedelta(minutes=settings.CARBON_SAME_ACT_MINUTES)
+    read(
+        "same_act_count",
+        f"SELECT COUNT(*) {credited} AND c.behaviour_id = %s AND c.occurred_at >= %s"
+        " AND c.occurred_at <= %s AND c.evidence_type <> %s",
+        *mine,
+        claim.behaviour_id,
+        at(claim.occurred_at - window),
+        at(claim.occurred_at + window),
+        claim.evidence_type,
+    )
+    if tier in CONSENT_TIERS and behaviour.consent_scope:
+        read(
+            "consent",
+            f"SELECT COUNT(*) FROM {Consent._meta.db_table} WHERE user_id = %s AND scope = %s"
+            " AND revoked_at IS NULL",
+            user_id,
+            behaviour.consent_scope,
+        )
+    for name, cap, bounds in (
+        ("day_credited_g", behaviour.daily_cap_g, day_bounds),
+        ("month_credited_g", behaviour.monthly_cap_g, month_bounds),
+    ):
+        if cap is not None:
+            start, end = bounds(claim.occurred_at)
+            read(
+                name,
+                f"SELECT COALESCE(SUM(c.credited_g), 0) {credited} AND c.behaviour_id = %s"
+                " AND c.occurred_at >= %s AND c.occurred_at < %s",
+                *mine,
+                claim.behaviour_id,
+                at(start),
+                at(end),
+            )
+    if tier == "self" and not on_review:
+        start, end = day_bounds(claim.submitted_at)
+        self_types = _self_types(tier_of_evidence or {})
+        read(
+            "self_credited_g",
+            f"SELECT COALESCE(SUM(c.credited_g), 0) {credited}"
+            f" AND c.evidence_type IN ({', '.join(['%s'] * len(self_types))})"
+            " AND c.submitted_at >= %s AND c.submitted_at < %s",
+            *mine,
+            *self_types,
+            at(start),
+            at(end),
+        )
+    if not skip_throttle and claim.partner_id is None:
+        window = timedelta(minutes=settings.CARBON_THROTTLE_WINDOW_MINUTES)
+        read(
+            "recent_claims",
+            f"SELECT COUNT(*) FROM {claim_table} c WHERE c.user_id = %s AND c.id <> %s"
+            " AND c.partner_id IS NULL AND c.submitted_at >= %s",
+            user_id,
+            claim_id,
+            at(now - window),
+        )
+        read(
+            "box_until",
+            f"SELECT until FROM {PenaltyBox._meta.db_table} WHERE user_id = %s",
+            user_id,
+        )
+    if idempotency_key is not None:
+        read(
+            "duplicate_id",
+            f"SELECT c.id FROM {claim_table} c WHERE c.user_id = %s AND c.idempotency_key = %s",
+            user_id,
+            idempotency_key,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        row = dict(zip((c.rsplit(" AS ", 1)[1] for c in columns), cursor.fetchone(), strict=True))
+    if "consent" in row:
+        row["consent"] = bool(row["consent"])
+    if "box_until" in row:
+        row["box_until"] = _aware(row["box_until"])
+    return RuleFacts(
+        **{k: int(v) if k.endswith(("_g", "_count", "_claims")) else v for k, v in row.items()}
+    )
+
+
+def _self_types(tier_of_evidence: Mapping[str, str]) -> list[str]:
+    return [t for t, tier in tier_of_evidence.items() if tier == "self"] or ["self"]
+
+
+TIER_RANK = {"self": 1, "photo": 2, "transit": 3, "partner": 4}
+
+
+def _same_act(
+    claim: Claim, tier: str, tier_of_evidence: Mapping[str, str], count: int
+) -> tuple[Claim | None, list[Claim]]:
+    """Credited claims of the same behaviour by other evidence types close in time: the same
+    act seen twice (a card trip and a photo of the ride). Returns the first one with
+    stronger-or-equal evidence, and the list of those with weaker evidence. Read (one query)
+    only when the rule facts counted some: the common case costs nothing."""
+    if count == 0:
+        return None, []
+    others = _same_act_claims(claim).order_by("occurred_at")
     rank = TIER_RANK.get(tier, 0)
 
     def tier_of(c: Claim) -> int:
@@ -95,12 +250,21 @@ def _same_act(
     return stronger, [c for c in found if tier_of(c) < rank]
 
 
-def penalty_check(*, claim: Claim, now: datetime) -> datetime | None:
+def penalty_check(
+    *, claim: Claim, now: datetime, facts: RuleFacts | None = None
+) -> datetime | None:
     """Hold the claim if the resident is in the penalty box or has just earned a stay in it.
 
     A burst beyond the rate puts the resident in the box for the base period, doubled at
-    each new burst within a day; a day without bursts resets the level.
+    each new burst within a day; a day without bursts resets the level. With the rule facts
+    (read under the resident's lock) the common cases need no statement: in the box, or
+    below the rate; only a burst locks the box row, reads it again and writes it.
     """
+    if facts is not None and facts.recent_claims is not None:
+        if facts.box_until is not None and facts.box_until > now:
+            return facts.box_until
+        if facts.recent_claims < settings.CARBON_THROTTLE_ACTIONS:
+            return None
     box = PenaltyBox.objects.select_for_update().filter(user_id=claim.user_id).first()
     if box is not None and box.until > now:
         return box.until
@@ -156,6 +320,7 @@ class RuleInput:
     amount: int = 0
     # Credited claims of the same act with weaker evidence (found by eligibility).
     weaker: list[Claim] = field(default_factory=list)
+    facts: RuleFacts = field(default_factory=RuleFacts)
 
     @property
     def behaviour(self) -> Behaviour:
@@ -170,7 +335,7 @@ Step = Callable[[RuleInput, Evaluation], bool]
 def _eligibility(rule: RuleInput, ev: Evaluation) -> bool:
     claim, behaviour = rule.claim, rule.behaviour
     if rule.tier in CONSENT_TIERS and behaviour.consent_scope:
-        if not Consent.objects.in_force(user=claim.user, scope=behaviour.consent_scope):
+        if not rule.facts.consent:
             ev.stop(
                 "eligibility",
                 ClaimStatus.REJECTED,
@@ -187,7 +352,9 @@ def _eligibility(rule: RuleInput, ev: Evaluation) -> bool:
     if problem:
         ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
         return False
-    stronger, rule.weaker = _same_act(claim, rule.tier, rule.tier_of_evidence)
+    stronger, rule.weaker = _same_act(
+        claim, rule.tier, rule.tier_of_evidence, rule.facts.same_act_count
+    )
     if stronger is not None:
         ev.stop(
             "eligibility",
@@ -218,14 +385,14 @@ def _quantity(rule: RuleInput, ev: Evaluation) -> bool:
 
 def _factor(rule: RuleInput, ev: Evaluation) -> bool:
     claim, behaviour = rule.claim, rule.behaviour
-    factor = EmissionFactor.objects.for_claim(
-        behaviour=behaviour, when=claim.occurred_at, district=claim.user.district
-    )
+    # From the cached catalogue (catalogue.factor_for_claim): no statement.
+    district_id = claim.user.district_id
+    factor = factor_for_claim(behaviour=behaviour, when=claim.occurred_at, district_id=district_id)
     if factor is None and rule.factor_fallback_at is not None:
         # On review: no factor covered the act, so the one in force now applies (a factor
         # published to resolve the queue starts today, after the act).
-        factor = EmissionFactor.objects.for_claim(
-            behaviour=behaviour, when=rule.factor_fallback_at, district=claim.user.district
+        factor = factor_for_claim(
+            behaviour=behaviour, when=rule.factor_fallback_at, district_id=district_id
         )
     if factor is None:
         ev.stop(
@@ -291,15 +458,15 @@ def _per_action_cap(rule: RuleInput, ev: Evaluation) -> bool:
 
 
 def _period_caps(rule: RuleInput, ev: Evaluation) -> bool:
-    behaviour, claim = rule.behaviour, rule.claim
-    for name, cap, bounds in (
-        ("daily_cap", behaviour.daily_cap_g, day_bounds),
-        ("monthly_cap", behaviour.monthly_cap_g, month_bounds),
+    behaviour, facts = rule.behaviour, rule.facts
+    for name, cap, credited in (
+        ("daily_cap", behaviour.daily_cap_g, facts.day_credited_g),
+        ("monthly_cap", behaviour.monthly_cap_g, facts.month_credited_g),
     ):
         if cap is None:
             ev.step(name, "passed", cap_g=None)
             continue
-        used = _credited_between(claim, *bounds(claim.occurred_at))
+        used = credited or 0
         left = max(0, cap - used)
         if rule.amount > left:
             ev.step(name, "cut", cap_g=cap, already_credited_g=used, cut_g=rule.amount - left)
@@ -337,20 +504,7 @@ def _self_budget(rule: RuleInput, ev: Evaluation) -> bool:
         if new_account
         else settings.CARBON_SELF_DAILY_BUDGET_G
     )
-    self_types = [t for t, tier in rule.tier_of_evidence.items() if tier == "self"] or ["self"]
-    start, end = day_bounds(claim.submitted_at)
-    used = (
-        Claim.objects.filter(
-            user_id=claim.user_id,
-            status=ClaimStatus.CREDITED,
-            evidence_type__in=self_types,
-            submitted_at__gte=start,
-            submitted_at__lt=end,
-        )
-        .exclude(pk=claim.pk)
-        .aggregate(s=Sum("credited_g"))["s"]
-        or 0
-    )
+    used = rule.facts.self_credited_g or 0
     left = max(0, budget - used)
     detail = {"budget_g": budget, "new_account": new_account, "already_credited_g": used}
     if rule.amount <= left:
@@ -378,7 +532,7 @@ def _throttle(rule: RuleInput, ev: Evaluation) -> bool:
     if rule.claim.partner_id is not None:
         ev.step("throttle", "passed", reason="partner feed")
         return True
-    held_until = penalty_check(claim=rule.claim, now=rule.now)
+    held_until = penalty_check(claim=rule.claim, now=rule.now, facts=rule.facts)
     if held_until is None:
         ev.step("throttle", "passed")
         return True
@@ -447,20 +601,33 @@ def evaluate(
     factor_fallback_at: datetime | None = None,
     tier_of_evidence: Mapping[str, str] | None = None,
     on_review: bool = False,
+    facts: RuleFacts | None = None,
 ) -> Evaluation:
     """Run every rule after verification, in the order of STEPS. Reads, except that the
     throttle step may put the resident in the penalty box; the caller writes the claim's
     outcome. `tier_of_evidence` maps evidence types to their tier (from the verifier
     registry), for the one-act-one-credit rule. `on_review`: a reviewer decides the claim now
-    (it is not sampled for review again)."""
+    (it is not sampled for review again). `facts`: the inputs already read by the caller
+    (rule_facts_read, under the resident's lock); read here otherwise."""
+    now = now or timezone.now()
+    if facts is None:
+        facts = rule_facts_read(
+            claim=claim,
+            tier=tier,
+            now=now,
+            skip_throttle=skip_throttle,
+            on_review=on_review,
+            tier_of_evidence=tier_of_evidence,
+        )
     rule = RuleInput(
         claim=claim,
         tier=tier,
-        now=now or timezone.now(),
+        now=now,
         skip_throttle=skip_throttle,
         factor_fallback_at=factor_fallback_at,
         tier_of_evidence=tier_of_evidence or {},
         on_review=on_review,
+        facts=facts,
     )
     ev = Evaluation()
     for step in STEPS:

@@ -72,6 +72,10 @@ class Verifier(Protocol):
 
     def verify(self, *, claim: Claim, prepared: PreparedEvidence) -> Verdict: ...
 
+    # Optional: `verifies_unsaved_claim = True` declares that `verify` neither stores rows tied
+    # to the claim nor needs its row: it then gets the claim unsaved (its id and fields set),
+    # and the claim is inserted once, with its outcome, instead of inserted then updated.
+
     # Optional: `discard(*, prepared)` removes what `verify` wrote outside the database (files)
     # when the claim's transaction fails afterwards; a rollback cannot undo those.
 

@@ -16,6 +16,8 @@ MAX_NOTE = 500
 class SelfDeclarationVerifier:
     tier = "self"
     accepts_from_resident = True
+    # verify() writes nothing and reads only the claim's fields: the claim is inserted once.
+    verifies_unsaved_claim = True
 
     def prepare(
         self, *, user: Any, evidence: dict[str, Any], files: Mapping[str, Any]

@@ -1,0 +1,95 @@
+"""How many SQL statements the hot paths send, so the count cannot creep back (issue 13): one
+self-declared claim over the API, and credited transit trips through the operator's tap batch.
+
+The expected counts are the constants below, exact: a change that adds a statement fails here,
+and one that removes statements updates the constant in the same commit (say why there).
+Counted inside the test's transaction, so the service's transaction shows as SAVEPOINT and
+RELEASE (BEGIN and COMMIT in production); authentication is forced (a bearer token adds the
+user's row, 1 statement) and every issuance shard exists beforehand (the first award on a
+shard creates it: 3 statements once per shard and database).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from carbon.models import AccountKind
+from carbon.services.ledger import system_account
+from tests.carbon.api_helpers import claim_payload
+from tests.carbon.transit_samples import CARD, ago, linked, pushed, tap
+
+# One self-declared claim, credited, over POST /api/v1/claims:
+#   SAVEPOINT (BEGIN), the resident's lock, RELEASE (COMMIT)  3
+#   every rule input in one read (a retry's claim included)   1
+#   ledger_award: SAVEPOINT, the account read then locked, the transfer, 2 balance updates,
+#   the lot, RELEASE                                          8  (ledgerperf's one-statement
+#                                                                award changes this part)
+#   the claim, inserted once with its outcome                 1
+# The behaviour and its factor come from the cached catalogue: 0. Before issue 13: 20.
+SELF_CLAIM_STATEMENTS = 13
+
+# A signed tap batch that makes one credited trip (after a first batch warmed the network
+# cache), and what each further trip in the same batch adds. Before issue 13: 50 (51) and 22.
+# transitbulk's set-based crediting of batches changes both. PostgreSQL adds one statement a
+# batch: the advisory lock that pairs one card's taps at a time (SQLite serialises writers).
+TRANSIT_BATCH_ONE_TRIP_STATEMENTS = {"sqlite": 47, "postgresql": 48}
+TRANSIT_STATEMENTS_PER_MORE_TRIP = 19
+
+
+def _statements(ctx: CaptureQueriesContext) -> str:
+    return "\n".join(f"{i + 1:3}. {q['sql'][:160]}" for i, q in enumerate(ctx.captured_queries))
+
+
+@pytest.fixture
+def all_shards(db):
+    for shard in range(max(1, settings.LEDGER_SYSTEM_SHARDS)):
+        system_account(kind=AccountKind.ISSUANCE, shard=shard)
+
+
+@pytest.mark.django_db
+def test_one_self_declared_claim_sends_a_fixed_number_of_statements(auth_api, metro, all_shards):
+    # A first claim: the catalogue is loaded and the resident has credits to count.
+    first = auth_api.post(
+        "/api/v1/claims", claim_payload("metro", 1, evidence={"type": "self"}), format="json"
+    )
+    assert first.status_code == 201
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = auth_api.post(
+            "/api/v1/claims", claim_payload("metro", 10, evidence={"type": "self"}), format="json"
+        )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "credited"
+    assert len(ctx) == SELF_CLAIM_STATEMENTS, _statements(ctx)
+
+
+def _trip_taps(start, number: str) -> list[dict]:
+    return [
+        tap("m-jiedaokou", "in", start, number=number),
+        tap("m-wuchang-railway-station", "out", start + timedelta(minutes=18), number=number),
+    ]
+
+
+@pytest.mark.django_db
+def test_credited_transit_trips_send_a_fixed_number_of_statements(
+    transit, operator, resident, all_shards
+):
+    linked(resident)
+    # The first batch loads the network graph and the catalogue.
+    assert pushed(operator, _trip_taps(ago(hours=8), CARD))["trips"]["claims"] == 1
+
+    with CaptureQueriesContext(connection) as one:
+        body = pushed(operator, _trip_taps(ago(hours=6), CARD))
+    assert body["trips"]["claims"] == 1
+    with CaptureQueriesContext(connection) as two:
+        body = pushed(operator, _trip_taps(ago(hours=4), CARD) + _trip_taps(ago(hours=2), CARD))
+    assert body["trips"]["claims"] == 2
+
+    assert len(one) == TRANSIT_BATCH_ONE_TRIP_STATEMENTS[connection.vendor], _statements(one)
+    assert len(two) - len(one) == TRANSIT_STATEMENTS_PER_MORE_TRIP, _statements(two)
