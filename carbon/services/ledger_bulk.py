@@ -35,7 +35,6 @@ from carbon.services.ledger import (
     _on_commit_credits,
     _on_commit_notify,
     _payload_hash,
-    account_for_user,
     system_account,
 )
 from carbon.services.residents import resident_require
@@ -79,15 +78,25 @@ def _add_to_counter(column: str, amounts: dict[int, int]) -> int:
 def _resident_accounts(users: dict[int, User]) -> dict[int, int]:
     """user id -> account id, the rows locked FOR UPDATE in id order (PostgreSQL; SQLite
     serialises writers and ignores the clause). Accounts missing are opened."""
-    found = dict(
-        Account.objects.select_for_update()
-        .filter(user_id__in=sorted(users), kind=AccountKind.RESIDENT)
-        .order_by("pk")
-        .values_list("user_id", "pk")
-    )
-    for user_id in sorted(set(users) - set(found)):
-        # Only a resident who never had an account: ours alone until the commit.
-        found[user_id] = account_for_user(user=users[user_id]).pk
+
+    def locked() -> dict[int, int]:
+        return dict(
+            Account.objects.select_for_update()
+            .filter(user_id__in=sorted(users), kind=AccountKind.RESIDENT)
+            .order_by("pk")
+            .values_list("user_id", "pk")
+        )
+
+    found = locked()
+    missing = sorted(set(users) - set(found))
+    if missing:
+        # Residents who never had an account (account_for_user, for many): a concurrent
+        # opening of the same one is ignored, and the rows are read again.
+        Account.objects.bulk_create(
+            [Account(kind=AccountKind.RESIDENT, user_id=user_id) for user_id in missing],
+            ignore_conflicts=True,
+        )
+        found = locked()
     return found
 
 
