@@ -182,13 +182,13 @@ def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
         district=district,
     )
 
-    settings.TRANSIT_BULK_CREDIT = False
+    settings.CARBON_FEED_BULK_CREDIT = False
     taps, people = _world("1", district)
     issued_before = _issued()
     one_by_one = pushed(operator, taps)
     issued_one_by_one = _issued() - issued_before
 
-    settings.TRANSIT_BULK_CREDIT = True
+    settings.CARBON_FEED_BULK_CREDIT = True
     taps, people_bulk = _world("2", district)
     issued_before = _issued()
     credited_in_bulk = []
@@ -243,9 +243,9 @@ def test_the_bulk_path_credits_a_batch_in_statements_that_do_not_grow_with_it(
         assert body["trips"]["claims"] == 2 * n_cards
         return len(queries)
 
-    settings.TRANSIT_BULK_CREDIT = False
+    settings.CARBON_FEED_BULK_CREDIT = False
     one_by_one = credit(12, "7")
-    settings.TRANSIT_BULK_CREDIT = True
+    settings.CARBON_FEED_BULK_CREDIT = True
     small, large = credit(3, "5"), credit(12, "6")
     print(f"statements for 24 trips: per trip {one_by_one}, bulk {large}; 6 trips bulk {small}")
     # Per batch, not per trip (the per-trip path takes ~21 a trip): the same count for 6

@@ -98,7 +98,7 @@ def _credit_in_bulk(
     other trip (an anomaly, nothing to price, a refusal, a cap, ...) is left to the per-trip
     path. A trip with an anomaly is never credited (a reviewer decides it), so leaving it
     changes nothing for the card's later trips."""
-    if not settings.TRANSIT_BULK_CREDIT:
+    if not settings.CARBON_FEED_BULK_CREDIT:
         return {}
     usual = [t for t in trips if not t.anomaly and quantities[t.pk] is not None]
     if len(usual) < BULK_MIN_TRIPS:
