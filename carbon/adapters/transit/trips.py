@@ -24,6 +24,7 @@ from carbon.adapters.transit.pairing import (
     BEHAVIOUR_FOR_MODE,
     MAX_TRIP_DURATION,
     PAIRING_GRACE,
+    _set_by_id,
     _Units,
     _with_boarded_line,
     transit_pair,
@@ -127,14 +128,12 @@ def _credit_in_bulk(
                 for trip, claim in zip(usual, claims, strict=True)
                 if claim is not None
             }
-            if done:
-                Trip.objects.bulk_update(
-                    [
-                        Trip(pk=trip_id, claim=claim, status=TripStatus.CLAIMED)
-                        for trip_id, claim in done.items()
-                    ],
-                    ["claim", "status"],
-                )
+            _set_by_id(
+                Trip,
+                "claim",
+                {trip_id: claim.pk for trip_id, claim in done.items()},
+                status=TripStatus.CLAIMED,
+            )
     except IntegrityError:
         # A concurrent run claimed one of these trips first: nothing was written here, and
         # the per-trip path finds each claim already made.
