@@ -4,7 +4,8 @@
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon \
         .venv/bin/python bench/transit_ingest.py [--taps N --cards N --batch N --workers N]
 
-Creates its own database (carbon_bench_transit, dropped at the end unless --keep-db),
+Creates its own database (DATABASE_URL's name + _bench_transit, dropped at the end unless
+--keep-db),
 migrates it, loads the demo network, creates --cards residents with a linked card and the
 transit consent, then pushes --taps taps (entry/exit pairs, about five trips a card over the
 last five days, in time order as an operator would send them) in signed batches through the
@@ -13,10 +14,11 @@ ingestion service, pairing, claim rules, the ledger), from --workers processes a
 takes every n-th batch). It prints taps per second end to end, checks that every tap is in
 a trip and every trip credited, and runs ledger_check.
 
-The default (100,000 taps) takes about 13 minutes on 2 otherwise idle cores (twice that when
-other work shares them): the cost is the ~27 SQL statements per credited trip in
-claim_submit, the rules and the ledger. --taps 30000 --cards 3000 gives the same rates in
-about 4 minutes.
+The usual trips of a batch are credited set-based (claims_bulk, ledger_bulk: a fixed number
+of statements per batch); CARBON_FEED_BULK_CREDIT=False credits every trip one at a time
+(~21 statements a trip: claim_submit, the rules, the ledger), the path to compare with.
+--quick (4,000 taps in batches of 1,000) takes under two minutes, a minute of it migrating
+the bench's database.
 
 The baseline then writes the same credited rows (taps, trips, claims, transfers, lots and
 the account counters) with raw SQL (COPY and one UPDATE per account kind), the floor any
