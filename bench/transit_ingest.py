@@ -4,7 +4,8 @@
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon \
         .venv/bin/python bench/transit_ingest.py [--taps N --cards N --batch N --workers N]
 
-Creates its own database (carbon_bench_transit, dropped at the end unless --keep-db),
+Creates its own database (DATABASE_URL's name + _bench_transit, dropped at the end unless
+--keep-db),
 migrates it, loads the demo network, creates --cards residents with a linked card and the
 transit consent, then pushes --taps taps (entry/exit pairs, about five trips a card over the
 last five days, in time order as an operator would send them) in signed batches through the
@@ -13,10 +14,11 @@ ingestion service, pairing, claim rules, the ledger), from --workers processes a
 takes every n-th batch). It prints taps per second end to end, checks that every tap is in
 a trip and every trip credited, and runs ledger_check.
 
-The default (100,000 taps) takes about 13 minutes on 2 otherwise idle cores (twice that when
-other work shares them): the cost is the ~27 SQL statements per credited trip in
-claim_submit, the rules and the ledger. --taps 30000 --cards 3000 gives the same rates in
-about 4 minutes.
+The usual trips of a batch are credited set-based (claims_bulk, ledger_bulk: a fixed number
+of statements per batch); CARBON_FEED_BULK_CREDIT=False credits every trip one at a time
+(~21 statements a trip: claim_submit, the rules, the ledger), the path to compare with.
+--quick (4,000 taps in batches of 1,000) takes under two minutes, a minute of it migrating
+the bench's database.
 
 The baseline then writes the same credited rows (taps, trips, claims, transfers, lots and
 the account counters) with raw SQL (COPY and one UPDATE per account kind), the floor any
@@ -52,10 +54,22 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--workers", type=int, default=2, help="processes pushing batches at once (default 2)"
     )
-    p.add_argument("--db-name", default="carbon_bench_transit")
+    p.add_argument(
+        "--db-name",
+        default="",
+        help="the bench's own database (default: DATABASE_URL's name + _bench_transit)",
+    )
     p.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
     p.add_argument("--seed", type=int, default=7)
-    return p.parse_args()
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="4,000 taps, 400 cards, batches of 1,000: under two minutes with the bulk path",
+    )
+    args = p.parse_args()
+    if args.quick:
+        args.taps, args.cards, args.batch = 4_000, 400, 1_000
+    return args
 
 
 def bench_url(args) -> tuple[str, str]:
@@ -66,6 +80,9 @@ def bench_url(args) -> tuple[str, str]:
             "bench/transit_ingest.py needs DATABASE_URL pointing at PostgreSQL+PostGIS "
             "(e.g. postgis://carbon:carbon@127.0.0.1:5432/carbon)"
         )
+    if not args.db_name:
+        # Beside the database named, so benches of different checkouts never share one.
+        args.db_name = f"{parts.path.lstrip('/') or 'carbon'}_bench_transit"
     bench = urlunsplit(parts._replace(path=f"/{args.db_name}"))
     maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     return bench, maintenance
@@ -120,9 +137,16 @@ def run(args) -> None:
     api_tps = len(taps) / api_seconds
     base_tps = len(taps) / base_seconds
     print()
+    from django.conf import settings
+
+    crediting = (
+        "usual trips set-based, the rest one at a time"
+        if settings.CARBON_FEED_BULK_CREDIT
+        else "every trip one at a time (CARBON_FEED_BULK_CREDIT=False)"
+    )
     print(
         f"API: the whole HTTP stack in-process (django.test.Client), {args.workers} worker "
-        f"process(es), signed batches of {args.batch}:"
+        f"process(es), signed batches of {args.batch}; crediting: {crediting}:"
     )
     print(
         f"  {len(taps)} taps -> {trips} trips -> {claims} credited claims"
@@ -331,6 +355,11 @@ def push(args, operator, taps: list[dict]) -> tuple[float, dict]:
 
     batches = [taps[i : i + args.batch] for i in range(0, len(taps), args.batch)]
     connections.close_all()  # the workers are forked: no shared connection
+    for conn in connections.all():
+        # Nor a shared pool (settings open one on PostgreSQL): its connections would be
+        # used by two processes at once. Each worker opens its own.
+        if getattr(conn, "pool", None) is not None:
+            conn.close_pool()
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     shares = [batches[w :: args.workers] for w in range(args.workers)]

@@ -459,6 +459,9 @@ LEDGER_SYSTEM_SHARDS = env.int("LEDGER_SYSTEM_SHARDS", default=16)
 LEDGER_HOLD_TIMEOUT_MINUTES = env.int("LEDGER_HOLD_TIMEOUT_MINUTES", default=60 * 24 * 7)
 # Trips faster than this (km/h, station to station along the network) are impossible.
 TRANSIT_MAX_SPEED_KMH = env.int("TRANSIT_MAX_SPEED_KMH", default=100)
+# Credit the usual claims of a feed batch (transit taps, partner events) set-based, the rest
+# one at a time; off: every claim one at a time, the reference path.
+CARBON_FEED_BULK_CREDIT = env.bool("CARBON_FEED_BULK_CREDIT", default=True)
 # Photo evidence limits.
 PHOTO_MAX_BYTES = env.int("PHOTO_MAX_BYTES", default=10 * 1024 * 1024)
 PHOTO_MAX_PIXELS = env.int("PHOTO_MAX_PIXELS", default=40_000_000)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,6 +59,33 @@ class _Units:
             if f.valid_from <= when and (f.valid_to is None or f.valid_to > when):
                 return f.unit
         return self._default.get(code, "km")
+
+
+def _set_by_id(model, field_name: str, values: dict[int, Any], **fixed: Any) -> int:
+    """UPDATE one column of many rows by id to each row's own value (and `fixed` columns to
+    one value) in one statement: a CASE on the id, as bulk_update writes it, without
+    building an ORM expression per row (most of a batch's CPU). Portable SQL."""
+    if not values:
+        return 0
+    ids = sorted(values)
+    field = model._meta.get_field(field_name)
+    quote = connection.ops.quote_name
+    col = quote(field.column)
+    sets = [f"{col} = CASE {quote('id')} {' '.join('WHEN %s THEN %s' for _ in ids)} END"]
+    params: list[Any] = []
+    for pk in ids:
+        params += [pk, field.get_db_prep_value(values[pk], connection)]
+    for name, value in fixed.items():
+        other = model._meta.get_field(name)
+        sets.append(f"{quote(other.column)} = %s")
+        params.append(other.get_db_prep_value(value, connection))
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {', '.join(sets)} "
+        f"WHERE {quote('id')} IN ({', '.join('%s' for _ in ids)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + ids)
+        return cursor.rowcount
 
 
 def _lock_cards(card_hashes: Sequence[str]) -> None:
@@ -311,7 +339,7 @@ def transit_pair(*, card_hashes: Iterable[str], now: datetime | None = None) -> 
                     distance_m=trip.distance_m,
                 )
             assigned = [tap for n in new for tap in n.taps] + [tap for _, tap in attach]
-            if assigned:
-                Tap.objects.bulk_update(assigned, ["trip"], batch_size=1000)
+            for start in range(0, len(assigned), 1000):
+                _set_by_id(Tap, "trip", {t.pk: t.trip_id for t in assigned[start : start + 1000]})
             created += len(new)
     return created

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 
 from carbon.adapters.transit.models import (
@@ -23,6 +24,7 @@ from carbon.adapters.transit.pairing import (
     BEHAVIOUR_FOR_MODE,
     MAX_TRIP_DURATION,
     PAIRING_GRACE,
+    _set_by_id,
     _Units,
     _with_boarded_line,
     transit_pair,
@@ -30,6 +32,7 @@ from carbon.adapters.transit.pairing import (
 from carbon.errors import DomainError
 from carbon.models import Behaviour, Claim, User
 from carbon.services.claims import claim_submit_from_feed
+from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,66 @@ def trip_quantity(*, trip: Trip, unit: str, net: Network | None = None) -> Decim
     return km if km > 0 else None
 
 
+# Fewer trips than this are credited one at a time: the bulk path's fixed statements only
+# pay off from two trips on.
+BULK_MIN_TRIPS = 2
+
+
+def _credit_in_bulk(
+    *,
+    trips: list[Trip],
+    owners: dict[str, User],
+    quantities: dict[int, Decimal | None],
+    now: datetime,
+) -> dict[int, Claim]:
+    """Credit the common case of these trips set-based (claims_bulk): the rows and receipts
+    the per-trip path writes. Returns trip id -> claim for the trips credited here; every
+    other trip (an anomaly, nothing to price, a refusal, a cap, ...) is left to the per-trip
+    path. A trip with an anomaly is never credited (a reviewer decides it), so leaving it
+    changes nothing for the card's later trips."""
+    if not settings.CARBON_FEED_BULK_CREDIT:
+        return {}
+    usual = [t for t in trips if not t.anomaly and quantities[t.pk] is not None]
+    if len(usual) < BULK_MIN_TRIPS:
+        return {}
+    items = [
+        FeedClaim(
+            user=owners[trip.card_hash],
+            behaviour_code=BEHAVIOUR_FOR_MODE[trip.mode],
+            quantity=quantities[trip.pk],
+            occurred_at=trip.started_at,
+            evidence={"trip": trip.pk},
+            payload=trip,
+            partner=trip.partner,
+            idempotency_key=f"trip:{trip.pk}",
+        )
+        for trip in usual
+    ]
+    try:
+        # Receipts are stored records, in the source language (as on the per-trip path).
+        with translation.override(None), transaction.atomic():
+            claims = claims_credit_feed_many(
+                items=items, evidence_type="transit", now=timezone.now()
+            )
+            done = {
+                trip.pk: claim
+                for trip, claim in zip(usual, claims, strict=True)
+                if claim is not None
+            }
+            _set_by_id(
+                Trip,
+                "claim",
+                {trip_id: claim.pk for trip_id, claim in done.items()},
+                status=TripStatus.CLAIMED,
+            )
+    except IntegrityError:
+        # A concurrent run claimed one of these trips first: nothing was written here, and
+        # the per-trip path finds each claim already made.
+        log.info("bulk crediting of %d trips gave way to the per-trip path", len(usual))
+        return {}
+    return done
+
+
 def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = None) -> TripOutcome:
     """Turn the unclaimed trips of these cards into claims when the card is linked.
 
@@ -108,10 +171,23 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
     outcome.awaiting_link = pending.exclude(card_hash__in=list(owners)).count()
     units = _Units()
     net = network(fresh=False)
-    trips = _with_boarded_line(pending.filter(card_hash__in=list(owners))).select_related("partner")
-    for trip in trips.order_by("started_at", "id"):
+    trips = list(
+        _with_boarded_line(pending.filter(card_hash__in=list(owners)))
+        .select_related("partner")
+        .order_by("started_at", "id")
+    )
+    quantities = {
+        trip.pk: trip_quantity(trip=trip, unit=units.unit(trip.mode, trip.started_at), net=net)
+        for trip in trips
+    }
+    in_bulk = _credit_in_bulk(trips=trips, owners=owners, quantities=quantities, now=now)
+    for trip in trips:
+        if trip.pk in in_bulk:
+            outcome.claims.append(in_bulk[trip.pk])
+            continue
+        # Anything unusual, one trip at a time.
         user = owners[trip.card_hash]
-        quantity = trip_quantity(trip=trip, unit=units.unit(trip.mode, trip.started_at), net=net)
+        quantity = quantities[trip.pk]
         if quantity is None:
             Trip.objects.filter(pk=trip.pk, claim__isnull=True).update(status=TripStatus.REVIEW)
             outcome.review += 1

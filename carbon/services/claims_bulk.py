@@ -1,0 +1,415 @@
+"""Feed claims decided in bulk: the common case of a partner feed's batch (a card's trips, a
+partner's events) credited set-based, with the rows and receipts `claim_submit_from_feed`
+writes one claim at a time.
+
+One statement per rule input for the whole batch (the residents' locks, claims already
+made under the same keys, consents, same-act candidates, daily sums by resident, behaviour
+and local day, factors), then bulk writes: the claims, and the awards through
+ledger_bulk.ledger_award_many. What the bulk path does not decide is left to the caller's
+per-claim path, unchanged: a refusal or hold of any kind (no consent, a cap reached, below
+one gram, no factor, a closed account, a verdict other than verified), a monthly cap, a
+credited claim of other evidence within the same-act window, a claim already made under
+the key. Once one of a resident's items is left, so are that resident's later items: the
+per-claim path then decides them in the same order as it would have, after what it depends
+on (a same-act cut or a monthly cap changes what the later items may earn).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from carbon.errors import DomainError
+from carbon.models import (
+    Behaviour,
+    Claim,
+    ClaimStatus,
+    Consent,
+    EmissionFactor,
+    Partner,
+    User,
+)
+from carbon.services.claims import _canonical_quantity, _quantity, _receipt, _request_hash
+from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
+from carbon.services.rules import CONSENT_TIERS, Evaluation, window_problem
+from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
+
+
+@dataclass
+class FeedClaim:
+    """One claim a feed makes on a resident's behalf: the arguments of
+    claim_submit_from_feed, plus what the adapter's `prepare` would hand to `verify`.
+    `evidence` is both what was sent and what is kept (feed adapters keep it as is)."""
+
+    user: User
+    behaviour_code: str
+    quantity: Any
+    occurred_at: datetime
+    evidence: dict[str, Any]
+    payload: Any
+    partner: Partner
+    idempotency_key: str
+
+
+@dataclass
+class _Decided:
+    item: FeedClaim
+    claim: Claim
+    verdict: Verdict
+    tier: str
+    steps: list[dict[str, Any]]
+    amount_g: int
+
+
+def _local_day(when: datetime) -> date:
+    return timezone.localtime(when).date()
+
+
+def _factor_for(
+    factors: list[EmissionFactor], *, when: datetime, district_id: int | None
+) -> EmissionFactor | None:
+    """EmissionFactor.objects.for_claim over rows read once: the district's own factor in
+    force when it has one, else the city-wide one; the highest version wins."""
+    in_force = [
+        f for f in factors if f.valid_from <= when and (f.valid_to is None or f.valid_to > when)
+    ]
+    if district_id is not None:
+        local = [f for f in in_force if f.district_id == district_id]
+        if local:
+            return max(local, key=lambda f: f.version)
+    city = [f for f in in_force if f.district_id is None]
+    return max(city, key=lambda f: f.version) if city else None
+
+
+def claims_credit_feed_many(
+    *, items: Sequence[FeedClaim], evidence_type: str, now: datetime
+) -> list[Claim | None]:
+    """Credit what can be credited of `items` (in the order a per-claim run would decide
+    them) and return, item by item, the claim written or None for an item left to the
+    per-claim path. Call inside transaction.atomic(): the residents stay locked until it
+    ends. All or nothing: IntegrityError (a concurrent run wrote one of the keys first)
+    leaves nothing written, and the caller takes every item one at a time."""
+    verifier = get_verifier(evidence_type)
+    results: list[Claim | None] = [None] * len(items)
+    if not items or verifier is None or verifier.accepts_from_resident:
+        return results
+    tier = verifier.tier
+    codes = sorted({item.behaviour_code for item in items})
+    behaviours = {b.code: b for b in Behaviour.objects.filter(code__in=codes, is_active=True)}
+
+    # What claim_submit refuses or routes elsewhere before any rule: left to it.
+    left: set[int] = set()  # users whose remaining items go one at a time
+    candidates: list[tuple[int, FeedClaim, Behaviour, Decimal]] = []
+    for index, item in enumerate(items):
+        behaviour = behaviours.get(item.behaviour_code)
+        if (
+            item.user.pk in left
+            or behaviour is None
+            or evidence_type not in behaviour.evidence_types
+            or behaviour.monthly_cap_g is not None
+            or tier == "self"
+            or item.partner is None
+            or not getattr(item.user, "is_resident", False)
+            or timezone.is_naive(item.occurred_at)
+            or window_problem(behaviour=behaviour, occurred_at=item.occurred_at, reference=now)
+        ):
+            left.add(item.user.pk)
+            continue
+        try:
+            q = _quantity(item.quantity, behaviour)
+        except DomainError:
+            left.add(item.user.pk)
+            continue
+        candidates.append((index, item, behaviour, q))
+    if not candidates:
+        return results
+
+    user_ids = sorted({item.user.pk for _, item, _, _ in candidates})
+    # The residents' rows, locked in id order (people.resident_lock, for a batch): claims and
+    # erasures of these residents wait, and two batches never wait on each other in a cycle.
+    locked = {
+        u.pk: u
+        for u in User.objects.select_for_update(no_key=True)
+        .filter(pk__in=user_ids)
+        .order_by("pk")
+        .only("id", "is_active", "erased_at", "district_id", "role")
+    }
+    keys = [item.idempotency_key for _, item, _, _ in candidates]
+    taken = set(
+        Claim.objects.filter(user_id__in=user_ids, idempotency_key__in=keys).values_list(
+            "user_id", "idempotency_key"
+        )
+    )
+    scopes = sorted({b.consent_scope for _, _, b, _ in candidates if b.consent_scope})
+    consented = (
+        set(
+            Consent.objects.current()
+            .filter(user_id__in=user_ids, scope__in=scopes)
+            .values_list("user_id", "scope")
+        )
+        if scopes and tier in CONSENT_TIERS
+        else set()
+    )
+    behaviour_ids = sorted({b.pk for _, _, b, _ in candidates})
+    window = timedelta(minutes=settings.CARBON_SAME_ACT_MINUTES)
+    first = min(item.occurred_at for _, item, _, _ in candidates)
+    last = max(item.occurred_at for _, item, _, _ in candidates)
+    credited = Claim.objects.filter(
+        user_id__in=user_ids, behaviour_id__in=behaviour_ids, status=ClaimStatus.CREDITED
+    )
+    same_act: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    for user_id, behaviour_id, occurred in (
+        credited.filter(occurred_at__gte=first - window, occurred_at__lte=last + window)
+        .exclude(evidence_type=evidence_type)
+        .values_list("user_id", "behaviour_id", "occurred_at")
+    ):
+        same_act[(user_id, behaviour_id)].append(occurred)
+    capped = sorted({b.pk for _, _, b, _ in candidates if b.daily_cap_g is not None})
+    used: dict[tuple[int, int, date], int] = defaultdict(int)
+    if capped:
+        day_from = timezone.localtime(first).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_to = timezone.localtime(last).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        ) + timedelta(days=1)
+        for row in (
+            credited.filter(
+                behaviour_id__in=capped, occurred_at__gte=day_from, occurred_at__lt=day_to
+            )
+            .annotate(day=TruncDate("occurred_at"))
+            .values("user_id", "behaviour_id", "day")
+            .annotate(s=Sum("credited_g"))
+            .order_by()
+        ):
+            used[(row["user_id"], row["behaviour_id"], row["day"])] = row["s"] or 0
+    districts = sorted({u.district_id for u in locked.values() if u.district_id is not None})
+    factors: dict[int, list[EmissionFactor]] = defaultdict(list)
+    for f in EmissionFactor.objects.filter(behaviour_id__in=behaviour_ids).filter(
+        Q(district__isnull=True) | Q(district_id__in=districts)
+    ):
+        factors[f.behaviour_id].append(f)
+
+    weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(tier, 0)
+    decided: list[tuple[int, _Decided]] = []
+    for index, item, behaviour, q in candidates:
+        user = locked.get(item.user.pk)
+        decision = None
+        if (
+            item.user.pk not in left
+            and user is not None
+            and user.is_active
+            and not user.erased_at
+            and (item.user.pk, item.idempotency_key) not in taken
+        ):
+            decision = _decide(
+                item=item,
+                user=user,
+                behaviour=behaviour,
+                q=q,
+                tier=tier,
+                verifier=verifier,
+                evidence_type=evidence_type,
+                consented=consented,
+                same_act=same_act.get((user.pk, behaviour.pk), []),
+                window=window,
+                used=used,
+                factors=factors.get(behaviour.pk, []),
+                weight_bp=weight_bp,
+                now=now,
+            )
+        if decision is None:
+            left.add(item.user.pk)
+            continue
+        decided.append((index, decision))
+    if not decided:
+        return results
+
+    transfers = ledger_award_many(
+        awards=[
+            AwardSpec(
+                user=d.item.user,
+                amount_g=d.amount_g,
+                category=d.claim.behaviour.category,
+                idempotency_key=f"claim:{d.claim.pk}:award",
+                description=(
+                    f"{d.claim.behaviour.name}: {d.claim.quantity.normalize():f} "
+                    f"{d.claim.behaviour.unit}"
+                ),
+                expires_at=now + timedelta(days=d.claim.behaviour.credit_lifetime_days),
+                reference=f"claim:{d.claim.pk}",
+            )
+            for _, d in decided
+        ]
+    )
+    claims = []
+    for (index, d), award in zip(decided, transfers, strict=True):
+        steps = [
+            *d.steps,
+            {
+                "step": "credit",
+                "outcome": "credited",
+                "amount_g": award.amount_g,
+                "transfer_id": award.pk,
+                "expires_at": award.lot.expires_at.isoformat(),
+            },
+        ]
+        claim = d.claim
+        claim.award = award
+        claim.status = ClaimStatus.CREDITED
+        claim.credited_g = award.amount_g
+        claim.receipt = _receipt(
+            verdict=d.verdict,
+            tier=d.tier,
+            evaluation=Evaluation(steps=steps),
+            status=claim.status,
+            credited_g=claim.credited_g,
+            code="credited",
+            reason=f"{award.amount_g} g credited.",
+        )
+        claim.decided_at = now
+        claims.append(claim)
+        results[index] = claim
+    Claim.objects.bulk_create(claims)
+    return results
+
+
+def _decide(
+    *,
+    item: FeedClaim,
+    user: User,
+    behaviour: Behaviour,
+    q: Decimal,
+    tier: str,
+    verifier: Any,
+    evidence_type: str,
+    consented: set[tuple[int, str]],
+    same_act: list[datetime],
+    window: timedelta,
+    used: dict[tuple[int, int, date], int],
+    factors: list[EmissionFactor],
+    weight_bp: int,
+    now: datetime,
+) -> _Decided | None:
+    """The rules of rules.evaluate for one feed claim, from inputs read for the batch; the
+    same receipt steps. None: anything but a credit, left to the per-claim path."""
+    if tier in CONSENT_TIERS and behaviour.consent_scope:
+        if (user.pk, behaviour.consent_scope) not in consented:
+            return None
+    if any(abs(other - item.occurred_at) <= window for other in same_act):
+        return None
+    claim = Claim(
+        id=uuid.uuid4(),
+        user=item.user,
+        behaviour=behaviour,
+        quantity=q,
+        occurred_at=item.occurred_at,
+        evidence_type=evidence_type,
+        evidence=item.evidence,
+        partner=item.partner,
+        idempotency_key=item.idempotency_key,
+        request_hash=_request_hash(
+            behaviour=item.behaviour_code,
+            quantity=_canonical_quantity(item.quantity),
+            occurred_at=item.occurred_at.isoformat(),
+            evidence_type=evidence_type,
+            evidence=item.evidence,
+            partner=item.partner.pk,
+            files={},
+            force_review="",
+        ),
+        submitted_at=now,
+    )
+    verdict = verifier.verify(
+        claim=claim, prepared=PreparedEvidence(evidence=item.evidence, payload=item.payload)
+    )
+    if verdict.outcome != "verified":
+        return None
+    factor = _factor_for(factors, when=item.occurred_at, district_id=user.district_id)
+    if factor is None:
+        return None
+    steps: list[dict[str, Any]] = [
+        {
+            "step": "eligibility",
+            "outcome": "passed",
+            "claim_window_days": behaviour.claim_window_days,
+        },
+        {"step": "quantity", "outcome": "passed", "quantity": str(q), "unit": behaviour.unit},
+    ]
+    amount = factor.grams_for(q)
+    steps.append(
+        {
+            "step": "factor",
+            "outcome": "applied",
+            "factor_id": factor.pk,
+            "version": factor.version,
+            "grams_per_unit": str(factor.grams_per_unit),
+            "unit": factor.unit,
+            "methodology": factor.methodology,
+            "source": factor.source,
+            "gross_g": amount,
+        }
+    )
+    amount = amount * weight_bp // 10000
+    steps.append(
+        {
+            "step": "tier_weight",
+            "outcome": "applied",
+            "tier": tier,
+            "weight_percent": weight_bp / 100,
+            "amount_g": amount,
+        }
+    )
+    cap = behaviour.per_action_cap_g
+    if cap is not None and amount > cap:
+        steps.append(
+            {"step": "per_action_cap", "outcome": "cut", "cap_g": cap, "cut_g": amount - cap}
+        )
+        amount = cap
+    else:
+        steps.append({"step": "per_action_cap", "outcome": "passed", "cap_g": cap})
+    day_key = (user.pk, behaviour.pk, _local_day(item.occurred_at))
+    cap = behaviour.daily_cap_g
+    if cap is None:
+        steps.append({"step": "daily_cap", "outcome": "passed", "cap_g": None})
+    else:
+        already = used[day_key]
+        room = max(0, cap - already)
+        if amount > room:
+            steps.append(
+                {
+                    "step": "daily_cap",
+                    "outcome": "cut",
+                    "cap_g": cap,
+                    "already_credited_g": already,
+                    "cut_g": amount - room,
+                }
+            )
+            amount = room
+        else:
+            steps.append(
+                {
+                    "step": "daily_cap",
+                    "outcome": "passed",
+                    "cap_g": cap,
+                    "already_credited_g": already,
+                }
+            )
+    # Monthly caps take the per-claim path (checked before): never set here.
+    steps.append({"step": "monthly_cap", "outcome": "passed", "cap_g": None})
+    if amount <= 0:
+        return None  # cap_reached or below_one_gram: a refusal, written by the per-claim path
+    steps.append({"step": "throttle", "outcome": "passed", "reason": "partner feed"})
+    used[day_key] += amount
+    claim.factor = factor
+    return _Decided(
+        item=item, claim=claim, verdict=verdict, tier=tier, steps=steps, amount_g=amount
+    )

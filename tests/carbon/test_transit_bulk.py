@@ -1,0 +1,256 @@
+"""Tap batches credited set-based (claims_bulk, ledger_bulk) against the per-trip path: the
+same batch replayed through both gives the same claims, receipts, trips, totals and ledger.
+And the bulk path's statements do not grow with the batch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from carbon.adapters.transit import trips as transit_trips
+from carbon.adapters.transit.models import Trip, TripStatus
+from carbon.models import Account, AccountKind, Behaviour, Claim, ClaimStatus, Lot, Transfer
+from carbon.services.catalogue import emission_factor_publish
+from carbon.services.claims import claim_submit
+from carbon.services.claims_bulk import claims_credit_feed_many
+from carbon.services.people import consent_revoke
+from tests.carbon.factories import DistrictFactory, UserFactory
+from tests.carbon.transit_samples import linked, pushed, tap
+
+pytestmark = pytest.mark.django_db
+
+ROUTE = ("m-jiedaokou", "m-wuchang-railway-station")  # 4.86 km along the network: 381 g
+
+
+def _day(days_ago: int, hour: int, minute: int = 0):
+    local = timezone.localtime() - timedelta(days=days_ago)
+    return local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+
+
+def _metro(number: str, at, *, minutes: int = 18, route=ROUTE) -> list[dict]:
+    return [
+        tap(route[0], "in", at, number=number),
+        tap(route[1], "out", at + timedelta(minutes=minutes), number=number),
+    ]
+
+
+def _bus(number: str, at) -> list[dict]:
+    return [tap("b-zhongnan-road", "in", at, number=number, mode="bus", line="bus-401")]
+
+
+def _world(prefix: str, district) -> tuple[list[dict], dict[str, Any]]:
+    """Six residents and an unlinked card, each with its own case; the same times for every
+    prefix, so two worlds differ only in their people, cards and ids."""
+    numbers = {role: f"6227 {prefix}{i:03d} 0000 0000" for i, role in enumerate(ROLES)}
+    people = {}
+    for role in ROLES:
+        if role == "unlinked":
+            continue
+        user = UserFactory(district=district if role == "district" else None)
+        linked(user, numbers[role])
+        people[role] = user
+    consent_revoke(user=people["no_consent"], scope="transit_card")
+    # A self declaration credited for the first ride: the same act seen twice (weaker
+    # evidence, so the card trip earns the difference).
+    claim_submit(
+        user=people["same_act"],
+        behaviour_code="metro",
+        quantity="2",
+        idempotency_key=f"{prefix}-self",
+        occurred_at=_day(1, 8, 5),
+    )
+    taps: list[dict] = []
+    n = numbers
+    # Capped at 1000 g a day: 381 + 381 + 238 (cut) + a refusal; the bus later that day is
+    # decided after the refusal, one at a time.
+    for hour in (8, 10, 12, 14):
+        taps += _metro(n["capped"], _day(1, hour))
+    taps += _bus(n["capped"], _day(1, 16))
+    # An impossible ride between two usual ones: the anomaly goes to review, the others are
+    # credited.
+    taps += _metro(n["anomaly"], _day(1, 8))
+    taps += _metro(n["anomaly"], _day(1, 10), minutes=1)
+    taps += _metro(n["anomaly"], _day(1, 12))
+    taps += _metro(n["no_consent"], _day(1, 9)) + _metro(n["no_consent"], _day(2, 9))
+    taps += _metro(n["same_act"], _day(1, 8)) + _metro(n["same_act"], _day(2, 9))
+    taps += _metro(n["district"], _day(1, 9)) + _bus(n["district"], _day(1, 11))
+    for days in (1, 2, 3, 4, 5):
+        taps += _metro(n["plain"], _day(days, 7)) + _bus(n["plain"], _day(days, 18))
+    taps += _metro(n["unlinked"], _day(1, 9))
+    taps.sort(key=lambda row: row["at"])
+    return taps, people
+
+
+ROLES = ("capped", "anomaly", "no_consent", "same_act", "district", "plain", "unlinked")
+
+
+def _receipt(receipt: dict) -> dict:
+    """A receipt without what differs between two runs: ids and times."""
+    volatile = {"transfer_id", "expires_at", "trip", "other_claims", "other_claim"}
+    return {
+        **receipt,
+        "steps": [
+            {
+                k: ({fk: fv for fk, fv in v.items() if fk != "trip"} if k == "facts" else v)
+                for k, v in step.items()
+                if k not in volatile
+            }
+            for step in receipt["steps"]
+        ],
+    }
+
+
+def _snapshot(people: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for role, user in sorted(people.items()):
+        claims = Claim.objects.filter(user=user, evidence_type="transit").order_by("occurred_at")
+        # None for a resident never credited anything (no account opened yet).
+        account = Account.objects.filter(user=user).first()
+        trips = Trip.objects.filter(claim__user=user).order_by("started_at")
+        transfers = Transfer.objects.filter(credit_account=account).order_by("created_at", "id")
+        out[role] = {
+            "claims": [
+                {
+                    "status": c.status,
+                    "quantity": c.quantity,
+                    "credited_g": c.credited_g,
+                    "factor": c.factor_id,
+                    "partner": c.partner_id,
+                    "behaviour": c.behaviour_id,
+                    "occurred_at": c.occurred_at,
+                    "evidence_keys": sorted(c.evidence),
+                    "has_award": c.award_id is not None,
+                    "decided": c.decided_at is not None,
+                    "held_until": c.held_until,
+                    "receipt": _receipt(c.receipt),
+                }
+                for c in claims
+            ],
+            "trips": [(t.status, t.anomaly, t.distance_m) for t in trips],
+            # Every counter of the account, whatever counters it has.
+            "account": account
+            and {
+                f.name: getattr(account, f.name)
+                for f in Account._meta.concrete_fields
+                if f.name not in ("id", "user", "created_at")
+            },
+            "transfers": [
+                (t.amount_g, t.flag, t.code, t.category, t.description, t.debit_account.kind)
+                for t in transfers
+            ],
+            "lots": sorted(
+                (lot.amount_g, lot.remaining_g, lot.category)
+                for lot in Lot.objects.filter(account=account)
+            ),
+        }
+        # The ledger's own links: each award names its claim; the key and payload are those
+        # ledger_award writes; each claim's receipt names its transfer and lot expiry.
+        for c in claims.filter(status=ClaimStatus.CREDITED).select_related("award"):
+            assert c.award.reference == f"claim:{c.pk}"
+            assert c.award.idempotency_key == f"claim:{c.pk}:award"
+            credit = c.receipt["steps"][-1]
+            assert credit["transfer_id"] == c.award_id
+            assert credit["expires_at"] == c.award.lot.expires_at.isoformat()
+            assert c.trip.claim_id == c.pk and c.evidence == {"trip": c.trip.pk}
+    return out
+
+
+def _issued() -> int:
+    return sum(a.debits_posted for a in Account.objects.filter(kind=AccountKind.ISSUANCE)) - sum(
+        a.credits_posted for a in Account.objects.filter(kind=AccountKind.ISSUANCE)
+    )
+
+
+def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
+    transit, operator, settings, monkeypatch, ledger_is_consistent
+):
+    settings.CARBON_SELF_REVIEW_SAMPLE_BP = 0
+    Behaviour.objects.filter(code="metro").update(daily_cap_g=1000)
+    district = DistrictFactory()
+    emission_factor_publish(
+        behaviour=Behaviour.objects.get(code="metro"),
+        grams_per_unit=Decimal("100"),
+        methodology="district methodology",
+        source="district source",
+        valid_from=timezone.now() - timedelta(days=30),
+        district=district,
+    )
+
+    settings.CARBON_FEED_BULK_CREDIT = False
+    taps, people = _world("1", district)
+    issued_before = _issued()
+    one_by_one = pushed(operator, taps)
+    issued_one_by_one = _issued() - issued_before
+
+    settings.CARBON_FEED_BULK_CREDIT = True
+    taps, people_bulk = _world("2", district)
+    issued_before = _issued()
+    credited_in_bulk = []
+
+    def spy(**kw):
+        claims = claims_credit_feed_many(**kw)
+        credited_in_bulk.extend(c for c in claims if c is not None)
+        return claims
+
+    monkeypatch.setattr(transit_trips, "claims_credit_feed_many", spy)
+    bulk = pushed(operator, taps)
+    issued_bulk = _issued() - issued_before
+
+    for body in (one_by_one, bulk):
+        for row in body["rows"]:
+            del row["record_id"]
+    assert bulk == one_by_one
+    # The bulk path took the usual trips (3 capped, 2 around the anomaly, district's 2, the
+    # plain 10, and same_act's day-2 ride, before its day-1 one); the rest one at a time.
+    assert len(credited_in_bulk) == 18
+    assert issued_bulk == issued_one_by_one > 0
+    assert _snapshot(people_bulk) == _snapshot(people)
+    # The cases happened as meant, in both runs.
+    capped = Claim.objects.filter(user=people_bulk["capped"], behaviour__code="metro").order_by(
+        "occurred_at"
+    )
+    assert [c.credited_g for c in capped] == [381, 381, 238, 0]
+    assert capped.last().receipt["code"] == "cap_reached"
+    assert (
+        Claim.objects.get(user=people_bulk["district"], behaviour__code="metro").credited_g == 486
+    )
+    assert {c.status for c in Claim.objects.filter(user=people_bulk["no_consent"])} == {
+        ClaimStatus.REJECTED
+    }
+    assert Trip.objects.filter(status=TripStatus.REVIEW, anomaly="impossible_speed").count() == 2
+    assert Trip.objects.filter(status=TripStatus.AWAITING_LINK).count() == 2
+    ledger_is_consistent()
+
+
+def test_the_bulk_path_credits_a_batch_in_statements_that_do_not_grow_with_it(
+    transit, operator, settings, ledger_is_consistent
+):
+    def credit(n_cards: int, prefix: str) -> int:
+        numbers = [f"6227 {prefix}{i:03d} 1111 1111" for i in range(n_cards)]
+        for number in numbers:
+            linked(UserFactory(), number)
+        taps = []
+        for number in numbers:
+            taps += _metro(number, _day(1, 9)) + _metro(number, _day(2, 9))
+        with CaptureQueriesContext(connection) as queries:
+            body = pushed(operator, taps)
+        assert body["trips"]["claims"] == 2 * n_cards
+        return len(queries)
+
+    settings.CARBON_FEED_BULK_CREDIT = False
+    one_by_one = credit(12, "7")
+    settings.CARBON_FEED_BULK_CREDIT = True
+    small, large = credit(3, "5"), credit(12, "6")
+    print(f"statements for 24 trips: per trip {one_by_one}, bulk {large}; 6 trips bulk {small}")
+    # Per batch, not per trip (the per-trip path takes ~21 a trip): the same count for 6
+    # trips and for 24, give or take the splitting of bulk writes (SQLite's parameter limit).
+    assert large <= small + 5, (small, large)
+    assert large * 4 < one_by_one, (large, one_by_one)
+    assert Claim.objects.filter(status=ClaimStatus.CREDITED).count() == 54
+    ledger_is_consistent()
