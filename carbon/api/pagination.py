@@ -119,15 +119,11 @@ class LedgerNewestFirst(NewestFirst):
     by. One query with `credit = me OR debit = me` cannot walk an index in page order, so
     the planner reads every entry of the account (or walks the whole table by time) to
     return 50. Each side alone is a short range scan on its (account, created_at, id)
-    index: the page is read from both and merged, the same rows in the same order."""
+    index (Transfer.objects.account_sides()): the page is read from both and merged, the
+    same rows in the same order."""
 
     def paginate_queryset(self, queryset, request, view=None):
-        account_id = view.ledger_account_id()
-        sides = _MergedSides(
-            queryset.filter(credit_account_id=account_id),
-            queryset.filter(debit_account_id=account_id),
-        )
-        return super().paginate_queryset(sides, request, view)
+        return super().paginate_queryset(_MergedSides(*queryset.account_sides()), request, view)
 
 
 class _MergedSides:
@@ -146,7 +142,9 @@ class _MergedSides:
         return _MergedSides(*(p.order_by(*fields) for p in self.parts), ordering=fields)
 
     def filter(self, *args, **kwargs) -> _MergedSides:
-        return _MergedSides(*(p.filter(*args, **kwargs) for p in self.parts), ordering=self.ordering)
+        return _MergedSides(
+            *(p.filter(*args, **kwargs) for p in self.parts), ordering=self.ordering
+        )
 
     def __getitem__(self, window: slice) -> list:
         if not isinstance(window, slice) or window.stop is None or window.step is not None:

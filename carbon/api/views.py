@@ -232,14 +232,11 @@ class LedgerView(generics.ListAPIView):
         qs, self._account = ledger_entries_for_user(user=self.request.user)
         return qs
 
-    def ledger_account_id(self) -> int:
-        if not hasattr(self, "_account"):
-            self.get_queryset()
-        return self._account.pk
-
     def get_serializer_context(self):
         ctx = super().get_serializer_context()
-        ctx["account_id"] = self.ledger_account_id()
+        if not hasattr(self, "_account"):
+            self.get_queryset()
+        ctx["account_id"] = self._account.pk
         return ctx
 
 

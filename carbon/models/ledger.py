@@ -140,9 +140,38 @@ class TransferCode(models.TextChoices):
     REVERSAL = "reversal", _("Reversal of an earlier transfer")
 
 
+_SIDES = ("credit_account_id", "debit_account_id")
+
+
 class TransferQuerySet(models.QuerySet):
     def for_account(self, account: Account) -> TransferQuerySet:
         return self.filter(Q(debit_account=account) | Q(credit_account=account))
+
+    def account_sides(self) -> tuple[TransferQuerySet, TransferQuerySet]:
+        """This queryset (for_account's, then filtered, ordered...) as its credit side and its
+        debit side: every other filter kept, `credit = account` or `debit = account` in place
+        of the OR. No transfer is on both sides (transfer_distinct_accounts), so together
+        they hold the same rows. Each side is a range scan of its (account, created_at, id)
+        index in page order; the OR, or the OR with a side added to it, is not (the planner
+        misjudges its size and reads all the account's rows, or the table by time)."""
+        where = self.query.where
+        for i, node in enumerate(where.children):
+            lookups = getattr(node, "children", ())
+            if (
+                getattr(node, "connector", None) == Q.OR
+                and not node.negated
+                and sorted(getattr(c.lhs, "target", None) and c.lhs.target.attname for c in lookups)
+                == sorted(_SIDES)
+            ):
+                sides = []
+                for name in _SIDES:
+                    side = self.all()  # a clone, with its own copy of the where tree
+                    side.query.where.children[i] = next(
+                        c for c in lookups if c.lhs.target.attname == name
+                    )
+                    sides.append(side)
+                return sides[0], sides[1]
+        raise ValueError("account_sides() needs a queryset made by for_account()")
 
     def unresolved_pending(self) -> TransferQuerySet:
         return self.filter(flag=TransferFlag.PENDING, resolution__isnull=True)
@@ -190,7 +219,6 @@ class Transfer(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         db_index=False,  # mostly NULL: a partial index in Meta
-
         related_name="reversals",
         verbose_name=_("reverses"),
     )
@@ -204,7 +232,6 @@ class Transfer(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         db_index=False,  # mostly NULL: a partial index in Meta
-
         related_name="+",
         verbose_name=_("created by"),
     )
