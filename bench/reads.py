@@ -17,8 +17,8 @@ existing one again (after a migration, say: the same rows before and after an in
 from __future__ import annotations
 
 import argparse
+import io
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -132,7 +132,8 @@ def seed(args) -> None:
     from carbon.services.ledger import system_account
 
     t = time.perf_counter()
-    call_command("seed_demo", size=0, verbosity=0)  # the catalogue /behaviours serves
+    # The catalogue /behaviours serves (its partners' keys go nowhere: not printed).
+    call_command("seed_demo", size=0, verbosity=0, stdout=io.StringIO())
     shards = settings.LEDGER_SYSTEM_SHARDS
     issuance = [system_account(kind=AccountKind.ISSUANCE, shard=s).pk for s in range(shards)]
     redemption = system_account(kind=AccountKind.REDEMPTION, shard=0).pk
@@ -305,10 +306,13 @@ def measure(args) -> list[tuple[str, str, float, float, int]]:
             for _ in range(5):  # warm: connection, caches, first-query plans
                 response = client.get(path)
                 assert response.status_code == 200, (path, response.status_code, response.content)
-            statements = []
-            with connection.execute_wrapper(
-                lambda run, sql, *a: statements.append(sql) or run(sql, *a)
-            ):
+            statements: list[str] = []
+
+            def count(run, sql, *rest, seen=statements):
+                seen.append(sql)
+                return run(sql, *rest)
+
+            with connection.execute_wrapper(count):
                 client.get(path)
             times = []
             for _ in range(args.requests):
