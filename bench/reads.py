@@ -9,7 +9,8 @@ PostgreSQL data set of about a million ledger entries, lots and claims, for a li
 Requests go through Django's test client in this process, with a real JWT in the
 Authorization header (authentication, views, serializers and SQL; no HTTP server, no
 socket). The data set is made by set-based SQL, in time order as a live table would be
-(entries of one resident scattered across the heap), on its own database
+(entries of one resident scattered across the heap; the heavy residents' entries end a month
+ago, so their newest page is not among the table's newest rows), on its own database
 `<DATABASE_URL's name>_bench_reads`, dropped afterwards unless --keep; --reuse measures an
 existing one again (after a migration, say: the same rows before and after an index).
 """
@@ -167,7 +168,12 @@ def seed(args) -> None:
                    WHERE u.email LIKE 'reads-%%'),
                entries AS (
                    SELECT r.id AS account, k,
-                       now() - interval '180 days' * random() - interval '1 minute' AS at
+                       CASE WHEN r.n <= %(heavy)s
+                            -- a heavy resident who stopped a month ago: their newest entry
+                            -- is behind a month of everyone else's in time order
+                            THEN now() - interval '30 days' - interval '150 days' * random()
+                            ELSE now() - interval '180 days' * random() - interval '1 minute'
+                       END AS at
                    FROM residents r CROSS JOIN LATERAL generate_series(
                        1, CASE WHEN r.n <= %(heavy)s THEN %(heavy_entries)s
                                ELSE %(light_entries)s END) k)
