@@ -186,14 +186,19 @@ def _candidates(searched: Mapping[int, str]) -> list[tuple[int, int]]:
             probes.setdefault(key, set()).update(values)
     if connection.vendor == "postgresql":
         hashes = [_signed(h) for h in searched]
-        near = " OR ".join(["bit_count((phash # %s)::bit(64)) <= %s"] * len(hashes))
-        near_params = [p for h in hashes for p in (h, settings.PHOTO_DUPLICATE_DISTANCE)]
-        table = PhotoHashBand._meta.db_table
-        sql = " UNION ALL ".join(
-            f"SELECT photo_id, phash FROM {table} WHERE band = %s AND value = ANY(%s) AND ({near})"
-            for _ in probes
-        )
-        params = [p for key, values in probes.items() for p in (key, sorted(values), *near_params)]
+        pairs = [(key, value) for key, values in probes.items() for value in sorted(values)]
+        # One index-only probe per (band, value), driven by the list: a UNION ALL of one
+        # scan per band would do the same work, but the planner runs it as a Parallel
+        # Append, whose worker start-up costs ten times the lookup.
+        sql = f"""SELECT h.photo_id, h.phash
+            FROM unnest(%s::integer[], %s::integer[]) AS p(band, value)
+            JOIN {PhotoHashBand._meta.db_table} h ON h.band = p.band AND h.value = p.value
+            WHERE {" OR ".join(["bit_count((h.phash # %s::bigint)::bit(64)) <= %s"] * len(hashes))}"""
+        params = [
+            [key for key, _ in pairs],
+            [value for _, value in pairs],
+            *(p for h in hashes for p in (h, settings.PHOTO_DUPLICATE_DISTANCE)),
+        ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
