@@ -29,19 +29,6 @@ def recut_bands(apps, schema_editor):
     PhotoHashBand.objects.bulk_create(rows)
 
 
-def no_parallel_scans(apps, schema_editor):
-    """The lookups on this table are a few index probes: the planner, misled by the long
-    probe lists, otherwise starts parallel workers for them, which costs ~40 ms to save
-    nothing."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE carbon_photohashband SET (parallel_workers = 0)")
-
-
-def parallel_scans(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE carbon_photohashband RESET (parallel_workers)")
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("carbon", "0010_read_indexes"),
@@ -65,5 +52,4 @@ class Migration(migrations.Migration):
                 fields=["band", "value"], include=("phash", "photo"), name="photo_band_idx"
             ),
         ),
-        migrations.RunPython(no_parallel_scans, parallel_scans),
     ]
