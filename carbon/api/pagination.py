@@ -9,6 +9,7 @@ the database, never a silent default.
 
 from __future__ import annotations
 
+import heapq
 import re
 from datetime import UTC, datetime
 
@@ -114,7 +115,50 @@ class ClaimsNewestFirst(NewestFirst):
 
 
 class LedgerNewestFirst(NewestFirst):
-    pass
+    """A resident's ledger is the entries they are credited by plus those they are debited
+    by. One query with `credit = me OR debit = me` cannot walk an index in page order, so
+    the planner reads every entry of the account (or walks the whole table by time) to
+    return 50. Each side alone is a short range scan on its (account, created_at, id)
+    index (Transfer.objects.account_sides()): the page is read from both and merged, the
+    same rows in the same order."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        return super().paginate_queryset(_MergedSides(*queryset.account_sides()), request, view)
+
+
+class _MergedSides:
+    """Disjoint querysets (no row in two of them) read as one in the three calls DRF's
+    CursorPagination makes: order_by, filter, then one slice. The slice takes up to `stop`
+    rows from each, in the same order, and merges them."""
+
+    def __init__(self, *parts, ordering: tuple[str, ...] = ()):
+        self.parts = parts
+        self.ordering = ordering
+        self.model = parts[0].model
+
+    def order_by(self, *fields: str) -> _MergedSides:
+        if len({f.startswith("-") for f in fields}) != 1:
+            raise ValueError("the merge needs one direction for every ordering field")
+        return _MergedSides(*(p.order_by(*fields) for p in self.parts), ordering=fields)
+
+    def filter(self, *args, **kwargs) -> _MergedSides:
+        return _MergedSides(
+            *(p.filter(*args, **kwargs) for p in self.parts), ordering=self.ordering
+        )
+
+    def __getitem__(self, window: slice) -> list:
+        if not isinstance(window, slice) or window.stop is None or window.step is not None:
+            raise TypeError("only a bounded slice of merged sides can be read")
+        names = [f.lstrip("-") for f in self.ordering]
+
+        def key(row):
+            return tuple(getattr(row, n) for n in names)
+
+        newest_first = self.ordering[0].startswith("-")
+        merged = heapq.merge(
+            *(list(p[: window.stop]) for p in self.parts), key=key, reverse=newest_first
+        )
+        return list(merged)[window]
 
 
 class AppealsNewestFirst(NewestFirst):

@@ -578,13 +578,49 @@ def test_a_retry_returns_the_original_and_a_new_key_is_a_duplicate(
     distance=st.integers(0, 16),
     flips=st.lists(st.integers(0, 63), max_size=16, unique=True),
 )
-def test_hashes_within_the_distance_share_a_whole_band(phash, distance, flips):
+def test_a_hash_within_the_distance_has_a_band_among_the_probes(phash, distance, flips):
+    """Multi-index hashing: some stored band of a hash within the distance is among the
+    probes of the other (its own band values and those within the probe radius), so the
+    index lookup cannot miss it; and the two always share a lock key."""
     other = phash
     for bit in flips[:distance]:
         other ^= 1 << bit
-    bands = duplicates.hash_bands(phash, distance=distance)
-    assert set(bands) & set(duplicates.hash_bands(other, distance=distance))
-    assert all(0 <= value < 2**31 for _, value in bands)
+    probes = duplicates.hash_probes(phash, distance=distance)
+    stored = duplicates.hash_bands(other, distance=distance)
+    assert any(value in probes.get(key, ()) for key, value in stored)
+    assert all(0 <= value < 2**31 for _, value in stored)
+    locks = duplicates.lock_bands(phash, distance=distance)
+    assert set(locks) & set(duplicates.lock_bands(other, distance=distance))
+
+
+@pytest.mark.parametrize(
+    ("bits", "status"),
+    [
+        # The worst case for a band lookup: the flips spread over every 16-bit band, so no
+        # band is equal and the photo is found only through a probe within the radius.
+        ((0, 16, 32, 48), "needs_review"),
+        ((0, 1, 16, 17, 32, 48), "needs_review"),  # exactly the distance (6)
+        ((0, 1, 16, 17, 32, 33, 48), "credited"),  # one bit beyond it
+        ((0, 1, 2, 16, 17, 18, 32), "credited"),  # beyond, with a band equal
+    ],
+)
+def test_the_distance_threshold_holds_when_no_band_is_equal(
+    auth_api, other_resident, own_bag, settings, bits, status
+):
+    assert settings.PHOTO_DUPLICATE_DISTANCE == 6  # the masks are written for it
+    data = photo_bytes(16)
+    phash = images.photo_inspect(data=data).phash
+    earlier = stored_photo_with_hash(other_resident, own_bag, phash ^ sum(1 << b for b in bits))
+
+    body = upload(auth_api, data).json()
+
+    assert body["status"] == status, body["receipt"]
+    facts = ClaimPhoto.objects.get(claim_id=body["id"]).review_facts
+    if status == "needs_review":
+        assert facts["duplicate_of_claim"] == str(earlier.pk)
+        assert facts["distance"] == len(bits)
+    else:
+        assert facts == {}
 
 
 def test_bands_are_rebuilt_after_the_distance_changes(resident, other_resident, own_bag, settings):
@@ -594,7 +630,8 @@ def test_bands_are_rebuilt_after_the_distance_changes(resident, other_resident, 
 
     assert duplicates.photo_hash_bands_rebuild() == 1
 
-    assert PhotoHashBand.objects.count() == 11
+    # 4 bands of 16 bits probed within 2 bits at distance 10 (7 exact bands at 6 before)
+    assert PhotoHashBand.objects.count() == len(duplicates.hash_bands(0)) == 4
     assert upload(client_for(other_resident), data).json()["receipt"]["code"] == "duplicate_photo"
 
 

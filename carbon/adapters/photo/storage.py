@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from carbon.adapters.photo.duplicates import hash_bands
+from carbon.adapters.photo.duplicates import photo_band_rows
 from carbon.adapters.photo.images import InspectedPhoto
 from carbon.adapters.photo.models import ClaimPhoto, PhotoHashBand
 from carbon.models import Claim, User
@@ -54,9 +54,7 @@ def photo_store(
         )
         inspected.stored_files.append(photo.thumbnail.name)
         photo.save()
-        PhotoHashBand.objects.bulk_create(
-            [PhotoHashBand(photo=photo, band=b, value=v) for b, v in hash_bands(inspected.phash)]
-        )
+        PhotoHashBand.objects.bulk_create(photo_band_rows(photo_id=photo.pk, phash=inspected.phash))
     except BaseException:
         photo_files_discard(inspected=inspected)
         raise
