@@ -33,6 +33,9 @@ class Backend(Protocol):
         start a missing marker takes) whose start marker is not after the change's day.
         Atomic with respect to roll()."""
 
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        """Set members' scores in one bucket (0 removes the member)."""
+
     def roll(self, *, series: str, bucket: str, new_start: date) -> None:
         """Move a rolling sum's start to `new_start`, subtracting the days that left it."""
 

@@ -65,6 +65,22 @@ class DatabaseBackend:
                 for bucket in targets:
                     self._add(c.series, bucket, c.member, c.delta)
 
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        with transaction.atomic():
+            for member in sorted(scores):  # a fixed order: two puts cannot deadlock
+                score = scores[member]
+                rows = BoardScore.objects.filter(series=series, bucket=bucket, member=member)
+                if not score:
+                    rows.delete()
+                elif rows.update(score=score) == 0:
+                    try:
+                        with transaction.atomic():
+                            BoardScore.objects.create(
+                                series=series, bucket=bucket, member=member, score=score
+                            )
+                    except IntegrityError:  # a concurrent first write of the same member
+                        rows.update(score=score)
+
     def marker(self, *, series: str, bucket: str) -> date | None:
         row = BoardState.objects.filter(key=_mark_key(series, bucket)).first()
         return date.fromisoformat(row.text) if row else None

@@ -96,6 +96,17 @@ class RedisBackend:
             args += [c.series, c.member, c.delta, c.day.isoformat(), ",".join(c.buckets)]
         self._apply(args=args)
 
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        key = self._key(series, bucket)
+        pipe = self.redis.pipeline()  # MULTI/EXEC: readers never see half of it
+        for member, score in scores.items():
+            if score:
+                pipe.zadd(key, {member: score})
+            else:
+                pipe.zrem(key, member)
+        pipe.sadd(f"{PREFIX}{series}:buckets", bucket)
+        pipe.execute()
+
     def marker(self, *, series: str, bucket: str) -> date | None:
         raw = self.redis.get(f"{PREFIX}{series}:mark:{bucket}")
         return date.fromisoformat(raw) if raw else None
