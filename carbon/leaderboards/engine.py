@@ -334,11 +334,31 @@ def board_top(*, board: Board, limit: int) -> list[Row]:
 def board_around(*, board: Board, member: str | None, before: int, after: int):
     """(rows around the member, the member's own row) — (top rows, None) when the member is
     not on the board (no grams in the window yet)."""
-    position = _position(board, member) if member is not None else None
-    if position is None:
+    if member is None:
         return board_top(board=board, limit=before + 1 + after), None
-    offset = max(0, position - before)
-    rows = _with_who(board, _slice(board, offset=offset, limit=position - offset + 1 + after))
+    if isinstance(board.source, RatioSource):
+        position = _position(board, member)
+        if position is None:
+            return board_top(board=board, limit=before + 1 + after), None
+        offset = max(0, position - before)
+        rows = _with_who(board, _slice(board, offset=offset, limit=position - offset + 1 + after))
+    else:
+        today = local_date()
+        _rolled(board.series, today)
+        bucket = bucket_for_window(board.window, today)
+        backend = get_backend()
+        found = backend.around(
+            series=board.series, bucket=bucket, member=member, before=before, after=after
+        )
+        if found is None:
+            return board_top(board=board, limit=before + 1 + after), None
+        part, offset = found
+        first_rank = (
+            1
+            if offset == 0
+            else 1 + backend.count_above(series=board.series, bucket=bucket, score=part[0][1])
+        )
+        rows = _with_who(board, _ranked(part, first_rank=first_rank, first_position=offset))
     me = next((r for r in rows if r.member == member), None)
     return rows, me
 

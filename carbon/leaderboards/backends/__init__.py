@@ -55,6 +55,12 @@ class Backend(Protocol):
     def position(self, *, series: str, bucket: str, member: str) -> int | None:
         """0-based place of the member in the board's order, None when absent."""
 
+    def around(
+        self, *, series: str, bucket: str, member: str, before: int, after: int
+    ) -> tuple[list[tuple[str, int]], int] | None:
+        """Rows from `before` above the member to `after` below it, with the 0-based place
+        of the first; None when the member is absent."""
+
     def size(self, *, series: str, bucket: str) -> int: ...
 
     def scores(self, *, series: str, bucket: str) -> dict[str, int]: ...

@@ -145,6 +145,18 @@ class RedisBackend:
         )
         return [(member, int(score)) for member, score in rows]
 
+    def around(
+        self, *, series: str, bucket: str, member: str, before: int, after: int
+    ) -> tuple[list[tuple[str, int]], int] | None:
+        position = self.position(series=series, bucket=bucket, member=member)
+        if position is None:
+            return None
+        offset = max(0, position - max(0, before))
+        rows = self.top(
+            series=series, bucket=bucket, offset=offset, limit=position - offset + 1 + max(0, after)
+        )
+        return rows, offset
+
     def score(self, *, series: str, bucket: str, member: str) -> int | None:
         value = self.redis.zscore(self._key(series, bucket), member)
         return None if value is None else int(value)
