@@ -241,10 +241,13 @@ def test_a_push_loop_that_absorbed_its_cancellation_still_ends(monkeypatch, sett
 
     async def run():
         push.ensure_push_loop()
-        task, _stop = push._loops[asyncio.get_running_loop()]
+        task, stop = push._loops[asyncio.get_running_loop()]
         await asyncio.sleep(0.05)
         task.cancel()
-        await asyncio.wait_for(asyncio.shield(task), 2)  # ended, not pushing on
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 2)  # ended, not pushing on
+        finally:
+            stop.set()  # fail, never hang, if it did go on
         assert len(rounds) == 1
 
     asyncio.run(run())
