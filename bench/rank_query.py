@@ -63,9 +63,14 @@ def load_postgres(scores: list[int]) -> None:
         ) as copy:
             for i, score in enumerate(scores):
                 copy.write_row((SERIES, "all", f"{i:012d}", score))
+    # The rows were written around the backend: count their score bands (the rank aid).
+    from carbon.leaderboards.backends.database import DatabaseBackend
+
+    DatabaseBackend().bands_rebuild(series=SERIES)
     # As autovacuum would after a load: index-only scans need the visibility map.
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE carbon_boardscore")
+        cursor.execute("VACUUM ANALYZE carbon_boardband")
 
 
 def load_redis(backend, scores: list[int]) -> None:
@@ -138,6 +143,7 @@ def main() -> None:
             else:
                 with connection.cursor() as cursor:
                     cursor.execute("DELETE FROM carbon_boardscore WHERE series = %s", [SERIES])
+                    cursor.execute("DELETE FROM carbon_boardband WHERE series = %s", [SERIES])
 
 
 if __name__ == "__main__":

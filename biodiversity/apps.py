@@ -9,9 +9,12 @@ class BiodiversityConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: providers name models, which exist once the registry is ready.
         from biodiversity import demo
+        from biodiversity.projects.boards import project_boards_register
         from biodiversity.sightings import personal_data as sightings_data
         from carbon import demo_data, personal_data
 
         for provider in sightings_data.PROVIDERS:
             personal_data.register(provider)
         demo_data.register(demo_data.DemoSeeder(name="biodiversity", seed=demo.seed))
+        # Each survey project's live boards, in the core's leaderboard registry.
+        project_boards_register()

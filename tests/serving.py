@@ -123,6 +123,43 @@ def daphne(
             proc.wait(timeout=15)
 
 
+@contextmanager
+def uvicorn(
+    *, env: dict[str, str], log: Path, workers: int = 2, start_timeout: float = 60
+) -> Iterator[Server]:
+    """Serve the ASGI app as scripts/serve.sh does in production: uvicorn worker processes
+    sharing one loopback port. Yields once every worker has started."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(BIN / "uvicorn"),
+                "config.asgi:application",
+                *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
+                *("--backlog", "1024", "--lifespan", "off", "--no-proxy-headers"),
+                *("--ws-ping-interval", "10", "--ws-ping-timeout", "20"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while log.read_text().count("Started server process") < workers:
+            assert proc.poll() is None, f"uvicorn exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"uvicorn not up:\n{log.read_text()[-3000:]}"
+            time.sleep(0.2)
+        yield Server(f"http://127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
 @dataclass(frozen=True)
 class Call:
     method: str

@@ -22,6 +22,7 @@ from carbon.leaderboards.registry import Board, RatioSource, Who
 from carbon.leaderboards.windows import (
     LONGEST_ROLLING_DAYS,
     ROLLING_BUCKETS,
+    Window,
     bucket_for_window,
     buckets_for_event,
     local_date,
@@ -68,8 +69,29 @@ def _kept(bucket: str, today: date) -> bool:
     return False
 
 
-def _starts(today: date) -> dict[str, date]:
-    return {bucket: rolling_start(window, today) for window, bucket in ROLLING_BUCKETS.items()}
+def _starts(today: date, windows: frozenset[Window] = frozenset(Window)) -> dict[str, date]:
+    return {
+        bucket: rolling_start(window, today)
+        for window, bucket in ROLLING_BUCKETS.items()
+        if window in windows
+    }
+
+
+def _windows(series: str) -> frozenset[Window]:
+    """The windows some board reads from the series: it keeps only their buckets (a series
+    shown all-time only, like a campaign's tally, writes one bucket per event, not six)."""
+    return frozenset(b.window for b in registry.boards_of_series(series))
+
+
+def _event_buckets(day: date, today: date, windows: frozenset[Window]) -> tuple[str, ...]:
+    all_, week, month, daily = buckets_for_event(day)
+    wanted = {
+        all_: Window.ALL in windows,
+        week: Window.WEEK in windows,
+        month: Window.MONTH in windows,
+        daily: bool(windows & set(ROLLING_BUCKETS)),
+    }
+    return tuple(b for b, keep in wanted.items() if keep and _kept(b, today))
 
 
 # --- feeding ----------------------------------------------------------------------------
@@ -80,17 +102,34 @@ def board_record(*, series: str, entries: Iterable[tuple[str, int, datetime]]) -
     after your transaction commits (transaction.on_commit). Never raises."""
     try:
         today = local_date()
+        windows = _windows(series)
         changes = []
         for member, amount, at in entries:
             if not amount:
                 continue
             day = local_date(at)
-            buckets = tuple(b for b in buckets_for_event(day) if _kept(b, today))
+            buckets = _event_buckets(day, today, windows)
             changes.append(ScoreChange(series, member, day, int(amount), buckets))
         if not changes:
             return
         _rolled(series, today)
-        get_backend().apply(changes=changes, starts=_starts(today))
+        get_backend().apply(changes=changes, starts=_starts(today, windows))
+        topics_touch(topics=[board_topic(b.key) for b in registry.boards_of_series(series)])
+    except Exception:
+        log.warning("leaderboard %s: update failed (rebuild to repair)", series, exc_info=True)
+
+
+def board_set(*, series: str, scores: dict[str, int]) -> None:
+    """Set members' scores on an all-time-only series to recounted values (a source whose
+    scores do not add up over time, such as distinct species per observer: the app recounts
+    a member from its truth after each change and sets the result; 0 removes the row). Call
+    it after commit. Never raises."""
+    try:
+        if _windows(series) != {Window.ALL}:
+            raise ValueError(f"{series}: only an all-time-only series takes set scores")
+        if not scores:
+            return
+        get_backend().put(series=series, bucket="all", scores=scores)
         topics_touch(topics=[board_topic(b.key) for b in registry.boards_of_series(series)])
     except Exception:
         log.warning("leaderboard %s: update failed (rebuild to repair)", series, exc_info=True)
@@ -176,19 +215,19 @@ def series_rebuild(*, series: str, today: date | None = None) -> int:
     if source is None:
         raise KeyError(series)
     today = today or local_date()
-    starts = _starts(today)
+    windows = _windows(series)
+    starts = _starts(today, windows)
     buckets: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for member, day, amount in source.events():
         if not amount:
             continue
-        for bucket in buckets_for_event(day):
-            if _kept(bucket, today):
-                buckets[bucket][member] += amount
+        for bucket in _event_buckets(day, today, windows):
+            buckets[bucket][member] += amount
         for bucket, start in starts.items():
             if start <= day:
                 buckets[bucket][member] += amount
-    for bucket in ("all", *starts, week_bucket(today), month_bucket(today)):
-        buckets.setdefault(bucket, defaultdict(int))
+    for window in windows:
+        buckets.setdefault(bucket_for_window(window, today), defaultdict(int))
     get_backend().replace(
         series=series, buckets={b: dict(rows) for b, rows in buckets.items()}, markers=starts
     )
@@ -295,11 +334,31 @@ def board_top(*, board: Board, limit: int) -> list[Row]:
 def board_around(*, board: Board, member: str | None, before: int, after: int):
     """(rows around the member, the member's own row) — (top rows, None) when the member is
     not on the board (no grams in the window yet)."""
-    position = _position(board, member) if member is not None else None
-    if position is None:
+    if member is None:
         return board_top(board=board, limit=before + 1 + after), None
-    offset = max(0, position - before)
-    rows = _with_who(board, _slice(board, offset=offset, limit=position - offset + 1 + after))
+    if isinstance(board.source, RatioSource):
+        position = _position(board, member)
+        if position is None:
+            return board_top(board=board, limit=before + 1 + after), None
+        offset = max(0, position - before)
+        rows = _with_who(board, _slice(board, offset=offset, limit=position - offset + 1 + after))
+    else:
+        today = local_date()
+        _rolled(board.series, today)
+        bucket = bucket_for_window(board.window, today)
+        backend = get_backend()
+        found = backend.around(
+            series=board.series, bucket=bucket, member=member, before=before, after=after
+        )
+        if found is None:
+            return board_top(board=board, limit=before + 1 + after), None
+        part, offset = found
+        first_rank = (
+            1
+            if offset == 0
+            else 1 + backend.count_above(series=board.series, bucket=bucket, score=part[0][1])
+        )
+        rows = _with_who(board, _ranked(part, first_rank=first_rank, first_position=offset))
     me = next((r for r in rows if r.member == member), None)
     return rows, me
 

@@ -65,7 +65,9 @@ def _ids(members: Sequence[str]) -> list[int]:
     return [int(m) for m in members if m.isdigit()]
 
 
-def _describe_residents(members: Sequence[str]) -> dict[str, Who]:
+def residents_describe(members: Sequence[str]) -> dict[str, Who]:
+    """Rows of residents as every board shows them (a feature app's board of residents, a
+    survey's observers, reuses it): no name for an erased resident."""
     found = {}
     for user in User.objects.filter(pk__in=_ids(members)).values(
         "pk", "display_name", "erased_at", "community__name", "district__name"
@@ -108,6 +110,11 @@ def _residents_per(field: str):
     return divisors
 
 
+def resident_member(user) -> str | None:
+    """The member key of a signed-in resident on a board of residents."""
+    return engine.member_key(user.pk) if getattr(user, "pk", None) is not None else None
+
+
 def _member(field: str):
     def of_user(user) -> str | None:
         value = getattr(user, field, None)
@@ -137,7 +144,7 @@ SOURCES = (
         unit="g",
         member_kind="resident",
         events=lambda: _events(RESIDENTS),
-        describe=_describe_residents,
+        describe=residents_describe,
         member_of_user=_member("pk"),
     ),
     BoardSource(

@@ -46,3 +46,24 @@ class BoardState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.number or self.text}"
+
+
+class BoardBand(models.Model):
+    """How many members of a board have a score in each band (carbon.leaderboards.bands): a
+    rank is the members of the bands above plus a count inside the member's own band, so
+    it costs the same for the last of a million as for the first. Kept by the database
+    backend in the transaction of every score write."""
+
+    series = models.CharField(max_length=64)
+    bucket = models.CharField(max_length=16)
+    band = models.IntegerField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "carbon"
+        constraints = [
+            models.UniqueConstraint(fields=["series", "bucket", "band"], name="unique_board_band")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}/{self.bucket}/band {self.band}: {self.count}"

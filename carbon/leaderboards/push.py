@@ -13,6 +13,8 @@ A topic changed again within the interval stays dirty and goes out on the traili
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import weakref
 
@@ -85,21 +87,52 @@ async def push_once() -> int:
     return sent
 
 
-async def _run() -> None:
+async def _run(stop: asyncio.Event) -> None:
     poll = float(settings.LEADERBOARD_POLL_SECONDS)
-    while True:
+    me = asyncio.current_task()
+    # A cancellation can be absorbed inside a round (a library await that catches it and
+    # returns or raises something else): then `while True` went on pushing, and the event
+    # loop's shutdown, which cancels each task once and waits for it, waited forever (the
+    # hang of the thread-fed socket test at loop close). So the loop also ends on a pending
+    # cancellation, and on a cooperative stop between rounds.
+    while not stop.is_set() and not me.cancelling():
         try:
             await push_once()
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; a board is never stuck dirty
             log.warning("leaderboard push round failed", exc_info=True)
-        await asyncio.sleep(poll)
+        if me.cancelling():
+            break
+        try:
+            await asyncio.wait_for(stop.wait(), poll)
+        except TimeoutError:
+            pass
 
 
 def ensure_push_loop() -> None:
-    """Start this process's push loop on the running event loop, once."""
+    """Start this process's push loop on the running event loop, once. In a fresh context:
+    the loop outlives the socket that starts it, so it must not inherit that socket's
+    context (asgiref's thread-sensitive executor choice lives in context variables)."""
     loop = asyncio.get_running_loop()
-    task = _loops.get(loop)
-    if task is None or task.done():
-        _loops[loop] = loop.create_task(_run(), name="leaderboard-push")
+    found = _loops.get(loop)
+    if found is None or found[0].done():
+        stop = asyncio.Event()
+        task = contextvars.Context().run(loop.create_task, _run(stop), name="leaderboard-push")
+        _loops[loop] = (task, stop)
+
+
+async def push_loop_stop() -> None:
+    """Stop this event loop's push loop between rounds and wait for it (a test, or a
+    server's shutdown, before its loop closes: no round is cut in the middle of a send)."""
+    found = _loops.pop(asyncio.get_running_loop(), None)
+    if found is None:
+        return
+    task, stop = found
+    stop.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), 10)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

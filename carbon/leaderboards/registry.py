@@ -6,6 +6,11 @@ registers its own series (carbon.leaderboards.ledger_source); a feature app regi
 series it feeds from its AppConfig.ready() and records its events with
 `carbon.leaderboards.engine.board_record`. The core never imports a feature app.
 
+A feature app with one board per thing it owns (a campaign, a survey project) registers a
+*family* instead: `BoardFamily(key, scopes, source)`; the series of scope "12" is
+`<family key>.12`, built on demand by `source("12")`, so a campaign created at run time has
+its board without registering anything.
+
 A source's `events()` is the source of truth for a rebuild: (member, city-time date, amount)
 rows, already summed per member and day if the source likes (the engine sums again).
 """
@@ -82,6 +87,24 @@ class RatioSource:
 
 Source = BoardSource | RatioSource
 
+SCOPE_PATTERN = re.compile(r"^[a-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class BoardFamily:
+    """One series per scope (a campaign's id, a survey project's id), for a feature app whose
+    boards come and go with its rows. `scopes()` lists the scopes that have a board now (a
+    rebuild of everything and the roll-over walk them); `source(scope)` returns the scope's
+    BoardSource, keyed `<key>.<scope>`, or None when there is no such scope."""
+
+    key: str
+    scopes: Callable[[], Iterable[str]]
+    source: Callable[[str], BoardSource | None]
+
+    def __post_init__(self) -> None:
+        if not KEY_PATTERN.match(self.key):
+            raise ValueError(f"board family key {self.key!r} must look like 'app.thing'")
+
 
 @dataclass(frozen=True)
 class Board:
@@ -120,11 +143,15 @@ class DuplicateSource(ValueError):
 
 
 _sources: dict[str, Source] = {}
+_families: dict[str, BoardFamily] = {}
 
 
-def register(source: Source) -> Source:
-    if source.key in _sources:
+def register(source: Source | BoardFamily) -> Source | BoardFamily:
+    if source.key in _sources or source.key in _families:
         raise DuplicateSource(f"board source {source.key!r} is registered twice")
+    if isinstance(source, BoardFamily):
+        _families[source.key] = source
+        return source
     if isinstance(source, RatioSource) and source.base not in _sources:
         raise ValueError(f"{source.key!r} derives from {source.base!r}: register that first")
     _sources[source.key] = source
@@ -133,29 +160,55 @@ def register(source: Source) -> Source:
 
 def unregister(key: str) -> None:
     """Tests that register a source of their own put things back with this."""
-    del _sources[key]
+    if key in _families:
+        del _families[key]
+    else:
+        del _sources[key]
+
+
+def _family_source(key: str) -> BoardSource | None:
+    family_key, _sep, scope = key.rpartition(".")
+    family = _families.get(family_key)
+    if family is None or not SCOPE_PATTERN.match(scope):
+        return None
+    found = family.source(scope)
+    if found is not None and found.key != key:
+        raise ValueError(f"family {family_key!r} gave {found.key!r} for scope {scope!r}")
+    return found
+
+
+def _resolve(key: str) -> Source | None:
+    found = _sources.get(key)
+    return found if found is not None else _family_source(key)
 
 
 def sources() -> tuple[Source, ...]:
-    return tuple(_sources.values())
+    """Every source, with one per scope of each family (a query per family)."""
+    scoped = [
+        found
+        for family in _families.values()
+        for scope in family.scopes()
+        if (found := family.source(str(scope))) is not None
+    ]
+    return (*_sources.values(), *scoped)
 
 
 def series(key: str) -> BoardSource | None:
-    found = _sources.get(key)
+    found = _resolve(key)
     return found if isinstance(found, BoardSource) else None
 
 
+def _boards_of(source: Source) -> list[Board]:
+    return [Board(f"{source.key}.{w.value}", source, w) for w in source.windows]
+
+
 def boards() -> list[Board]:
-    return [
-        Board(f"{source.key}.{window.value}", source, window)
-        for source in _sources.values()
-        for window in source.windows
-    ]
+    return [b for source in sources() for b in _boards_of(source)]
 
 
 def board(key: str) -> Board | None:
     series_key, _sep, window = key.rpartition(".")
-    source = _sources.get(series_key)
+    source = _resolve(series_key)
     if source is None or window not in [w.value for w in source.windows]:
         return None
     return Board(key, source, Window(window))
@@ -174,5 +227,10 @@ def board_get(key: str) -> Board:
 
 
 def boards_of_series(series_key: str) -> list[Board]:
-    """The boards that read `series_key`, directly or derived from it."""
-    return [b for b in boards() if b.series == series_key]
+    """The boards that read `series_key`, directly or derived from it (without walking the
+    families' scopes: a write to one campaign's series costs no query for the others)."""
+    base = series(series_key)
+    if base is None:
+        return []
+    derived = [s for s in _sources.values() if isinstance(s, RatioSource) and s.base == base.key]
+    return [b for source in (base, *derived) for b in _boards_of(source)]

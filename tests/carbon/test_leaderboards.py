@@ -302,3 +302,56 @@ def test_windows_roll_over_on_the_beat_and_production_broadcasts_over_pub_sub(se
         assert settings.LEADERBOARD_BACKEND == "redis"
     else:
         assert settings.LEADERBOARD_BACKEND == "database"
+
+
+def test_ranks_and_neighbours_hold_under_random_writes(board_backend, test_source):
+    """Ranks (the database backend's band counts), counts above a score and the rows around a
+    member agree with a plain sort of the board, after adds, set scores, moves back to zero,
+    negative moves and a rebuild, on both backends."""
+    import random
+
+    from carbon.leaderboards.backends import ScoreChange
+
+    rng = random.Random(7)
+    backend = board_backend
+    truth: dict[str, int] = {}
+    today = local_date()
+    for step in range(400):
+        member = engine.member_key(rng.randrange(60))
+        delta = rng.choice([1, 2, 5, 100, 127, 128, 129, 4000, 70_000, -1, -100, -4000])
+        if step % 37 == 36:  # a recount sets the score (0 removes the member)
+            value = rng.choice([0, 3, 130, 9000])
+            backend.put(series="testapp.votes", bucket="all", scores={member: value})
+            truth[member] = value
+            if not value:
+                del truth[member]
+            continue
+        if step % 50 == 49:  # back to exactly zero: the row (and its band count) goes
+            delta = -truth.get(member, 0) or 1
+        backend.apply(
+            changes=[ScoreChange("testapp.votes", member, today, delta, ("all",))], starts={}
+        )
+        truth[member] = truth.get(member, 0) + delta
+        if not truth[member]:
+            del truth[member]
+
+    def check():
+        order = sorted(truth.items(), key=lambda r: (r[1], r[0]), reverse=True)
+        assert backend.top(series="testapp.votes", bucket="all", offset=0, limit=100) == order
+        assert backend.size(series="testapp.votes", bucket="all") == len(order)
+        for position, (member, score) in enumerate(order):
+            found = backend.position(series="testapp.votes", bucket="all", member=member)
+            assert found == position
+            above = sum(1 for _m, s in order if s > score)
+            assert backend.count_above(series="testapp.votes", bucket="all", score=score) == above
+            rows, first = backend.around(
+                series="testapp.votes", bucket="all", member=member, before=3, after=2
+            )
+            assert first == max(0, position - 3)
+            assert rows == order[first : position + 3]
+
+    check()
+    backend.replace(series="testapp.votes", buckets={"all": dict(truth)}, markers={})
+    check()
+    engine.boards_roll()  # touches, drops nothing kept: ranks unchanged
+    check()

@@ -1,6 +1,7 @@
 """Two real ASGI workers (Daphne processes) on Redis (pub/sub channel layer, sorted-set
 boards) and PostgreSQL: a client on each receives the same numbered updates, and a client
-that never reads is dropped by the ping timeout without delaying the others."""
+that never reads is dropped by the ping timeout without delaying the others. And the
+production command's uvicorn workers on one port: HTTP and the same numbered pushes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.carbon.factories import CommunityFactory, UserFactory
 from tests.carbon.leaderboard_helpers import award
-from tests.serving import WebSocket, WebSocketClosed, daphne, server_env
+from tests.serving import Call, WebSocket, WebSocketClosed, burst, daphne, server_env, uvicorn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -126,3 +127,39 @@ def test_two_workers_push_the_same_sequence_and_a_slow_client_is_dropped(tmp_pat
     assert len(seqs) < 15
     assert took < 10
     assert isinstance(closed, WebSocketClosed), closed
+
+
+def test_uvicorn_workers_on_one_port_serve_the_api_and_the_same_numbered_pushes(tmp_path):
+    """The production command (scripts/serve.sh): two uvicorn worker processes on one port.
+    HTTP answers from it, and sockets opened on it (the kernel spreads them over the
+    workers) all get the same numbered updates of a board."""
+    community = CommunityFactory()
+    people = [
+        UserFactory(display_name=f"Resident {i}", community=community, district=community.district)
+        for i in range(5)
+    ]
+    for i, user in enumerate(people):
+        award(user, 10 + i)
+    token = str(AccessToken.for_user(people[0]))
+    path = f"/ws/v1/leaderboards/{BOARD}?token={token}"
+
+    with uvicorn(env=_env(tmp_path, "uv"), log=tmp_path / "uv.log", workers=2) as server:
+        me = burst(server.url, [Call("GET", "/api/v1/me", token)] * 20, clients=8)
+        assert {a.status for a in me} == {200}
+
+        async def run():
+            sockets = [await WebSocket.connect(server.url, path) for _ in range(6)]
+            for ws in sockets:
+                assert (await ws.receive_json())["type"] == "snapshot"
+            for step in range(3):
+                await asyncio.to_thread(award, people[step], 1000)
+                await asyncio.sleep(0.3)
+            target = 1012  # people[2]: 12 + 1000
+            seen = await asyncio.gather(*(_collect(ws, target) for ws in sockets))
+            for ws in sockets:
+                await ws.close()
+            return seen
+
+        seen = asyncio.run(run())
+    # Every socket ends on the same numbered update, whichever worker it is on.
+    assert len({s[-1] for s in seen}) == 1, seen

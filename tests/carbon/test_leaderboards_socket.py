@@ -17,6 +17,8 @@ from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from carbon import tasks
+from carbon.leaderboards import push
+from carbon.leaderboards.push import push_loop_stop
 from config.asgi import application
 from tests.carbon.factories import CommunityFactory, UserFactory
 from tests.carbon.leaderboard_helpers import award, board_backend
@@ -42,6 +44,9 @@ def run_async(main):
         try:
             return await main()
         finally:
+            # This loop's push loop ends between rounds, before the loop closes; then the
+            # executor thread's connections go back.
+            await push_loop_stop()
             await sync_to_async(connections.close_all)()
 
     return asyncio.run(wrapper())
@@ -179,22 +184,16 @@ def test_snapshot_requests_are_limited_and_bad_messages_answered(board_backend, 
     run_async(run)
 
 
-@pytest.mark.skip(
-    reason="hangs at the close of its event loop on PostgreSQL (seen on a loaded machine, cause "
-    "not found yet); the write side marks boards without an event loop, and the two-worker "
-    "Daphne test in test_leaderboards_serving.py covers pushes end to end"
-)
 @pytest.mark.postgres
-def test_writes_from_threads_without_an_event_loop_reach_the_socket(people, caplog, settings):
+def test_writes_from_threads_without_an_event_loop_reach_the_socket(
+    board_backend, people, caplog, settings
+):
     """A Celery worker's thread has no event loop: it only marks the board, the ASGI side
     pushes. Two awards and a roll-over from a plain thread, no loop errors logged. (On
     PostgreSQL: the suite's in-memory SQLite refuses a second thread's write outright.)
-    On the database backend only for now: with the Redis backend this test hung at the end
-    of its event loop in the services pass (under investigation, see the branch report)."""
-    settings.LEADERBOARD_BACKEND = "database"
-    from carbon.leaderboards.backends import reset_backends
-
-    reset_backends()
+    It used to hang at the close of its event loop: the roll-over marks every board, the
+    push loop is mid-round when asyncio.run cancels it, the cancellation was absorbed in the
+    round and the loop went on; the push loop now ends on a pending cancellation."""
     ann, bo = people
     caplog.set_level(logging.WARNING)
 
@@ -223,3 +222,32 @@ def test_writes_from_threads_without_an_event_loop_reach_the_socket(people, capl
 
     run_async(run)
     assert not [r for r in caplog.records if "loop" in r.getMessage().lower()]
+
+
+def test_a_push_loop_that_absorbed_its_cancellation_still_ends(monkeypatch, settings):
+    """The event loop's shutdown cancels each task once and waits for it: a push round that
+    swallows the CancelledError (as a library await may) must not keep the loop pushing."""
+    settings.LEADERBOARD_POLL_SECONDS = 0.01
+    rounds = []
+
+    async def absorbing_round():
+        rounds.append(1)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return 0
+
+    monkeypatch.setattr(push, "push_once", absorbing_round)
+
+    async def run():
+        push.ensure_push_loop()
+        task, stop = push._loops[asyncio.get_running_loop()]
+        await asyncio.sleep(0.05)
+        task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 2)  # ended, not pushing on
+        finally:
+            stop.set()  # fail, never hang, if it did go on
+        assert len(rounds) == 1
+
+    asyncio.run(run())

@@ -33,6 +33,9 @@ class Backend(Protocol):
         start a missing marker takes) whose start marker is not after the change's day.
         Atomic with respect to roll()."""
 
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        """Set members' scores in one bucket (0 removes the member)."""
+
     def roll(self, *, series: str, bucket: str, new_start: date) -> None:
         """Move a rolling sum's start to `new_start`, subtracting the days that left it."""
 
@@ -51,6 +54,12 @@ class Backend(Protocol):
 
     def position(self, *, series: str, bucket: str, member: str) -> int | None:
         """0-based place of the member in the board's order, None when absent."""
+
+    def around(
+        self, *, series: str, bucket: str, member: str, before: int, after: int
+    ) -> tuple[list[tuple[str, int]], int] | None:
+        """Rows from `before` above the member to `after` below it, with the 0-based place
+        of the first; None when the member is absent."""
 
     def size(self, *, series: str, bucket: str) -> int: ...
 

@@ -2,37 +2,103 @@
 sequence numbers, dirty topics and flush locks. A write locks the series' rolling markers
 (shared), a roll-over locks them exclusively, so the two never interleave on PostgreSQL;
 SQLite serialises every write anyway.
+
+Ranks: BoardBand counts the members per score band (carbon.leaderboards.bands), kept in the
+transaction of every write, so a rank is a sum over the bands above (a few hundred rows at
+most) plus two index range counts inside the member's own band, not a count of everyone
+above (O(rank): 200-400 ms for the tail of a million). A writer adds its band changes at
+the end of its transaction in one statement, in key order, so two writers never deadlock on
+them. `bands_rebuild` recounts a series' bands from its rows (after a bulk load).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Sum
 from django.utils import timezone
 
 from carbon.leaderboards.backends import ScoreChange
-from carbon.leaderboards.models import BoardScore, BoardState
+from carbon.leaderboards.bands import band_bounds, score_band
+from carbon.leaderboards.models import BoardBand, BoardScore, BoardState
 
 
 def _mark_key(series: str, bucket: str) -> str:
     return f"mark:{series}:{bucket}"
 
 
+_ADD = (
+    "UPDATE carbon_boardscore SET score = score + %s "
+    "WHERE series = %s AND bucket = %s AND member = %s RETURNING score"
+)
+
+
 class DatabaseBackend:
-    def _add(self, series: str, bucket: str, member: str, delta: int) -> None:
-        rows = BoardScore.objects.filter(series=series, bucket=bucket, member=member)
-        if rows.update(score=F("score") + delta) == 0:
-            try:
-                with transaction.atomic():
-                    BoardScore.objects.create(
-                        series=series, bucket=bucket, member=member, score=delta
-                    )
-            except IntegrityError:  # a concurrent first write of the same member
-                rows.update(score=F("score") + delta)
-        rows.filter(score=0).delete()
+    def _add(self, series: str, bucket: str, member: str, delta: int, bands: Counter) -> None:
+        """Add delta to a member's score; note the band change in `bands`."""
+        args = [delta, series, bucket, member]
+        with connection.cursor() as cursor:
+            cursor.execute(_ADD, args)
+            row = cursor.fetchone()
+            if row is None:
+                try:
+                    with transaction.atomic():
+                        BoardScore.objects.create(
+                            series=series, bucket=bucket, member=member, score=delta
+                        )
+                    row = None
+                except IntegrityError:  # a concurrent first write of the same member
+                    cursor.execute(_ADD, args)
+                    row = cursor.fetchone()
+        new = row[0] if row is not None else delta
+        old = new - delta if row is not None else 0
+        self._moved(bands, series, bucket, old, new)
+        if new == 0:
+            BoardScore.objects.filter(series=series, bucket=bucket, member=member).delete()
+
+    @staticmethod
+    def _moved(bands: Counter, series: str, bucket: str, old: int, new: int) -> None:
+        if old:
+            bands[(series, bucket, score_band(old))] -= 1
+        if new:
+            bands[(series, bucket, score_band(new))] += 1
+
+    @staticmethod
+    def _bands_add(bands: Counter) -> None:
+        """Apply the band changes of this transaction: one statement, in key order."""
+        rows = [(key, n) for key, n in sorted(bands.items()) if n]
+        if not rows:
+            return
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        params = [v for (series, bucket, band), n in rows for v in (series, bucket, band, n)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO carbon_boardband (series, bucket, band, count) VALUES "
+                f"{values} ON CONFLICT (series, bucket, band) "
+                "DO UPDATE SET count = carbon_boardband.count + excluded.count",
+                params,
+            )
+
+    def bands_rebuild(self, *, series: str) -> None:
+        """Recount a series' bands from its rows (after rows were written around the
+        backend, as a bulk load does)."""
+        with transaction.atomic():
+            counts: Counter = Counter()
+            rows = BoardScore.objects.filter(series=series).values_list("bucket", "score")
+            for bucket, score in rows.iterator(chunk_size=50_000):
+                if score:
+                    counts[(bucket, score_band(score))] += 1
+            BoardBand.objects.filter(series=series).delete()
+            BoardBand.objects.bulk_create(
+                (
+                    BoardBand(series=series, bucket=b, band=band, count=n)
+                    for (b, band), n in counts.items()
+                ),
+                batch_size=5000,
+            )
 
     def _markers(self, series: str, starts: dict[str, date], *, exclusive: bool) -> dict:
         keys = {_mark_key(series, bucket): bucket for bucket in starts}
@@ -56,6 +122,7 @@ class DatabaseBackend:
             return
         with transaction.atomic():
             markers = {}
+            bands: Counter = Counter()
             for c in sorted(changes, key=lambda c: (c.series, c.member)):
                 if c.series not in markers:
                     markers[c.series] = self._markers(c.series, starts, exclusive=False)
@@ -63,7 +130,33 @@ class DatabaseBackend:
                     b for b, start in markers[c.series].items() if c.day >= start
                 ]
                 for bucket in targets:
-                    self._add(c.series, bucket, c.member, c.delta)
+                    self._add(c.series, bucket, c.member, c.delta, bands)
+            self._bands_add(bands)
+
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        with transaction.atomic():
+            bands: Counter = Counter()
+            for member in sorted(scores):  # a fixed order: two puts cannot deadlock
+                score = scores[member]
+                rows = BoardScore.objects.filter(series=series, bucket=bucket, member=member)
+                old = rows.select_for_update().values_list("score", flat=True).first() or 0
+                if old == score:
+                    continue
+                if not score:
+                    rows.delete()
+                elif old:
+                    rows.update(score=score)
+                else:
+                    try:
+                        with transaction.atomic():
+                            BoardScore.objects.create(
+                                series=series, bucket=bucket, member=member, score=score
+                            )
+                    except IntegrityError:  # a concurrent first write: take its value
+                        old = rows.select_for_update().values_list("score", flat=True).get()
+                        rows.update(score=score)
+                self._moved(bands, series, bucket, old, score)
+            self._bands_add(bands)
 
     def marker(self, *, series: str, bucket: str) -> date | None:
         row = BoardState.objects.filter(key=_mark_key(series, bucket)).first()
@@ -75,12 +168,14 @@ class DatabaseBackend:
             if current >= new_start:
                 return
             day = current
+            bands: Counter = Counter()
             while day < new_start:
                 for member, score in BoardScore.objects.filter(
                     series=series, bucket=f"d:{day.isoformat()}"
                 ).values_list("member", "score"):
-                    self._add(series, bucket, member, -score)
+                    self._add(series, bucket, member, -score, bands)
                 day += timedelta(days=1)
+            self._bands_add(bands)
             BoardState.objects.filter(key=_mark_key(series, bucket)).update(
                 text=new_start.isoformat()
             )
@@ -91,7 +186,9 @@ class DatabaseBackend:
         )
 
     def drop(self, *, series: str, bucket: str) -> None:
-        BoardScore.objects.filter(series=series, bucket=bucket).delete()
+        with transaction.atomic():
+            BoardScore.objects.filter(series=series, bucket=bucket).delete()
+            BoardBand.objects.filter(series=series, bucket=bucket).delete()
 
     def _rows(self, series: str, bucket: str):
         return BoardScore.objects.filter(series=series, bucket=bucket)
@@ -111,21 +208,63 @@ class DatabaseBackend:
         )
 
     def count_above(self, *, series: str, bucket: str, score: int) -> int:
-        return self._rows(series, bucket).filter(score__gt=score).count()
+        """The members of the bands above the score's, plus those above it in its band (an
+        index range count no wider than the band)."""
+        band = score_band(score) if score else 0
+        _low, high = band_bounds(band) if score else (0, 0)
+        above = BoardBand.objects.filter(series=series, bucket=bucket, band__gt=band)
+        in_band = self._rows(series, bucket).filter(score__gt=score, score__lte=high)
+        return (above.aggregate(n=Sum("count"))["n"] or 0) + in_band.count()
 
     def position(self, *, series: str, bucket: str, member: str) -> int | None:
         score = self.score(series=series, bucket=bucket, member=member)
         if score is None:
             return None
-        # Two range counts on the rank index; one OR'ed filter would scan the whole board.
+        # Ties: among equal scores the higher member key comes first (an index range count).
+        ties = self._rows(series, bucket).filter(score=score, member__gt=member).count()
+        return self.count_above(series=series, bucket=bucket, score=score) + ties
+
+    def around(
+        self, *, series: str, bucket: str, member: str, before: int, after: int
+    ) -> tuple[list[tuple[str, int]], int] | None:
+        """The rows from `before` above the member to `after` below it, and the position of
+        the first: read by key from the member's row (an OFFSET would walk every row above)."""
+        before, after = max(0, before), max(0, after)
+        score = self.score(series=series, bucket=bucket, member=member)
+        if score is None:
+            return None
+        position = self.position(series=series, bucket=bucket, member=member)
         rows = self._rows(series, bucket)
-        return (
-            rows.filter(score__gt=score).count()
-            + rows.filter(score=score, member__gt=member).count()
+        fields = ("member", "score")
+        # Each half as two plain ranges of the rank index (a tie range and a score range):
+        # an OR of the two would not bound the index scan.
+        above = list(
+            rows.filter(score=score, member__gt=member)
+            .order_by("member")
+            .values_list(*fields)[:before]
         )
+        if len(above) < before:
+            above += list(
+                rows.filter(score__gt=score)
+                .order_by("score", "member")
+                .values_list(*fields)[: before - len(above)]
+            )
+        below = list(
+            rows.filter(score=score, member__lte=member)
+            .order_by("-member")
+            .values_list(*fields)[: 1 + after]
+        )
+        if len(below) < 1 + after:
+            below += list(
+                rows.filter(score__lt=score)
+                .order_by("-score", "-member")
+                .values_list(*fields)[: 1 + after - len(below)]
+            )
+        return [*reversed(above), *below], position - len(above)
 
     def size(self, *, series: str, bucket: str) -> int:
-        return self._rows(series, bucket).count()
+        found = BoardBand.objects.filter(series=series, bucket=bucket).aggregate(n=Sum("count"))
+        return found["n"] or 0
 
     def scores(self, *, series: str, bucket: str) -> dict[str, int]:
         return dict(self._rows(series, bucket).values_list("member", "score"))
@@ -135,6 +274,20 @@ class DatabaseBackend:
     ) -> None:
         with transaction.atomic():
             BoardScore.objects.filter(series=series).delete()
+            BoardBand.objects.filter(series=series).delete()
+            counts = Counter(
+                (bucket, score_band(score))
+                for bucket, rows in buckets.items()
+                for score in rows.values()
+                if score != 0
+            )
+            BoardBand.objects.bulk_create(
+                (
+                    BoardBand(series=series, bucket=b, band=band, count=n)
+                    for (b, band), n in counts.items()
+                ),
+                batch_size=5000,
+            )
             BoardScore.objects.bulk_create(
                 (
                     BoardScore(series=series, bucket=bucket, member=member, score=score)

@@ -96,6 +96,17 @@ class RedisBackend:
             args += [c.series, c.member, c.delta, c.day.isoformat(), ",".join(c.buckets)]
         self._apply(args=args)
 
+    def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
+        key = self._key(series, bucket)
+        pipe = self.redis.pipeline()  # MULTI/EXEC: readers never see half of it
+        for member, score in scores.items():
+            if score:
+                pipe.zadd(key, {member: score})
+            else:
+                pipe.zrem(key, member)
+        pipe.sadd(f"{PREFIX}{series}:buckets", bucket)
+        pipe.execute()
+
     def marker(self, *, series: str, bucket: str) -> date | None:
         raw = self.redis.get(f"{PREFIX}{series}:mark:{bucket}")
         return date.fromisoformat(raw) if raw else None
@@ -133,6 +144,18 @@ class RedisBackend:
             self._key(series, bucket), offset, offset + limit - 1, withscores=True
         )
         return [(member, int(score)) for member, score in rows]
+
+    def around(
+        self, *, series: str, bucket: str, member: str, before: int, after: int
+    ) -> tuple[list[tuple[str, int]], int] | None:
+        position = self.position(series=series, bucket=bucket, member=member)
+        if position is None:
+            return None
+        offset = max(0, position - max(0, before))
+        rows = self.top(
+            series=series, bucket=bucket, offset=offset, limit=position - offset + 1 + max(0, after)
+        )
+        return rows, offset
 
     def score(self, *, series: str, bucket: str, member: str) -> int | None:
         value = self.redis.zscore(self._key(series, bucket), member)
