@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from biodiversity.institutions.models import Institution, ProjectMember, SurveyProject
 from biodiversity.institutions.services import institution_member_add, project_member_add
 from biodiversity.maps.grid import map_grid_rebuild
+from biodiversity.projects.boards import project_boards_rebuild
 from biodiversity.sightings.grading import community_taxon
 from biodiversity.sightings.models import (
     Flag,
@@ -151,6 +152,8 @@ def _sightings(*, observers: list[User], expert: User, now) -> None:
     Identification.objects.bulk_create(idents, batch_size=500)
     # One report waiting in the moderation queue.
     Flag.objects.create(sighting=sightings[7], user=observers[-1], reason=Flag.Reason.INAPPROPRIATE)
+    # Written set-based, without the signals that keep the survey boards live: build them.
+    project_boards_rebuild()
 
 
 def _picture(rng: random.Random, i: int) -> tuple[bytes, bytes]:

@@ -123,6 +123,14 @@ def daphne(
             proc.wait(timeout=15)
 
 
+def _uvicorn_bin() -> str:
+    """The project's own uvicorn (its .venv), else the one beside this interpreter."""
+    for candidate in (ROOT / ".venv" / "bin" / "uvicorn", BIN / "uvicorn"):
+        if candidate.exists():
+            return str(candidate)
+    raise FileNotFoundError("uvicorn is not installed: uv sync")
+
+
 @contextmanager
 def uvicorn(
     *, env: dict[str, str], log: Path, workers: int = 2, start_timeout: float = 60
@@ -133,7 +141,7 @@ def uvicorn(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                str(BIN / "uvicorn"),
+                _uvicorn_bin(),
                 "config.asgi:application",
                 *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
                 *("--backlog", "1024", "--lifespan", "off", "--no-proxy-headers"),

@@ -114,6 +114,14 @@ def observers_recount(*, user_ids: Iterable[int], project_ids: Iterable[int] | N
             )
 
 
+def project_boards_rebuild() -> None:
+    """Rebuild every project's boards from the sightings (after rows written set-based, as
+    the demo seeds them, without the signals that keep the boards live)."""
+    for project_id in SurveyProject.objects.order_by("pk").values_list("pk", flat=True):
+        for family in _KINDS:
+            engine.series_rebuild(series=project_series(family, project_id))
+
+
 def _later(users: Sequence[int | None], projects: Sequence[int] | None = None) -> None:
     transaction.on_commit(
         lambda: observers_recount(user_ids=users, project_ids=projects), robust=True
