@@ -368,11 +368,13 @@ def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
 
 
 def _on_commit_notify(
-    user_ids: Iterable[int | None], credits: Sequence[tuple[int, int, datetime]] = ()
+    user_ids: Iterable[int | None],
+    credits: Sequence[tuple[int, int, datetime]] = (),
+    groups: dict[int, tuple[int | None, int | None]] | None = None,
 ) -> None:
     """Push the residents' balances, and feed the leaderboards the grams awarded (+) or
     reversed (-), once the transaction commits: one push for the whole transaction."""
-    changes_on_commit(user_ids=user_ids, credits=credits)
+    changes_on_commit(user_ids=user_ids, credits=credits, groups=groups)
 
 
 # --- public operations --------------------------------------------------------------------
@@ -421,8 +423,9 @@ def ledger_award(
         "reference": reference,
     }
     issuance = system_account(kind=AccountKind.ISSUANCE)
+    groups = None
     if connection.vendor == "postgresql":
-        transfer = _award_in_one_statement(
+        transfer, groups = _award_in_one_statement(
             account=account, issuance=issuance, fields=fields, expires_at=expires_at
         )
         if transfer is None:
@@ -458,7 +461,7 @@ def ledger_award(
             if (found := _existing(idempotency_key, digest)) is not None:
                 return found
             raise
-    _on_commit_notify([account.user_id], [(account.user_id, amount_g, transfer.created_at)])
+    _on_commit_notify([account.user_id], [(account.user_id, amount_g, transfer.created_at)], groups)
     return transfer
 
 
@@ -466,7 +469,8 @@ def ledger_award(
 # no error, so no savepoint is needed inside a caller's transaction) and every later part
 # reads the part before: nothing is written beyond the transfer when it is skipped, and the
 # resident's row is locked before the issuance shard's (the order every ledger write takes;
-# the shard update can only run on the resident update's output).
+# the shard update can only run on the resident update's output). It also reads the
+# resident's community and district, which the leaderboards need after commit.
 _AWARD_SQL = """
 WITH transfer AS (
     INSERT INTO carbon_transfer (idempotency_key, payload_hash, debit_account_id,
@@ -484,18 +488,22 @@ WITH transfer AS (
     UPDATE carbon_account SET debits_posted = carbon_account.debits_posted + %(amount)s
     FROM resident WHERE carbon_account.id = %(issuance)s
     RETURNING resident.transfer_id
+), lot AS (
+    INSERT INTO carbon_lot (account_id, award_id, category, amount_g, remaining_g, expires_at)
+    SELECT %(account)s, shard.transfer_id, %(category)s, %(amount)s, %(amount)s, %(expires_at)s
+    FROM shard
+    RETURNING id, award_id
 )
-INSERT INTO carbon_lot (account_id, award_id, category, amount_g, remaining_g, expires_at)
-SELECT %(account)s, shard.transfer_id, %(category)s, %(amount)s, %(amount)s, %(expires_at)s
-FROM shard
-RETURNING id, award_id
+SELECT lot.id, lot.award_id, u.community_id, u.district_id
+FROM lot JOIN carbon_user u ON u.id = %(user)s
 """
 
 
 def _award_in_one_statement(
     *, account: Account, issuance: Account, fields: dict, expires_at: datetime
-) -> Transfer | None:
-    """PostgreSQL: the award's four writes in one statement. None when the key is taken."""
+) -> tuple[Transfer | None, dict[int, tuple[int | None, int | None]]]:
+    """PostgreSQL: the award's four writes in one statement. The transfer (None when the
+    key is taken) and the resident's {user id: (community id, district id)}."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -505,6 +513,7 @@ def _award_in_one_statement(
                 "hash": fields["payload_hash"],
                 "issuance": issuance.pk,
                 "account": account.pk,
+                "user": account.user_id,
                 "amount": fields["amount_g"],
                 "flag": str(fields["flag"]),
                 "code": str(fields["code"]),
@@ -517,8 +526,8 @@ def _award_in_one_statement(
         )
         row = cursor.fetchone()
     if row is None:
-        return None
-    lot_id, transfer_id = row
+        return None, {}
+    lot_id, transfer_id, community_id, district_id = row
     # The instances callers get from the ORM path: saved rows, the lot attached.
     transfer = Transfer(
         pk=transfer_id, debit_account=issuance, credit_account=account, created_at=now, **fields
@@ -535,7 +544,7 @@ def _award_in_one_statement(
     for instance in (transfer, lot):
         instance._state.adding = False
         instance._state.db = connection.alias
-    return transfer
+    return transfer, {account.user_id: (community_id, district_id)}
 
 
 def _debit_resident(

@@ -31,9 +31,20 @@ def balance_changed(*, user_ids: Iterable[int]) -> None:
     engine.topics_touch(topics=[f"balance:{user_id}" for user_id in user_ids])
 
 
-def credits_changed(*, entries: Sequence[tuple[int, int, datetime]]) -> None:
-    """Awards (+) and reversals (-) just committed: (user id, grams, the award's time)."""
-    ledger_source.ledger_credits_record(entries=entries)
+def credits_changed(
+    *,
+    entries: Sequence[tuple[int, int, datetime]],
+    groups: dict[int, tuple[int | None, int | None]] | None = None,
+    balances_of: Iterable[int] = (),
+) -> None:
+    """Awards (+) and reversals (-) just committed: (user id, grams, the award's time).
+    `groups`: user id -> (community id, district id) when already read; `balances_of`: the
+    users whose balance changed too, marked in the same write (see balance_changed)."""
+    ledger_source.ledger_credits_record(
+        entries=entries,
+        groups=groups,
+        touch=[f"balance:{user_id}" for user_id in balances_of],
+    )
 
 
 def resident_moved(
@@ -59,45 +70,58 @@ class _CommitBatch:
     def __init__(self) -> None:
         self.user_ids: dict[int, None] = {}  # ordered, without repeats
         self.credits: list[tuple[int, int, datetime]] = []
+        self.groups: dict[int, tuple[int | None, int | None]] = {}
         self.last_flush = 0
 
-    def collect(self, user_ids: list[int], credits: list[tuple[int, int, datetime]]) -> None:
+    def collect(self, user_ids: list[int], credits: list, groups: dict) -> None:
         self.user_ids.update(dict.fromkeys(user_ids))
         self.credits.extend(credits)
+        self.groups.update(groups)
 
     def flush(self, seq: int) -> None:
         if seq != self.last_flush:
             return  # a later change registered a later flush
-        user_ids, credits = list(self.user_ids), self.credits
-        self.user_ids, self.credits = {}, []
-        _announce(user_ids=user_ids, credits=credits)
+        user_ids, credits, groups = list(self.user_ids), self.credits, self.groups
+        self.user_ids, self.credits, self.groups = {}, [], {}
+        _announce(user_ids=user_ids, credits=credits, groups=groups)
 
 
-def _announce(*, user_ids: list[int], credits: list[tuple[int, int, datetime]]) -> None:
-    if user_ids:
-        balance_changed(user_ids=user_ids)
+def _announce(
+    *,
+    user_ids: list[int],
+    credits: list[tuple[int, int, datetime]],
+    groups: dict[int, tuple[int | None, int | None]],
+) -> None:
     if credits:
-        credits_changed(entries=credits)
+        # The balances are marked in the same write as the boards.
+        credits_changed(entries=credits, groups=groups, balances_of=user_ids)
+    elif user_ids:
+        balance_changed(user_ids=user_ids)
 
 
 def changes_on_commit(
-    *, user_ids: Iterable[int | None], credits: Sequence[tuple[int, int, datetime]] = ()
+    *,
+    user_ids: Iterable[int | None],
+    credits: Sequence[tuple[int, int, datetime]] = (),
+    groups: dict[int, tuple[int | None, int | None]] | None = None,
 ) -> None:
     """Announce, once the current transaction commits, that these residents' balances
     changed and these credits were awarded (+) or reversed (-): (user id, grams, the award's
-    time). Outside a transaction it announces at once."""
+    time). `groups`: user id -> (community id, district id), when the write read them.
+    Outside a transaction it announces at once."""
     ids = [i for i in user_ids if i is not None]
     credits = list(credits)
+    groups = dict(groups or {})
     if not ids and not credits:
         return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        _announce(user_ids=ids, credits=credits)
+        _announce(user_ids=ids, credits=credits, groups=groups)
         return
     batch = getattr(connection, "_carbon_commit_batch", None)
     if batch is None:
         batch = connection._carbon_commit_batch = _CommitBatch()
-    transaction.on_commit(lambda: batch.collect(ids, credits))
+    transaction.on_commit(lambda: batch.collect(ids, credits, groups))
     batch.last_flush += 1
     seq = batch.last_flush
     # Appended as transaction.on_commit would from outside every savepoint: Django keeps
