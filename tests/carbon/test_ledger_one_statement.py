@@ -18,6 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from carbon.errors import InsufficientFunds
+from carbon.leaderboards import engine
+from carbon.leaderboards.backends import get_backend, reset_backends
+from carbon.leaderboards.ledger_source import RESIDENTS
 from carbon.models import Account, Lot, LotAllocation, Transfer, TransferCode
 from carbon.services import realtime
 from carbon.services.ledger import (
@@ -275,3 +278,26 @@ def test_a_spend_alone_pushes_the_balance_only(
         ledger_spend(user=resident, amount_g=30, idempotency_key=new_key(), description="s")
 
     assert announced == [("balances", [resident.pk])]
+
+
+@pytest.mark.redis
+def test_on_redis_an_award_marks_its_boards_and_balance_even_after_the_scripts_were_lost(
+    resident, settings, django_capture_on_commit_callbacks
+):
+    settings.LEADERBOARD_BACKEND = "redis"
+    reset_backends()
+    backend = get_backend()
+    backend.flush_all()
+    backend.redis.script_flush()  # a restarted server: the write's EVALSHA finds no script
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            award(resident, 120)
+
+        member = engine.member_key(resident.pk)
+        assert backend.score(series=RESIDENTS, bucket="all", member=member) == 120
+        dirty = backend.redis.smembers("lb:dirty")
+        assert f"balance:{resident.pk}" in dirty
+        assert any(topic.startswith("board:residents.") for topic in dirty)
+    finally:
+        backend.flush_all()
+        reset_backends()
