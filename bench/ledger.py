@@ -9,7 +9,9 @@ Run (PostgreSQL + PostGIS only; `make services` starts one locally):
 The script writes nothing to the database DATABASE_URL names: it connects to that server as
 the same role, creates a scratch database `carbon_bench` (--db-name), migrates it, creates its
 own residents (bench-<process>-<n>@bench.invalid), runs, and drops the database at the end
-(--keep leaves it for inspection). The role needs CREATEDB (and the right to create the
+(--keep leaves it for inspection; --reuse keeps it and starts from it next time, which
+saves the migrations: on a loaded 2-core machine they alone can take over a minute). The
+role needs CREATEDB (and the right to create the
 postgis extension, which `migrate` does).
 
 Modes, each with 1 and 2 processes (--processes); each process has its own connection and
@@ -94,6 +96,12 @@ def admin_connection(params: dict):
         )  # fmt: skip
     except psycopg.OperationalError as exc:
         fail(f"cannot connect to PostgreSQL at {params['host']}:{params['port']}: {exc}")
+
+
+def database_exists(params: dict, db_name: str) -> bool:
+    with admin_connection(params) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name])
+        return found.fetchone() is not None
 
 
 def create_database(params: dict, db_name: str) -> None:
@@ -308,6 +316,11 @@ def main() -> None:
     parser.add_argument("--db-name", default="carbon_bench", help="scratch database (carbon_bench)")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the scratch database if it exists (migrated by an earlier --reuse run) and keep it",
+    )
+    parser.add_argument(
         "--no-push",
         action="store_true",
         help="service mode without the on-commit WebSocket push (the bare ledger write)",
@@ -333,7 +346,10 @@ def main() -> None:
     if params["dbname"] == args.db_name:
         fail(f"DATABASE_URL already names {args.db_name!r}; the benchmark drops that database")
 
-    create_database(params, args.db_name)
+    if args.reuse:
+        args.keep = True
+    if not (args.reuse and database_exists(params, args.db_name)):
+        create_database(params, args.db_name)
     os.environ["DATABASE_URL"] = bench_url(url, args.db_name)  # the children inherit it
     try:
         setup_django()
