@@ -4,24 +4,34 @@ Run (PostgreSQL + PostGIS only; `make services` starts one locally):
 
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon .venv/bin/python bench/ledger.py
     ... bench/ledger.py --awards 2000 --processes 1,2,4 --residents 50
+    ... bench/ledger.py --quick          # 1000 awards per process, 1 and 2 processes (< 2 min)
 
 The script writes nothing to the database DATABASE_URL names: it connects to that server as
 the same role, creates a scratch database `carbon_bench` (--db-name), migrates it, creates its
 own residents (bench-<process>-<n>@bench.invalid), runs, and drops the database at the end
-(--keep leaves it for inspection). The role needs CREATEDB (and the right to create the
+(--keep leaves it for inspection; --reuse keeps it and starts from it next time, which
+saves the migrations: on a loaded 2-core machine they alone can take over a minute). The
+role needs CREATEDB (and the right to create the
 postgis extension, which `migrate` does).
 
 Modes, each with 1 and 2 processes (--processes); each process has its own connection and
-awards --awards times to its own residents, one transaction per award:
+awards --awards times to its own residents, each award committed on its own:
 
-* service:  carbon.services.ledger.ledger_award, exactly as the claims flow calls it;
-* baseline: the same transaction shape in raw SQL through django.db.connection.cursor()
-  (psycopg): insert the transfer, update the resident's and an issuance shard's counters,
-  insert the lot. No idempotency look-up, no ORM, no savepoints, no on-commit push.
+* service:  carbon.services.ledger.ledger_award(user=...), as a caller that has only the
+  user calls it (it looks the resident's account up first);
+* service+account: ledger_award(user=..., account=...), as the claim path calls it with the
+  account it already has;
+* baseline: the best raw SQL for the same rows through django.db.connection.cursor()
+  (psycopg): one statement per award in autocommit (a data-modifying CTE that inserts the
+  transfer, updates the resident's counters and then an issuance shard's, inserts the lot).
+  No idempotency look-up, no ORM, no on-commit push.
+
+The service modes include the after-commit announcement (balance push and leaderboard
+credits) unless --no-push; with REDIS_URL set it goes to Redis, as in production.
 
 Between runs the ledger tables are truncated and the counters zeroed, so every run starts
-from the same state. After each run the script checks the counts and, for the service, that
-`ledger_check()` finds nothing.
+from the same state. After each run the script checks the counts and that `ledger_check()`
+finds nothing (the baseline writes the same rows as the service, so it must pass too).
 """
 
 from __future__ import annotations
@@ -88,6 +98,12 @@ def admin_connection(params: dict):
         fail(f"cannot connect to PostgreSQL at {params['host']}:{params['port']}: {exc}")
 
 
+def database_exists(params: dict, db_name: str) -> bool:
+    with admin_connection(params) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name])
+        return found.fetchone() is not None
+
+
 def create_database(params: dict, db_name: str) -> None:
     from psycopg import sql
 
@@ -100,7 +116,10 @@ def drop_database(params: dict, db_name: str) -> None:
     from psycopg import sql
 
     with admin_connection(params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db_name)))
+        # FORCE: a worker's connection may still be closing.
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
+        )
 
 
 # --- inside each process ---------------------------------------------------------------------
@@ -120,7 +139,7 @@ def reset_ledger() -> None:
         cur.execute("TRUNCATE carbon_lotallocation, carbon_lot, carbon_transfer CASCADE")
         cur.execute(
             "UPDATE carbon_account SET debits_pending = 0, debits_posted = 0,"
-            " credits_pending = 0, credits_posted = 0"
+            " credits_pending = 0, credits_posted = 0, lifetime_g = 0"
         )
         cur.execute("VACUUM ANALYZE carbon_account")
 
@@ -146,11 +165,12 @@ def create_residents(processes: int, per_process: int) -> None:
 def worker(
     mode: str, proc: int, awards: int, residents: int, push: bool, barrier
 ) -> tuple[float, float]:
+    """One process's loop; (start, end) of its timed part."""
     setup_django()
     from datetime import timedelta
 
     from django.conf import settings
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
 
     from carbon.models import Account, AccountKind, User
@@ -162,21 +182,25 @@ def worker(
     run = uuid.uuid4().hex[:8]
     rng = random.Random(proc)
 
-    if mode == "service":
+    if mode.startswith("service"):
         if not push:
             from carbon.services import ledger
 
-            ledger._on_commit_notify = lambda account_ids: None
+            ledger._on_commit_notify = lambda *args, **kwargs: None
+        accounts_by_user = {a.user_id: a for a in Account.objects.filter(user__in=users)}
+        with_account = mode == "service+account"
 
         def one(i: int) -> None:
+            user = users[i % len(users)]
             ledger_award(
-                user=users[i % len(users)],
+                user=user,
                 amount_g=1 + rng.randrange(500),
                 category="green_travel",
                 idempotency_key=f"bench:{run}:{proc}:{i}",
                 description="Bench award",
                 expires_at=expires_at,
                 reference=f"bench:{proc}:{i}",
+                **({"account": accounts_by_user[user.pk]} if with_account else {}),
             )
 
     else:
@@ -190,30 +214,12 @@ def worker(
             amount = 1 + rng.randrange(500)
             resident = accounts[i % len(accounts)]
             issuance = shards[rng.randrange(n_shards)]
-            key = f"bench:{run}:{proc}:{i}"
-            with transaction.atomic():
-                cursor.execute(
-                    "INSERT INTO carbon_transfer (idempotency_key, payload_hash, debit_account_id,"
-                    " credit_account_id, amount_g, flag, code, category, description, reference,"
-                    " created_at) VALUES (%s, %s, %s, %s, %s, 'posted', 'award', 'green_travel',"
-                    " 'Bench award', %s, now()) RETURNING id",
-                    [key, "0" * 64, issuance, resident, amount, f"bench:{proc}:{i}"],
-                )
-                transfer_id = cursor.fetchone()[0]
-                # Resident first, then the shard: the service's lock order.
-                cursor.execute(
-                    "UPDATE carbon_account SET credits_posted = credits_posted + %s WHERE id = %s",
-                    [amount, resident],
-                )
-                cursor.execute(
-                    "UPDATE carbon_account SET debits_posted = debits_posted + %s WHERE id = %s",
-                    [amount, issuance],
-                )
-                cursor.execute(
-                    "INSERT INTO carbon_lot (account_id, award_id, category, amount_g,"
-                    " remaining_g, expires_at) VALUES (%s, %s, 'green_travel', %s, %s, %s)",
-                    [resident, transfer_id, amount, amount, expires_at],
-                )
+            # Autocommit: the statement is the transaction, one round trip per award.
+            cursor.execute(BASELINE_SQL, {
+                "key": f"bench:{run}:{proc}:{i}", "hash": "0" * 64, "issuance": issuance,
+                "resident": resident, "amount": amount, "reference": f"bench:{proc}:{i}",
+                "expires_at": expires_at,
+            })  # fmt: skip
 
     connection.ensure_connection()
     barrier.wait(timeout=600)
@@ -223,6 +229,29 @@ def worker(
     ended = time.perf_counter()
     connection.close()
     return started, ended
+
+
+# The same rows as an award: the transfer; the resident's counters (credits and lifetime
+# earned), then the shard's (it reads the resident update, so the locks come in the
+# service's order); the lot.
+BASELINE_SQL = """
+WITH t AS (
+    INSERT INTO carbon_transfer (idempotency_key, payload_hash, debit_account_id,
+        credit_account_id, amount_g, flag, code, category, description, reference, created_at)
+    VALUES (%(key)s, %(hash)s, %(issuance)s, %(resident)s, %(amount)s, 'posted', 'award',
+        'green_travel', 'Bench award', %(reference)s, now())
+    RETURNING id
+), r AS (
+    UPDATE carbon_account SET credits_posted = credits_posted + %(amount)s,
+        lifetime_g = lifetime_g + %(amount)s
+    FROM t WHERE carbon_account.id = %(resident)s RETURNING t.id
+), s AS (
+    UPDATE carbon_account SET debits_posted = debits_posted + %(amount)s
+    FROM r WHERE carbon_account.id = %(issuance)s RETURNING r.id
+)
+INSERT INTO carbon_lot (account_id, award_id, category, amount_g, remaining_g, expires_at)
+SELECT %(resident)s, s.id, 'green_travel', %(amount)s, %(amount)s, %(expires_at)s FROM s
+"""
 
 
 def worker_main(mode, proc, awards, residents, push, barrier, results) -> None:
@@ -262,29 +291,47 @@ def run(mode: str, processes: int, awards: int, residents: int, push: bool) -> f
     total = Transfer.objects.count()
     if total != processes * awards:
         fail(f"{mode}: expected {processes * awards} transfers, found {total}")
-    if mode == "service":
-        from carbon.services.ledger_check import ledger_check
+    # Every mode, the baseline too, must leave a ledger that passes the check: the same rows.
+    from carbon.services.ledger_check import ledger_check
 
-        violations = ledger_check()
-        if violations:
-            fail(f"ledger_check after the service run: {[str(v) for v in violations[:5]]}")
+    violations = ledger_check()
+    if violations:
+        fail(f"ledger_check after the {mode} run: {[str(v) for v in violations[:5]]}")
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--awards", type=int, default=5000, help="awards per process (5000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1000 awards per process (finishes in < 2 minutes)"
+    )
+    parser.add_argument(
+        "--modes",
+        default="service,service+account,baseline",
+        help="modes to run (service,service+account,baseline)",
+    )
     parser.add_argument("--residents", type=int, default=50, help="residents per process (50)")
     parser.add_argument("--processes", default="1,2", help="process counts to run (1,2)")
     parser.add_argument("--db-name", default="carbon_bench", help="scratch database (carbon_bench)")
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the scratch database if it exists (migrated by an earlier --reuse run) and keep it",
+    )
     parser.add_argument(
         "--no-push",
         action="store_true",
         help="service mode without the on-commit WebSocket push (the bare ledger write)",
     )
     args = parser.parse_args()
+    if args.quick:
+        args.awards = min(args.awards, 1000)
     counts = sorted({int(x) for x in args.processes.split(",") if x.strip()})
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not set(modes) <= {"service", "service+account", "baseline"} or "baseline" not in modes:
+        fail("--modes: service, service+account and baseline (baseline is required)")
     if not counts or min(counts) < 1 or args.awards < 1 or args.residents < 1:
         fail("--awards, --residents and --processes must be positive")
 
@@ -299,7 +346,10 @@ def main() -> None:
     if params["dbname"] == args.db_name:
         fail(f"DATABASE_URL already names {args.db_name!r}; the benchmark drops that database")
 
-    create_database(params, args.db_name)
+    if args.reuse:
+        args.keep = True
+    if not (args.reuse and database_exists(params, args.db_name)):
+        create_database(params, args.db_name)
     os.environ["DATABASE_URL"] = bench_url(url, args.db_name)  # the children inherit it
     try:
         setup_django()
@@ -307,8 +357,10 @@ def main() -> None:
         from django.core.management import call_command
         from django.db import connection
 
+        began = time.perf_counter()
         call_command("migrate", verbosity=0, interactive=False)
         create_residents(max(counts), args.residents)
+        print(f"set up in {time.perf_counter() - began:.0f} s", flush=True)
 
         pg_version = connection.cursor().connection.info.server_version
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
@@ -320,20 +372,24 @@ def main() -> None:
         )
         rows = []
         for processes in counts:
-            for mode in ("service", "baseline"):
+            for mode in modes:
                 seconds = run(mode, processes, args.awards, args.residents, not args.no_push)
+                print(f"  {mode}, {processes} process(es): {seconds:.1f} s", flush=True)
                 rows.append((mode, processes, processes * args.awards, seconds))
 
         print()
-        print(f"{'mode':<9} {'processes':>9} {'awards':>7} {'seconds':>8} {'awards/s':>9}")
+        print(f"{'mode':<15} {'processes':>9} {'awards':>7} {'seconds':>8} {'awards/s':>9}")
         for mode, processes, total, seconds in rows:
-            print(f"{mode:<9} {processes:>9} {total:>7} {seconds:>8.2f} {total / seconds:>9.0f}")
+            print(f"{mode:<15} {processes:>9} {total:>7} {seconds:>8.2f} {total / seconds:>9.0f}")
         print()
         rate = {(m, p): t / s for m, p, t, s in rows}
         for processes in counts:
-            ratio = rate[("service", processes)] / rate[("baseline", processes)]
-            print(f"service/baseline, {processes} process{'es' if processes > 1 else ''}: "
-                  f"{ratio:.2f}")  # fmt: skip
+            for mode in modes:
+                if mode == "baseline":
+                    continue
+                ratio = rate[(mode, processes)] / rate[("baseline", processes)]
+                print(f"{mode}/baseline, {processes} process{'es' if processes > 1 else ''}: "
+                      f"{ratio:.2f}")  # fmt: skip
         connection.close()
     finally:
         if args.keep:

@@ -154,7 +154,8 @@ def city_seed(*, size: int, password: str, progress: Callable[[int, int], None])
             )
             for account_id, grams in credited.items():
                 Account.objects.filter(pk=account_id).update(
-                    credits_posted=F("credits_posted") + grams
+                    credits_posted=F("credits_posted") + grams,
+                    lifetime_g=F("lifetime_g") + grams,
                 )
             for account_id, grams in debited.items():
                 Account.objects.filter(pk=account_id).update(

@@ -100,23 +100,45 @@ def _event_buckets(day: date, today: date, windows: frozenset[Window]) -> tuple[
 def board_record(*, series: str, entries: Iterable[tuple[str, int, datetime]]) -> None:
     """Add (member, amount, at) events to a series and mark its boards for a push. Call it
     after your transaction commits (transaction.on_commit). Never raises."""
+    boards_record(entries={series: entries})
+
+
+def boards_record(
+    *, entries: dict[str, Iterable[tuple[str, int, datetime]]], touch: Sequence[str] = ()
+) -> None:
+    """board_record for several series at once, also marking the `touch` topics (residents'
+    balances) changed: one write to the backend for all of it, so an award costs the write
+    path one round trip after commit, not one per series. Never raises."""
+    series_names = ", ".join(entries)
     try:
         today = local_date()
-        windows = _windows(series)
         changes = []
-        for member, amount, at in entries:
-            if not amount:
-                continue
-            day = local_date(at)
-            buckets = _event_buckets(day, today, windows)
-            changes.append(ScoreChange(series, member, day, int(amount), buckets))
-        if not changes:
-            return
-        _rolled(series, today)
-        get_backend().apply(changes=changes, starts=_starts(today, windows))
-        topics_touch(topics=[board_topic(b.key) for b in registry.boards_of_series(series)])
+        topics = list(touch)
+        read_windows: set[Window] = set()
+        for series, rows in entries.items():
+            windows = _windows(series)
+            series_changes = []
+            for member, amount, at in rows:
+                if not amount:
+                    continue
+                day = local_date(at)
+                buckets = _event_buckets(day, today, windows)
+                series_changes.append(ScoreChange(series, member, day, int(amount), buckets))
+            if series_changes:
+                _rolled(series, today)
+                changes += series_changes
+                read_windows |= windows
+                topics += [board_topic(b.key) for b in registry.boards_of_series(series)]
+        if changes:
+            get_backend().apply(
+                changes=changes, starts=_starts(today, frozenset(read_windows)), touch=topics
+            )
+        elif topics:
+            get_backend().topics_touch(topics=topics)
     except Exception:
-        log.warning("leaderboard %s: update failed (rebuild to repair)", series, exc_info=True)
+        log.warning(
+            "leaderboards %s: update failed (rebuild to repair)", series_names, exc_info=True
+        )
 
 
 def board_set(*, series: str, scores: dict[str, int]) -> None:

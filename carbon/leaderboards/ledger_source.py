@@ -194,16 +194,34 @@ def register_sources() -> None:
 # --- the ledger's feed (called after commit by carbon.services.realtime) -----------------
 
 
-def ledger_credits_record(*, entries: Sequence[tuple[int, int, datetime]]) -> None:
-    """(user id, signed grams, the day it counts on) for awards and reversals just committed."""
+def ledger_credits_record(
+    *,
+    entries: Sequence[tuple[int, int, datetime]],
+    groups: dict[int, tuple[int | None, int | None]] | None = None,
+    touch: Sequence[str] = (),
+) -> None:
+    """(user id, signed grams, the day it counts on) for awards and reversals just committed.
+
+    `groups`: user id -> (community id, district id) when the caller read them with its
+    write (the ledger's award statement does), which saves reading them again here.
+    `touch`: more topics to mark changed in the same write (the residents' balances)."""
     if not entries:
+        engine.boards_record(entries={}, touch=touch)
         return
-    groups = {
-        u["pk"]: u
-        for u in User.objects.filter(pk__in={e[0] for e in entries}).values(
-            "pk", "community_id", "district_id"
-        )
+    wanted = {e[0] for e in entries}
+    known = {
+        pk: {"pk": pk, "community_id": g[0], "district_id": g[1]}
+        for pk, g in (groups or {}).items()
+        if pk in wanted
     }
+    if len(known) < len(wanted):
+        known |= {
+            u["pk"]: u
+            for u in User.objects.filter(pk__in=wanted - set(known)).values(
+                "pk", "community_id", "district_id"
+            )
+        }
+    by_series = {}
     for series, field in (
         (RESIDENTS, "pk"),
         (COMMUNITIES, "community_id"),
@@ -211,10 +229,11 @@ def ledger_credits_record(*, entries: Sequence[tuple[int, int, datetime]]) -> No
     ):
         rows = []
         for user_id, grams, at in entries:
-            value = groups.get(user_id, {}).get(field)
+            value = known.get(user_id, {}).get(field)
             if value is not None:
                 rows.append((engine.member_key(value), grams, at))
-        engine.board_record(series=series, entries=rows)
+        by_series[series] = rows
+    engine.boards_record(entries=by_series, touch=touch)
 
 
 def resident_groups_moved(

@@ -65,6 +65,10 @@ class Account(models.Model):
     debits_posted = models.BigIntegerField(_("debits posted (g)"), default=0)
     credits_pending = models.BigIntegerField(_("credits pending (g)"), default=0)
     credits_posted = models.BigIntegerField(_("credits posted (g)"), default=0)
+    # A resident's grams ever earned: awards credited less reversals taken back (GET /me
+    # shows it). Kept by the ledger service beside the four counters, so /me reads one row
+    # instead of summing every transfer; ledger_check compares it with the transfers.
+    lifetime_g = models.BigIntegerField(_("lifetime earned (g)"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = AccountQuerySet.as_manager()

@@ -4,6 +4,10 @@ Every function is keyword-only and idempotent by its idempotency key: the same k
 same payload returns the original transfer, with a different payload raises
 IdempotencyConflict. Balances change by conditional UPDATEs in the transaction that inserts
 the transfer, so the database refuses an overdraft even under concurrent spends.
+
+On PostgreSQL the two hot writes are one statement each: an award (transfer, both counters,
+lot) and the lot allocation of a spend or hold. The embedded database (SQLite) takes the
+same steps one ORM statement at a time, with the same results; the same tests run on both.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from carbon.models import (
     TransferFlag,
     User,
 )
-from carbon.services.realtime import balance_changed, credits_changed
+from carbon.services.realtime import changes_on_commit
 from carbon.services.residents import resident_require
 
 _system_account_ids: dict[tuple[str, int], int] = {}
@@ -155,22 +159,11 @@ def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
         .annotate(grams=Sum("remaining_g"))
         .order_by("expires_at__date")
     )
-    lifetime = (
-        Transfer.objects.filter(credit_account=account, code=TransferCode.AWARD).aggregate(
-            s=Sum("amount_g")
-        )["s"]
-        or 0
-    ) - (
-        Transfer.objects.filter(debit_account=account, code=TransferCode.REVERSAL).aggregate(
-            s=Sum("amount_g")
-        )["s"]
-        or 0
-    )
     return Balance(
         available_g=account.available_g - expired_unswept,
         pending_g=account.debits_pending,
         posted_g=account.balance_g,
-        lifetime_g=lifetime,
+        lifetime_g=account.lifetime_g,
         expiring_soon_g=sum(row["grams"] for row in by_day),
         expiring_soon_until=until,
         next_expiries=[{"date": row["expires_at__date"], "grams": row["grams"]} for row in by_day],
@@ -198,8 +191,11 @@ def _check_amount(amount_g: int) -> None:
         raise InvalidAmount(details={"amount_g": amount_g})
 
 
-def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) -> None:
-    """Change the four counters of both accounts.
+def _apply_balances(
+    *, flag: str, debit: Account, credit: Account, amount: int, earned: int = 0
+) -> None:
+    """Change the four counters of both accounts, and the resident's lifetime-earned
+    counter by `earned` (an award adds its grams, a reversal takes them back).
 
     Rows are locked resident first, then the system shard. Every ledger transaction touches
     one resident, and the resident-first paths (spends, holds, resolutions, reversals,
@@ -229,6 +225,11 @@ def _apply_balances(*, flag: str, debit: Account, credit: Account, amount: int) 
         raise ValueError(flag)
 
     is_system = {a.pk: a.kind != AccountKind.RESIDENT for a in (debit, credit)}
+    if earned:
+        resident = credit if earned > 0 else debit
+        if resident.kind != AccountKind.RESIDENT:  # pragma: no cover - callers' contract
+            raise ValueError("only residents earn")
+        changes[resident.pk]["lifetime_g"] = F("lifetime_g") + earned
     for account_id in sorted(changes, key=lambda pk: (is_system[pk], pk)):
         qs = Account.objects.filter(pk=account_id)
         if account_id == debit.pk and flag in (TransferFlag.POSTED, TransferFlag.PENDING):
@@ -262,7 +263,16 @@ def _allocate(
     categories: Sequence[str] | None,
     now: datetime,
 ) -> None:
-    """Take `amount` from the account's open lots, oldest expiry first."""
+    """Take `amount` from the account's open lots, oldest expiry first (ties by lot id),
+    only from `categories` when given; InsufficientFunds, taking nothing, when they hold
+    too little. Caller holds the account's lock."""
+    if connection.vendor == "postgresql":
+        short = _allocate_in_one_statement(
+            account=account, transfer=transfer, amount=amount, categories=categories, now=now
+        )
+        if short:
+            _refuse_allocation(short=short, categories=categories)
+        return
     lots = Lot.objects.select_for_update().filter(
         account=account, remaining_g__gt=0, expires_at__gt=now
     )
@@ -278,13 +288,74 @@ def _allocate(
         if left == 0:
             break
     if left:
-        raise InsufficientFunds(
-            _("Not enough unexpired grams in the allowed categories.")
-            if categories
-            else _("Not enough unexpired grams."),
-            details={"short_g": left, "categories": list(categories or [])},
-        )
+        _refuse_allocation(short=left, categories=categories)
     LotAllocation.objects.bulk_create(allocations)
+
+
+def _refuse_allocation(*, short: int, categories: Sequence[str] | None) -> None:
+    raise InsufficientFunds(
+        _("Not enough unexpired grams in the allowed categories.")
+        if categories
+        else _("Not enough unexpired grams."),
+        details={"short_g": short, "categories": list(categories or [])},
+    )
+
+
+# The lots a spend or hold takes, in one round trip: lock the account's open lots in the
+# order they are spent, take from each what is still needed, record the allocations. It
+# writes only when the lots hold enough (`total` >= amount); otherwise it returns the total
+# and the caller refuses, with nothing written. The account's row lock (taken before) is
+# what serialises one resident's writers, so the order read here is the order spent.
+_ALLOCATE_SQL = """
+WITH open_lots AS MATERIALIZED (
+    SELECT id, remaining_g, expires_at FROM carbon_lot
+    WHERE account_id = %(account)s AND remaining_g > 0 AND expires_at > %(now)s
+      AND (%(any_category)s OR category = ANY(%(categories)s::varchar[]))
+    ORDER BY expires_at, id
+    FOR UPDATE
+), running AS MATERIALIZED (
+    SELECT id, remaining_g,
+           SUM(remaining_g) OVER (ORDER BY expires_at, id ROWS UNBOUNDED PRECEDING)
+             - remaining_g AS before,
+           SUM(remaining_g) OVER () AS total
+    FROM open_lots
+), taken AS MATERIALIZED (
+    SELECT id, LEAST(remaining_g, %(amount)s - before) AS grams FROM running
+    WHERE before < %(amount)s AND total >= %(amount)s
+), lots AS (
+    UPDATE carbon_lot SET remaining_g = carbon_lot.remaining_g - taken.grams
+    FROM taken WHERE carbon_lot.id = taken.id
+), allocations AS (
+    INSERT INTO carbon_lotallocation (lot_id, transfer_id, amount_g)
+    SELECT id, %(transfer)s, grams FROM taken
+)
+SELECT COALESCE(MAX(total), 0) FROM running
+"""
+
+
+def _allocate_in_one_statement(
+    *,
+    account: Account,
+    transfer: Transfer,
+    amount: int,
+    categories: Sequence[str] | None,
+    now: datetime,
+) -> int:
+    """PostgreSQL: _allocate in one statement. The grams short (0 when allocated)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ALLOCATE_SQL,
+            {
+                "account": account.pk,
+                "now": now,
+                "any_category": not categories,
+                "categories": list(categories or []),
+                "amount": amount,
+                "transfer": transfer.pk,
+            },
+        )
+        (total,) = cursor.fetchone()
+    return max(0, amount - total)
 
 
 def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
@@ -296,15 +367,14 @@ def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
     LotAllocation.objects.bulk_create(restored)
 
 
-def _on_commit_notify(user_ids: Iterable[int | None]) -> None:
-    ids = [i for i in user_ids if i is not None]
-    if ids:
-        transaction.on_commit(lambda: balance_changed(user_ids=ids))
-
-
-def _on_commit_credits(entries: list[tuple[int, int, datetime]]) -> None:
-    """Feed the leaderboards (grams earned) once the award or reversal is committed."""
-    transaction.on_commit(lambda: credits_changed(entries=entries))
+def _on_commit_notify(
+    user_ids: Iterable[int | None],
+    credits: Sequence[tuple[int, int, datetime]] = (),
+    groups: dict[int, tuple[int | None, int | None]] | None = None,
+) -> None:
+    """Push the residents' balances, and feed the leaderboards the grams awarded (+) or
+    reversed (-), once the transaction commits: one push for the whole transaction."""
+    changes_on_commit(user_ids=user_ids, credits=credits, groups=groups)
 
 
 # --- public operations --------------------------------------------------------------------
@@ -319,12 +389,21 @@ def ledger_award(
     description: str,
     expires_at: datetime,
     reference: str = "",
+    account: Account | None = None,
 ) -> Transfer:
     """Credit a resident from issuance, as a new lot that expires at `expires_at`. Points are
     minted for residents only (NotAResident): whatever path an award comes by (a claim, its
-    review, a held claim's release), no staff or institution account ever earns."""
+    review, a held claim's release), no staff or institution account ever earns.
+
+    `account`: the resident's ledger account when the caller already has it (the claim path
+    reads it under its lock), which saves looking it up again. The returned transfer has
+    its lot (`transfer.lot`) attached."""
     resident_require(user=user)
     _check_amount(amount_g)
+    if account is None:
+        account = account_for_user(user=user)
+    elif account.user_id != user.pk or account.kind != AccountKind.RESIDENT:
+        raise ValueError("the account given is not this resident's")
     payload = {
         "op": "award",
         "user": user.pk,
@@ -333,42 +412,139 @@ def ledger_award(
         "reference": reference,
     }
     digest = _payload_hash(payload)
-    # No look-up first: awards are the hot path and retries are rare, so a duplicate key is
-    # found by the unique index, and the original is read after the rollback.
-    try:
-        with transaction.atomic():
-            account = account_for_user(user=user)
-            issuance = system_account(kind=AccountKind.ISSUANCE)
-            transfer = Transfer.objects.create(
-                idempotency_key=idempotency_key,
-                payload_hash=digest,
-                debit_account=issuance,
-                credit_account=account,
-                amount_g=amount_g,
-                flag=TransferFlag.POSTED,
-                code=TransferCode.AWARD,
-                category=category,
-                description=description,
-                reference=reference,
-            )
-            _apply_balances(
-                flag=TransferFlag.POSTED, debit=issuance, credit=account, amount=amount_g
-            )
-            Lot.objects.create(
-                account=account,
-                award=transfer,
-                category=category,
-                amount_g=amount_g,
-                remaining_g=amount_g,
-                expires_at=expires_at,
-            )
-            _on_commit_notify([account.user_id])
-            _on_commit_credits([(account.user_id, amount_g, transfer.created_at)])
-            return transfer
-    except IntegrityError:
-        if (found := _existing(idempotency_key, digest)) is not None:
+    fields = {
+        "idempotency_key": idempotency_key,
+        "payload_hash": digest,
+        "amount_g": amount_g,
+        "flag": TransferFlag.POSTED,
+        "code": TransferCode.AWARD,
+        "category": category,
+        "description": description,
+        "reference": reference,
+    }
+    issuance = system_account(kind=AccountKind.ISSUANCE)
+    groups = None
+    if connection.vendor == "postgresql":
+        transfer, groups = _award_in_one_statement(
+            account=account, issuance=issuance, fields=fields, expires_at=expires_at
+        )
+        if transfer is None:
+            # The key was taken: a retry (same payload) gets the original.
+            found = _existing(idempotency_key, digest)
+            if found is None:  # pragma: no cover - ON CONFLICT only skips an existing key
+                raise RuntimeError(f"award {idempotency_key!r} neither inserted nor found")
             return found
-        raise
+    else:
+        # No look-up first: awards are the hot path and retries are rare, so a duplicate
+        # key is found by the unique index, and the original is read after the rollback.
+        try:
+            with transaction.atomic():
+                transfer = Transfer.objects.create(
+                    debit_account=issuance, credit_account=account, **fields
+                )
+                _apply_balances(
+                    flag=TransferFlag.POSTED,
+                    debit=issuance,
+                    credit=account,
+                    amount=amount_g,
+                    earned=amount_g,
+                )
+                Lot.objects.create(
+                    account=account,
+                    award=transfer,
+                    category=category,
+                    amount_g=amount_g,
+                    remaining_g=amount_g,
+                    expires_at=expires_at,
+                )
+        except IntegrityError:
+            if (found := _existing(idempotency_key, digest)) is not None:
+                return found
+            raise
+    _on_commit_notify([account.user_id], [(account.user_id, amount_g, transfer.created_at)], groups)
+    return transfer
+
+
+# An award in one round trip. The transfer's insert skips a key already taken (ON CONFLICT:
+# no error, so no savepoint is needed inside a caller's transaction) and every later part
+# reads the part before: nothing is written beyond the transfer when it is skipped, and the
+# resident's row is locked before the issuance shard's (the order every ledger write takes;
+# the shard update can only run on the resident update's output). It also reads the
+# resident's community and district, which the leaderboards need after commit.
+_AWARD_SQL = """
+WITH transfer AS (
+    INSERT INTO carbon_transfer (idempotency_key, payload_hash, debit_account_id,
+        credit_account_id, amount_g, flag, code, category, description, reference, created_at)
+    VALUES (%(key)s, %(hash)s, %(issuance)s, %(account)s, %(amount)s, %(flag)s, %(code)s,
+        %(category)s, %(description)s, %(reference)s, %(now)s)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), resident AS (
+    UPDATE carbon_account SET credits_posted = carbon_account.credits_posted + %(amount)s,
+        lifetime_g = carbon_account.lifetime_g + %(amount)s
+    FROM transfer WHERE carbon_account.id = %(account)s
+    RETURNING transfer.id AS transfer_id
+), shard AS (
+    UPDATE carbon_account SET debits_posted = carbon_account.debits_posted + %(amount)s
+    FROM resident WHERE carbon_account.id = %(issuance)s
+    RETURNING resident.transfer_id
+), lot AS (
+    INSERT INTO carbon_lot (account_id, award_id, category, amount_g, remaining_g, expires_at)
+    SELECT %(account)s, shard.transfer_id, %(category)s, %(amount)s, %(amount)s, %(expires_at)s
+    FROM shard
+    RETURNING id, award_id
+)
+SELECT lot.id, lot.award_id, u.community_id, u.district_id
+FROM lot JOIN carbon_user u ON u.id = %(user)s
+"""
+
+
+def _award_in_one_statement(
+    *, account: Account, issuance: Account, fields: dict, expires_at: datetime
+) -> tuple[Transfer | None, dict[int, tuple[int | None, int | None]]]:
+    """PostgreSQL: the award's four writes in one statement. The transfer (None when the
+    key is taken) and the resident's {user id: (community id, district id)}."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AWARD_SQL,
+            {
+                "key": fields["idempotency_key"],
+                "hash": fields["payload_hash"],
+                "issuance": issuance.pk,
+                "account": account.pk,
+                "user": account.user_id,
+                "amount": fields["amount_g"],
+                "flag": str(fields["flag"]),
+                "code": str(fields["code"]),
+                "category": fields["category"],
+                "description": fields["description"],
+                "reference": fields["reference"],
+                "now": now,
+                "expires_at": expires_at,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, {}
+    lot_id, transfer_id, community_id, district_id = row
+    # The instances callers get from the ORM path: saved rows, the lot attached.
+    transfer = Transfer(
+        pk=transfer_id, debit_account=issuance, credit_account=account, created_at=now, **fields
+    )
+    lot = Lot(
+        pk=lot_id,
+        account=account,
+        award=transfer,  # also attaches the lot as transfer.lot
+        category=fields["category"],
+        amount_g=fields["amount_g"],
+        remaining_g=fields["amount_g"],
+        expires_at=expires_at,
+    )
+    for instance in (transfer, lot):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return transfer, {account.user_id: (community_id, district_id)}
 
 
 def _debit_resident(
@@ -677,12 +853,13 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
             reference=original.reference,
             created_by=actor,
         )
-        _apply_balances(flag=TransferFlag.POSTED, debit=account, credit=issuance, amount=amount)
+        _apply_balances(
+            flag=TransferFlag.POSTED, debit=account, credit=issuance, amount=amount, earned=-amount
+        )
         Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
         LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
-        _on_commit_notify([account.user_id])
         # Counted on the award's day: the boards take back what the award gave.
-        _on_commit_credits([(account.user_id, -amount, original.created_at)])
+        _on_commit_notify([account.user_id], [(account.user_id, -amount, original.created_at)])
         return reversal
 
 

@@ -32,7 +32,6 @@ from carbon.models import (
 )
 from carbon.services.ledger import (
     _check_amount,
-    _on_commit_credits,
     _on_commit_notify,
     _payload_hash,
     system_account,
@@ -53,22 +52,24 @@ class AwardSpec:
     reference: str = ""
 
 
-def _add_to_counter(column: str, amounts: dict[int, int]) -> int:
-    """counter += amount for each account id, in one UPDATE (portable SQL: a CASE on the id,
-    integers only). Returns the number of rows updated."""
+def _add_to_counter(columns: str | tuple[str, ...], amounts: dict[int, int]) -> int:
+    """column += amount for each account id and each column, in one UPDATE (portable SQL: a
+    CASE on the id, integers only). Returns the number of rows updated."""
     if not amounts:
         return 0
+    columns = (columns,) if isinstance(columns, str) else columns
     ids = sorted(amounts)
     table = connection.ops.quote_name(Account._meta.db_table)
-    col = connection.ops.quote_name(column)
     whens = " ".join("WHEN %s THEN %s" for _ in ids)
-    sql = (
-        f"UPDATE {table} SET {col} = {col} + CASE id {whens} END "
-        f"WHERE id IN ({', '.join('%s' for _ in ids)})"
+    sets = ", ".join(
+        f"{col} = {col} + CASE id {whens} END"
+        for col in (connection.ops.quote_name(c) for c in columns)
     )
+    sql = f"UPDATE {table} SET {sets} WHERE id IN ({', '.join('%s' for _ in ids)})"
     params: list[int] = []
-    for account_id in ids:
-        params += [account_id, amounts[account_id]]
+    for _column in columns:
+        for account_id in ids:
+            params += [account_id, amounts[account_id]]
     params += ids
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -161,7 +162,8 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
         credits: dict[int, int] = defaultdict(int)
         for award in awards:
             credits[account_of[award.user.pk]] += award.amount_g
-        if _add_to_counter("credits_posted", credits) != len(credits):
+        # Posted credits and the lifetime earned (GET /me), as ledger_award keeps both.
+        if _add_to_counter(("credits_posted", "lifetime_g"), credits) != len(credits):
             raise InsufficientFunds(details={"accounts": sorted(credits)})  # pragma: no cover
         # The shard last, after every resident row: the order of ledger_award.
         total = sum(award.amount_g for award in awards)
@@ -173,12 +175,13 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
         )
         if _add_to_counter("debits_posted", {issuance.pk: total}) != 1:
             raise InsufficientFunds(details={"account": issuance.pk})  # pragma: no cover
-        _on_commit_notify(sorted(users))
-        _on_commit_credits(
+        # The balances and the boards, announced once after the commit.
+        _on_commit_notify(
+            sorted(users),
             [
                 (award.user.pk, award.amount_g, transfer.created_at)
                 for transfer, award in zip(transfers, awards, strict=True)
-            ]
+            ],
         )
     for transfer, lot in zip(transfers, lots, strict=True):
         transfer.lot = lot

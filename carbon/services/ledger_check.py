@@ -9,7 +9,15 @@ from datetime import datetime
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from carbon.models import Account, Lot, LotAllocation, Transfer, TransferFlag
+from carbon.models import (
+    Account,
+    AccountKind,
+    Lot,
+    LotAllocation,
+    Transfer,
+    TransferCode,
+    TransferFlag,
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,11 @@ def ledger_check(*, now: datetime | None = None) -> list[Violation]:
         "debits_pending": _sums(open_pending, "debit_account"),
         "credits_pending": _sums(open_pending, "credit_account"),
     }
+    awarded = _sums(Transfer.objects.filter(code=TransferCode.AWARD), "credit_account")
+    reversed_ = _sums(Transfer.objects.filter(code=TransferCode.REVERSAL), "debit_account")
     for account in Account.objects.all().only(
         "id",
+        "lifetime_g",
         "kind",
         "shard",
         "user_id",
@@ -77,6 +88,20 @@ def ledger_check(*, now: datetime | None = None) -> list[Violation]:
                         "cached_balance", f"{account} {counter} is {have}, transfers say {want}"
                     )
                 )
+        # GET /me's lifetime: a resident's awards less the reversals taken back from them.
+        # Only residents earn; the grams a pool gives back (a reversal too) are no earnings.
+        earned = (
+            awarded.get(account.pk, 0) - reversed_.get(account.pk, 0)
+            if account.kind == AccountKind.RESIDENT
+            else 0
+        )
+        if account.lifetime_g != earned:
+            out.append(
+                Violation(
+                    "lifetime_earned",
+                    f"{account} lifetime_g is {account.lifetime_g}, transfers say {earned}",
+                )
+            )
         if account.debits_must_not_exceed_credits and account.available_g < 0:
             out.append(Violation("non_negative", f"{account} available {account.available_g}"))
 

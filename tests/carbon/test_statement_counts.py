@@ -35,10 +35,12 @@ SELF_CLAIM_STATEMENTS = 13
 
 # A signed tap batch that makes one credited trip (after a first batch warmed the network
 # cache), and what each further trip in the same batch adds. Before issue 13: 50 (51) and 22.
-# transitbulk's set-based crediting of batches changes both. PostgreSQL adds one statement a
-# batch: the advisory lock that pairs one card's taps at a time (SQLite serialises writers).
+# PostgreSQL adds one statement a batch: the advisory lock that pairs one card's taps at a
+# time (SQLite serialises writers). A batch of one trip takes the per-trip path; from two
+# trips the batch is credited set-based (carbon.services.claims_bulk), so a further trip
+# adds no statement at all.
 TRANSIT_BATCH_ONE_TRIP_STATEMENTS = {"sqlite": 47, "postgresql": 48}
-TRANSIT_STATEMENTS_PER_MORE_TRIP = 19
+TRANSIT_STATEMENTS_PER_MORE_TRIP = 0
 
 
 def _statements(ctx: CaptureQueriesContext) -> str:

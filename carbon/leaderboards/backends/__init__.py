@@ -28,10 +28,13 @@ class ScoreChange:
 
 
 class Backend(Protocol):
-    def apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
+    def apply(
+        self, *, changes: Sequence[ScoreChange], starts: dict[str, date], touch: Sequence[str] = ()
+    ) -> None:
         """Add each change to its buckets, and to each rolling sum (`starts`: bucket -> the
         start a missing marker takes) whose start marker is not after the change's day.
-        Atomic with respect to roll()."""
+        Atomic with respect to roll(). Then mark the `touch` topics as topics_touch does (in
+        the same round trip where the backend can)."""
 
     def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
         """Set members' scores in one bucket (0 removes the member)."""

@@ -117,9 +117,15 @@ class DatabaseBackend:
             rows = BoardState.objects.filter(key__in=list(keys)).values_list("key", "text")
         return {keys[key]: date.fromisoformat(text) for key, text in rows}
 
-    def apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
-        if not changes:
-            return
+    def apply(
+        self, *, changes: Sequence[ScoreChange], starts: dict[str, date], touch: Sequence[str] = ()
+    ) -> None:
+        if changes:
+            self._apply(changes=changes, starts=starts)
+        if touch:
+            self.topics_touch(topics=touch)
+
+    def _apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
         with transaction.atomic():
             markers = {}
             bands: Counter = Counter()

@@ -86,15 +86,32 @@ class RedisBackend:
     def _key(series: str, bucket: str) -> str:
         return f"{PREFIX}{series}:{bucket}"
 
-    def apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
+    def apply(
+        self, *, changes: Sequence[ScoreChange], starts: dict[str, date], touch: Sequence[str] = ()
+    ) -> None:
         if not changes:
+            self.topics_touch(topics=touch)
             return
         args: list = [len(changes), len(starts)]
         for bucket, start in starts.items():
             args += [bucket, start.isoformat()]
         for c in changes:
             args += [c.series, c.member, c.delta, c.day.isoformat(), ",".join(c.buckets)]
-        self._apply(args=args)
+        if not touch:
+            self._apply(args=args)
+            return
+        # One round trip for the write and the touch. EVALSHA directly: a registered script
+        # in a pipeline costs a SCRIPT EXISTS round trip on every execute.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(self._apply.sha, 0, *args)
+        pipe.sadd(f"{PREFIX}dirty", *touch)
+        pipe.expire(f"{PREFIX}dirty", DIRTY_TTL_SECONDS)
+        try:
+            pipe.execute()
+        except redis.exceptions.NoScriptError:
+            # The server lost its scripts (restart, SCRIPT FLUSH): the touch went through,
+            # the script loads and runs now.
+            self._apply(args=args)
 
     def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
         key = self._key(series, bucket)
