@@ -602,12 +602,14 @@ def _debit_resident(
             _allocate(
                 account=account, transfer=transfer, amount=amount_g, categories=categories, now=now
             )
-            _on_commit_notify([account.user_id])
-            return transfer
     except IntegrityError:
         if (found := _existing(idempotency_key, digest)) is not None:
             return found
         raise
+    # Registered at the caller's level, not in the savepoint above: a caller's transaction
+    # announces all its changes in one send (see realtime.changes_on_commit).
+    _on_commit_notify([account.user_id])
+    return transfer
 
 
 def ledger_spend(
@@ -858,9 +860,9 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         )
         Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
         LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
-        # Counted on the award's day: the boards take back what the award gave.
-        _on_commit_notify([account.user_id], [(account.user_id, -amount, original.created_at)])
-        return reversal
+    # Counted on the award's day: the boards take back what the award gave.
+    _on_commit_notify([account.user_id], [(account.user_id, -amount, original.created_at)])
+    return reversal
 
 
 def signed_amount(transfer: Transfer, *, account_id: int) -> int:

@@ -57,33 +57,62 @@ def resident_moved(
 # --- one announcement per transaction ------------------------------------------------------
 
 
-class _CommitBatch:
-    """What one connection's current transaction changed, announced once after it commits.
+class _Flush:
+    """One change's flush: sends what the markers collected, unless a later change's flush
+    that is sure to run whenever this one does has taken over."""
 
-    Each change registers a marker with transaction.on_commit, so a change made in a
-    savepoint that rolled back is dropped with it (Django drops the savepoint's callbacks);
-    the markers run in order after the commit and fill the batch. The flush is registered
-    after each change with no savepoint attached (so no rollback of a savepoint drops it)
-    and only the one registered last sends: it runs after every surviving marker.
+    __slots__ = ("batch", "savepoints", "superseded")
+
+    def __init__(self, batch: _CommitBatch, savepoints: frozenset[str]) -> None:
+        self.batch = batch
+        self.savepoints = savepoints
+        self.superseded = False
+
+    def __call__(self) -> None:
+        if not self.superseded:
+            self.batch.send()
+
+
+class _CommitBatch:
+    """What one connection's transaction changed, announced once after it commits.
+
+    Each change registers two callbacks with transaction.on_commit: a marker that adds the
+    change to the batch, then a flush that sends the batch. Both belong to the change's
+    savepoints, so a change rolled back with a savepoint is dropped whole (Django drops the
+    savepoint's callbacks) and the callbacks of a transaction that rolls back never run.
+    A later change's flush supersedes an earlier one when it sits in no savepoint the
+    earlier one is not in (then it runs whenever the earlier one would, and after it): a
+    transaction's changes at one level go out in one send, by the last flush.
     """
 
     def __init__(self) -> None:
         self.user_ids: dict[int, None] = {}  # ordered, without repeats
         self.credits: list[tuple[int, int, datetime]] = []
         self.groups: dict[int, tuple[int | None, int | None]] = {}
-        self.last_flush = 0
+        # Flushes not superseded yet: at most one per level of savepoints in use.
+        self.open: list[_Flush] = []
 
     def collect(self, user_ids: list[int], credits: list, groups: dict) -> None:
         self.user_ids.update(dict.fromkeys(user_ids))
         self.credits.extend(credits)
         self.groups.update(groups)
 
-    def flush(self, seq: int) -> None:
-        if seq != self.last_flush:
-            return  # a later change registered a later flush
+    def flush_for(self, savepoints: frozenset[str]) -> _Flush:
+        flush = _Flush(self, savepoints)
+        still_open = []
+        for earlier in self.open:
+            if savepoints <= earlier.savepoints:
+                earlier.superseded = True
+            else:
+                still_open.append(earlier)
+        self.open = [*still_open, flush]
+        return flush
+
+    def send(self) -> None:
         user_ids, credits, groups = list(self.user_ids), self.credits, self.groups
         self.user_ids, self.credits, self.groups = {}, [], {}
-        _announce(user_ids=user_ids, credits=credits, groups=groups)
+        if user_ids or credits:
+            _announce(user_ids=user_ids, credits=credits, groups=groups)
 
 
 def _announce(
@@ -122,9 +151,4 @@ def changes_on_commit(
     if batch is None:
         batch = connection._carbon_commit_batch = _CommitBatch()
     transaction.on_commit(lambda: batch.collect(ids, credits, groups))
-    batch.last_flush += 1
-    seq = batch.last_flush
-    # Appended as transaction.on_commit would from outside every savepoint: Django keeps
-    # (savepoint ids, callback, robust) per callback and drops those of a rolled-back
-    # savepoint, so an empty set keeps the flush whatever rolls back inside.
-    connection.run_on_commit.append((set(), lambda: batch.flush(seq), False))
+    transaction.on_commit(batch.flush_for(frozenset(connection.savepoint_ids)))

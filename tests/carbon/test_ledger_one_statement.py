@@ -258,6 +258,22 @@ def test_a_transactions_awards_are_announced_once_after_commit_without_rolled_ba
     ]
 
 
+def test_what_came_before_a_rolled_back_savepoint_still_goes_out(
+    resident, other_resident, announced, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            award(resident, 100)
+            try:
+                with transaction.atomic():
+                    award(other_resident, 999)
+                    raise RuntimeError("the last change rolled back")
+            except RuntimeError:
+                pass
+
+    assert announced == [("credits", ([(resident.pk, 100)], [resident.pk]))]
+
+
 def test_a_transaction_that_rolls_back_announces_nothing(
     resident, announced, django_capture_on_commit_callbacks
 ):
