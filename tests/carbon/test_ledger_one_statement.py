@@ -204,7 +204,7 @@ def test_the_migration_backfills_the_counter_from_the_transfers(resident, other_
     award(other_resident, 70)
     Account.objects.update(lifetime_g=0)
 
-    migration = importlib.import_module("carbon.migrations.0010_ledger_one_statement")
+    migration = importlib.import_module("carbon.migrations.0013_ledger_one_statement")
     with connection.cursor() as cursor:
         cursor.execute(migration.BACKFILL)
 
