@@ -65,9 +65,15 @@ def reviewer(db):
 def test_an_approval_the_cap_leaves_at_nothing_says_so(auth_api, resident, own_bag, reviewer):
     when = timezone.now() - timedelta(hours=1)
     # 5 uses x 5 g x 50% (self-declared) is more than the 10 g daily cap: the day is full.
+    # Both acts at the same moment, so in the same local day even just after midnight.
     full = auth_api.post(
         "/api/v1/claims",
-        {"behaviour": "own-bag", "quantity": 5, "idempotency_key": new_key()},
+        {
+            "behaviour": "own-bag",
+            "quantity": 5,
+            "idempotency_key": new_key(),
+            "occurred_at": when.isoformat(),
+        },
         format="json",
     ).json()
     assert full["credited_g"] == own_bag.daily_cap_g
