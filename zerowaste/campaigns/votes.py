@@ -126,7 +126,8 @@ def _voter_statement() -> tuple[str, tuple]:
         .values("id", "date_joined")
         .query.sql_with_params()
     )
-    assert list(params).count(sentinel) == 1, "the voter's id must be one parameter"
+    if list(params).count(sentinel) != 1:  # not an assert: -O must not skip it
+        raise RuntimeError("the voter's id must be exactly one parameter of the voter query")
     # Locked here rather than by select_for_update(), which Django refuses to compile in
     # autocommit; the statement is its own transaction then, and the lock lasts as long.
     return sql + " FOR NO KEY UPDATE", tuple(_VOTER if p == sentinel else p for p in params)
