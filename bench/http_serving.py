@@ -3,7 +3,7 @@ processes on one port, PostgreSQL, Redis), with 1 and 2 workers, beside a bare D
 served by the same stack (bench/http_settings.py adds it; the product never has it).
 
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/http.py [--quick] [--seconds 8] [--clients 16]
+        .venv/bin/python bench/http_serving.py [--quick] [--seconds 8] [--clients 16]
 
 It seeds the demo city in that database if it has no catalogue yet (`seed_demo`), signs a
 token for a demo resident, then for each worker count starts the server and sends GET
@@ -21,10 +21,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as `python bench/http.py`, Python puts bench/ first on the path, where this file
-# would shadow the standard library's `http` (which Django imports): drop it first.
+# The repository root on the path, so `bench.http_settings` (the server's settings) imports.
+# (This script was bench/http_serving.py once: as a module named `http` beside the other scripts it
+# shadowed the standard library's `http` for every one of them.)
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
@@ -60,6 +60,7 @@ BARE = "/bench/bare"
 
 def resident() -> User:
     """A demo resident with a median number of ledger entries (seeding the city if empty)."""
+    call_command("migrate", verbosity=0, interactive=False)  # a fresh `make services` database
     if not Behaviour.objects.exists():
         call_command("seed_demo", size=300, verbosity=0)
     people = list(
@@ -166,7 +167,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        raise SystemExit("bench/http.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+        raise SystemExit("bench/http_serving.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
     seconds = 3.0 if args.quick else args.seconds
     user = resident()
     token = str(AccessToken.for_user(user))
