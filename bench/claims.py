@@ -173,7 +173,7 @@ def reset() -> None:
         cur.execute("TRUNCATE carbon_penaltybox")
         cur.execute(
             "UPDATE carbon_account SET debits_pending = 0, debits_posted = 0,"
-            " credits_pending = 0, credits_posted = 0"
+            " credits_pending = 0, credits_posted = 0, lifetime_g = 0"
         )
         cur.execute("VACUUM ANALYZE carbon_account")
         cur.execute("ANALYZE carbon_claim")
@@ -230,7 +230,8 @@ WITH t AS (
         'posted', 'award', 'green_travel', %(description)s, %(reference)s, now())
     RETURNING id
 ), resident AS (
-    UPDATE carbon_account SET credits_posted = credits_posted + %(amount)s
+    UPDATE carbon_account SET credits_posted = credits_posted + %(amount)s,
+        lifetime_g = lifetime_g + %(amount)s
     WHERE id = %(account)s RETURNING id
 ), shard AS (
     -- chained on the resident's update: the service's lock order, resident then shard

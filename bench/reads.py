@@ -155,9 +155,9 @@ def seed(args) -> None:
         (
             "accounts",
             """INSERT INTO carbon_account (kind, shard, debits_must_not_exceed_credits,
-                   debits_pending, debits_posted, credits_pending, credits_posted, created_at,
-                   user_id)
-               SELECT 'resident', 0, true, 0, 0, 0, 0, u.date_joined, u.id FROM carbon_user u
+                   debits_pending, debits_posted, credits_pending, credits_posted, lifetime_g,
+                   created_at, user_id)
+               SELECT 'resident', 0, true, 0, 0, 0, 0, 0, u.date_joined, u.id FROM carbon_user u
                WHERE u.email LIKE 'reads-%%' ORDER BY u.id""",
         ),
         (
@@ -215,12 +215,17 @@ def seed(args) -> None:
             "counters",
             """UPDATE carbon_account a
                SET credits_posted = a.credits_posted + s.credits,
-                   debits_posted = a.debits_posted + s.debits
-               FROM (SELECT account, sum(credits) AS credits, sum(debits) AS debits FROM (
-                       SELECT credit_account_id AS account, amount_g AS credits, 0 AS debits
+                   debits_posted = a.debits_posted + s.debits,
+                   -- GET /me's lifetime: a resident's awards (the seed makes no reversals)
+                   lifetime_g = a.lifetime_g + CASE WHEN a.kind = 'resident'
+                                                    THEN s.awarded ELSE 0 END
+               FROM (SELECT account, sum(credits) AS credits, sum(debits) AS debits,
+                            sum(awarded) AS awarded FROM (
+                       SELECT credit_account_id AS account, amount_g AS credits, 0 AS debits,
+                              CASE WHEN code = 'award' THEN amount_g ELSE 0 END AS awarded
                        FROM carbon_transfer WHERE idempotency_key LIKE 'reads:%%'
                        UNION ALL
-                       SELECT debit_account_id, 0, amount_g
+                       SELECT debit_account_id, 0, amount_g, 0
                        FROM carbon_transfer WHERE idempotency_key LIKE 'reads:%%') x
                      GROUP BY account) s
                WHERE a.id = s.account""",

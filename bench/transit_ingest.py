@@ -577,7 +577,8 @@ def baseline(args, operator, taps: list[dict]) -> tuple[float, int]:
                 for r in rows:
                     copy.write_row(r)
         raw.execute(
-            "UPDATE carbon_account a SET credits_posted = a.credits_posted + v.g "
+            "UPDATE carbon_account a SET credits_posted = a.credits_posted + v.g, "
+            "lifetime_g = a.lifetime_g + v.g "  # the service bumps GET /me's lifetime too
             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, g) WHERE a.id = v.id",
             [resident_ids, [credits[a] for a in resident_ids]],
         )
