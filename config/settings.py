@@ -212,7 +212,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # One pool per process, not per request (config/redis_pool.py).
+            "OPTIONS": {"pool_class": "config.redis_pool.ProcessConnectionPool"},
+        }
     }
     # The pub/sub layer: a group message is one PUBLISH that every ASGI worker receives,
     # suited to broadcasting a board to thousands of sockets across workers.
