@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 
 import pytest
 from asgiref.sync import SyncToAsync
 from django.core.cache import caches
+from rest_framework.utils.encoders import JSONEncoder
 
 from config.asgi import application
 
@@ -91,3 +93,99 @@ def test_every_cache_object_of_the_process_shares_one_redis_pool():
 
     assert first_cache is not second_cache  # two contexts, two cache objects, as per request
     assert first is second
+
+
+# --- statements per read request, with a real bearer token -----------------------------------
+#
+# GET /me for a resident of a community: the user with their community and district (one
+# statement, carbon.api.authentication; was three), then balance_for_user: the account, the
+# grams of lots past expiry not yet swept, the grams expiring by day (3). Before: 6.
+ME_STATEMENTS = 4
+# GET /ledger: the user, the account (ledger_entries_for_user), then the page from each side
+# of the ledger (carbon.api.pagination.LedgerNewestFirst).
+LEDGER_STATEMENTS = 4
+# GET /claims: the user, then the page with each claim's behaviour code and factor version
+# joined (only the rendered columns).
+CLAIMS_STATEMENTS = 2
+# GET /behaviours: the user (a bearer token is checked on any endpoint); the catalogue and
+# its rendering come from the process's snapshot (one cache read to check its version).
+BEHAVIOURS_STATEMENTS = 1
+
+
+@pytest.fixture
+def reader(resident, metro):
+    """A resident of a community with credited claims and a hold (both ledger sides), and a
+    client that sends their bearer token, as a phone does."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from carbon.services.ledger import ledger_hold
+    from tests.carbon.api_helpers import bearer, claim_payload, client_for, new_key
+    from tests.carbon.factories import CommunityFactory
+
+    community = CommunityFactory(code="wuchang-3")
+    resident.community, resident.district = community, community.district
+    resident.save()
+    poster = client_for(resident)
+    for quantity in (1, 2, 3):
+        posted = poster.post(
+            "/api/v1/claims",
+            claim_payload("metro", quantity, evidence={"type": "self"}),
+            format="json",
+        )
+        assert posted.status_code == 201, posted.content
+    ledger_hold(user=resident, amount_g=5, idempotency_key=new_key(), description="Voucher hold")
+    client = bearer(str(AccessToken.for_user(resident)))
+    for path in ("/api/v1/me", "/api/v1/ledger", "/api/v1/claims", "/api/v1/behaviours"):
+        assert client.get(path).status_code == 200  # warm: the catalogue snapshot
+    return client
+
+
+def _counted(client, path: str):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(path)
+    assert response.status_code == 200, response.content
+    listing = "\n".join(f"{i + 1:3}. {q['sql'][:160]}" for i, q in enumerate(ctx))
+    return response.json(), len(ctx), listing
+
+
+@pytest.mark.django_db
+def test_me_reads_the_user_with_their_community_and_district_in_one_statement(reader, resident):
+    body, statements, listing = _counted(reader, "/api/v1/me")
+
+    assert (body["community"], body["district"]) == ("wuchang-3", resident.district.code)
+    assert body["email"] == resident.email
+    assert body["lifetime_g"] > 0
+    assert statements == ME_STATEMENTS, listing
+
+
+@pytest.mark.django_db
+def test_the_ledger_page_sends_a_fixed_number_of_statements(reader):
+    body, statements, listing = _counted(reader, "/api/v1/ledger")
+
+    assert len(body["results"]) == 4  # three awards, one hold
+    assert statements == LEDGER_STATEMENTS, listing
+
+
+@pytest.mark.django_db
+def test_the_claims_page_reads_only_what_it_renders_and_renders_it_all(reader, resident):
+    from carbon.api.serializers import ClaimSerializer
+    from carbon.models import Claim
+
+    body, statements, listing = _counted(reader, "/api/v1/claims")
+
+    assert statements == CLAIMS_STATEMENTS, listing
+    # The same body as the serializer gives a claim read whole.
+    whole = Claim.objects.owned_by(resident).order_by("-submitted_at", "-id")
+    expected = json.loads(json.dumps(ClaimSerializer(whole, many=True).data, cls=JSONEncoder))
+    assert body["results"] == expected
+
+
+@pytest.mark.django_db
+def test_the_behaviours_listing_sends_only_the_users_statement(reader):
+    body, statements, listing = _counted(reader, "/api/v1/behaviours")
+
+    assert [b["code"] for b in body] == ["metro"]
+    assert statements == BEHAVIOURS_STATEMENTS, listing
