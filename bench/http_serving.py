@@ -7,10 +7,13 @@ served by the same stack (bench/http_settings.py adds it; the product never has 
 
 It seeds the demo city in that database if it has no catalogue yet (`seed_demo`), signs a
 token for a demo resident, then for each worker count starts the server and sends GET
-/api/v1/me, /behaviours, /ledger and /bench/bare in turn, each from `--clients` keep-alive
-connections for `--seconds` after a warm-up, counting 200 answers (anything else stops the
-run). Prints requests per second, each endpoint's ratio to the bare view, and 2 workers
-over 1. Targets (issue 13): each endpoint >= 0.5 of the bare view, 2 workers >= 1.6x one.
+/api/v1/me, /behaviours, /ledger, /claims and /bench/bare from `--clients` keep-alive
+connections, counting 200 answers (anything else stops the run). Each endpoint gets
+`--seconds` in all after a warm-up, in `--rounds` slices taken in turn (me, behaviours, ...,
+bare, me, ...), so a change of load on a shared machine falls on every endpoint alike rather
+than on whichever came last. Prints requests per second, each endpoint's ratio to the bare
+view, and 2 workers over 1. Targets (issue 13): each endpoint >= 0.5 of the bare view, 2
+workers >= 1.6x one.
 The load generator is one asyncio process on the same machine: on 2 cores it takes CPU
 from the server, more so at the bare view's rate (it flatters the ratios a little and
 caps the scaling: say so beside the figures). `--quick` finishes in under two minutes.
@@ -54,7 +57,7 @@ from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 from carbon.models import Behaviour, User  # noqa: E402
 from tests.serving import free_port, server_env  # noqa: E402
 
-ENDPOINTS = ("/api/v1/me", "/api/v1/behaviours", "/api/v1/ledger", "/bench/bare")
+ENDPOINTS = ("/api/v1/me", "/api/v1/behaviours", "/api/v1/ledger", "/api/v1/claims", "/bench/bare")
 BARE = "/bench/bare"
 
 
@@ -138,25 +141,41 @@ async def _client(port: int, request: bytes, stop: float, counts: list, bad: lis
         writer.close()
 
 
-async def _load(port: int, path: str, token: str, clients: int, seconds: float) -> float:
-    request = (
+def _request(path: str, token: str) -> bytes:
+    return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
         "Accept: application/json\r\nAccept-Language: en\r\n\r\n"
     ).encode()
+
+
+async def _burst(port: int, request: bytes, clients: int, seconds: float, bad: list) -> int:
+    counts = [0]
+    stop = time.monotonic() + seconds
+    await asyncio.gather(*(_client(port, request, stop, counts, bad) for _ in range(clients)))
+    return counts[0]
+
+
+async def _load(
+    port: int, paths: tuple[str, ...], token: str, clients: int, seconds: float, rounds: int
+) -> dict[str, float]:
+    """Requests per second of each path: warmed up, then `rounds` slices of seconds/rounds
+    each, the paths in turn."""
     bad: list = []
     # Warm-up: every worker's connections, caches and code paths.
-    await asyncio.gather(
-        *(_client(port, request, time.monotonic() + 1.0, [0], bad) for _ in range(clients))
-    )
-    counts = [0]
-    started = time.monotonic()
-    await asyncio.gather(
-        *(_client(port, request, started + seconds, counts, bad) for _ in range(clients))
-    )
-    elapsed = time.monotonic() - started
-    if bad:
-        raise SystemExit(f"{path}: answered {bad[0][0]}: {bad[0][1]!r}")
-    return counts[0] / elapsed
+    for path in paths:
+        await _burst(port, _request(path, token), clients, 1.0, bad)
+    served = dict.fromkeys(paths, 0)
+    spent = dict.fromkeys(paths, 0.0)
+    for _ in range(rounds):
+        for path in paths:
+            started = time.monotonic()
+            served[path] += await _burst(
+                port, _request(path, token), clients, seconds / rounds, bad
+            )
+            spent[path] += time.monotonic() - started
+            if bad:
+                raise SystemExit(f"{path}: answered {bad[0][0]}: {bad[0][1]!r}")
+    return {path: served[path] / spent[path] for path in paths}
 
 
 def main() -> None:
@@ -165,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3, help="slices per endpoint, in turn")
     args = parser.parse_args()
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         raise SystemExit("bench/http_serving.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
@@ -174,7 +194,8 @@ def main() -> None:
     entries = user.ledger_account.credit_transfers.count()
     print(
         f"uvicorn workers on one port, PostgreSQL + Redis; resident #{user.pk} "
-        f"({entries} ledger entries); {args.clients} keep-alive clients, {seconds:.0f} s each; "
+        f"({entries} ledger entries); {args.clients} keep-alive clients, {seconds:.0f} s each "
+        f"in {args.rounds} turns; "
         f"{os.cpu_count()} cores (the load generator shares them)"
     )
     rates: dict[int, dict[str, float]] = {}
@@ -185,10 +206,9 @@ def main() -> None:
             proc = server(workers, port, Path(tmp) / f"var-{workers}", log)
             try:
                 wait_up(f"http://127.0.0.1:{port}", proc, log, workers)
-                rates[workers] = {
-                    path: asyncio.run(_load(port, path, token, args.clients, seconds))
-                    for path in ENDPOINTS
-                }
+                rates[workers] = asyncio.run(
+                    _load(port, ENDPOINTS, token, args.clients, seconds, args.rounds)
+                )
             finally:
                 proc.terminate()
                 try:
