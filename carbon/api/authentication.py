@@ -1,10 +1,10 @@
-"""Bearer-token authentication of the resident API's views that need more of the user than
-its row: simplejwt's JWTAuthentication (the same checks, errors and schema), reading what
-the view renders in the same statement."""
+"""Bearer-token authentication for views that render more of the user than its row:
+simplejwt's JWTAuthentication as configured (the same checks, errors and OpenAPI scheme),
+made to read what the view renders in its one statement for the user."""
 
 from __future__ import annotations
 
-from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from carbon.models import User
@@ -21,16 +21,14 @@ class _UsersWithArea:
     )
 
 
-class ProfileJWTAuthentication(JWTAuthentication):
-    """For /me, which renders the community's and district's codes: one statement for the
-    user and both, where the plain read took three for a resident of a community."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.user_model = _UsersWithArea
-
-
-class ProfileJWTScheme(SimpleJWTScheme):
-    """The same security scheme in the OpenAPI document as JWTAuthentication's."""
-
-    target_class = "carbon.api.authentication.ProfileJWTAuthentication"
+def authenticators_reading_area(
+    authenticators: list[BaseAuthentication],
+) -> list[BaseAuthentication]:
+    """The view's authenticators, the bearer token's reading the user with their community
+    and district (for /me, which renders their codes: one statement where a resident of a
+    community cost three). Instances of simplejwt's own class, so the OpenAPI document
+    names the one `jwtAuth` scheme as before."""
+    for authenticator in authenticators:
+        if isinstance(authenticator, JWTAuthentication):
+            authenticator.user_model = _UsersWithArea
+    return authenticators

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from carbon.api import serializers as s
-from carbon.api.authentication import ProfileJWTAuthentication
+from carbon.api.authentication import authenticators_reading_area
 from carbon.api.pagination import ClaimsNewestFirst, LedgerNewestFirst
 from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
@@ -73,10 +73,12 @@ class MeView(APIView):
     sign in here too): reading and editing it, and erasing the account. A non-resident's
     balance reads as zero (carbon.services.ledger.balance_for_user)."""
 
-    # The user's row read with their community and district, which /me renders.
-    authentication_classes = [ProfileJWTAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_scope = "erase"
+
+    def get_authenticators(self):
+        # The user's row read with their community and district, which /me renders.
+        return authenticators_reading_area(super().get_authenticators())
 
     def get_throttles(self):
         # Deleting checks the password: a stolen access token must not become a way to
