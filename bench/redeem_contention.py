@@ -6,8 +6,9 @@ ledger operations they are made of; the ratio shows what the redemption layer co
     ... bench/redeem_contention.py --clients 50 --ops 20 --processes 2
 
 Like bench/ledger.py, it writes nothing to the database DATABASE_URL names: it creates a
-scratch database (`carbon_bench_redeem`, --db-name) on that server, migrates it, runs, and
-drops it (--keep leaves it). The role needs CREATEDB.
+scratch database (`<DATABASE_URL's database>_bench_redeem`, --db-name) on that server,
+migrates it, runs, and drops it (--keep leaves it). The role needs CREATEDB. --quick: 5
+operations per client.
 
 --clients concurrent clients (threads spread over --processes processes, each with its own
 connection), released together on a barrier; each does --ops operations, timed one by one:
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import threading
 import time
@@ -44,15 +44,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # One connection per client thread, opened once and kept for the run (no pool to queue on).
 os.environ["DB_POOL_MAX_SIZE"] = "0"
 
-from bench.ledger import bench_url, create_database, drop_database, server_url  # noqa: E402
+from bench.harness import (  # noqa: E402
+    fail,
+    machine_facts,
+    migrate,
+    percentile,
+    scratch_database,
+)
 
 PLENTIFUL_OFFERS = 5
 PRICE_G = 10
-
-
-def fail(message: str) -> None:
-    print(f"bench/redeem_contention.py: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def setup_django() -> None:
@@ -240,14 +241,13 @@ def run_mode(mode: str, clients: int, processes: int, ops: int) -> dict:
             refused[code] = refused.get(code, 0) + n
     # The clients started together at the barrier; the slowest process's end closes the run.
     seconds = max(r[2][3] for r in reports) - min(r[2][2] for r in reports)
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "mode": mode,
         "ops": len(latencies),
         "seconds": seconds,
         "rate": len(latencies) / seconds,
-        "p50_ms": quantiles[49] * 1000,
-        "p99_ms": quantiles[98] * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
         "refused": refused,
         "wall": wall,
     }
@@ -287,32 +287,27 @@ def main() -> None:
         "--processes", type=int, default=0, help="processes the clients are spread over "
         "(default: the CPU count, at most the clients)",
     )  # fmt: skip
-    parser.add_argument("--db-name", default="carbon_bench_redeem", help="scratch database")
+    parser.add_argument(
+        "--db-name", default="", help="scratch database (<DATABASE_URL db>_bench_redeem)"
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    parser.add_argument("--quick", action="store_true", help="5 operations per client")
     args = parser.parse_args()
+    if args.quick:
+        args.ops = min(args.ops, 5)
     processes = args.processes or min(args.clients, os.cpu_count() or 1)
     if args.clients < 1 or args.ops < 1 or processes < 1:
         fail("--clients, --ops and --processes must be positive")
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail("DATABASE_URL is not set; point it at PostgreSQL (postgis://user:pw@host:5432/db)")
-    params = server_url(url)
-    if params["dbname"] == args.db_name:
-        fail(f"DATABASE_URL already names {args.db_name!r}; the benchmark drops that database")
-    create_database(params, args.db_name)
-    os.environ["DATABASE_URL"] = bench_url(url, args.db_name)  # the children inherit it
-    try:
+    with scratch_database(suffix="bench_redeem", db_name=args.db_name, keep=args.keep):
         setup_django()
-        from django.core.management import call_command
         from django.db import connection
 
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         create_world(args.clients, args.ops)
-        pg = connection.cursor().connection.info.server_version
         print(
-            f"PostgreSQL {pg // 10000}.{pg % 10000}, {args.clients} clients x {args.ops} ops "
-            f"over {processes} process(es), {os.cpu_count()} CPUs"
+            f"{machine_facts()}; {args.clients} clients x {args.ops} ops "
+            f"over {processes} process(es)"
         )
         results = {m: run_mode(m, args.clients, processes, args.ops) for m in
                    ("bare", "plentiful", "scarce")}  # fmt: skip
@@ -338,14 +333,6 @@ def main() -> None:
         connection.close()
         if problems:
             raise SystemExit(1)
-    finally:
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(params, args.db_name)
 
 
 if __name__ == "__main__":
