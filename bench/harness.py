@@ -1,6 +1,7 @@
 """What the bench scripts share: a scratch PostgreSQL database of their own beside the one
-DATABASE_URL names, the percentiles they report, and the header line of machine facts that
-goes beside every figure (the machine is shared: a figure without the load says little).
+DATABASE_URL names, client processes released together, the percentiles they report, and
+the header line of machine facts that goes beside every figure (the machine is shared: a
+figure without the load says little).
 
 Named harness, not after anything in the standard library: a script run as
 `python bench/<x>.py` has bench/ first on its import path (tests/test_bench_scripts.py).
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing as mp
 import os
 import statistics
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +157,45 @@ def migrate() -> float:
     began = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
     return time.perf_counter() - began
+
+
+# --- client processes ---------------------------------------------------------------------
+
+
+def in_processes(target, args_per_process: list[tuple], *, parties: int = 0) -> list:
+    """target(*args, barrier=...) in a spawned process per tuple of args (each process has
+    its own interpreter and connections, so the client is not one interpreter's lock); the
+    results in the order of the tuples. The processes (or, with `parties`, that many
+    threads across them) wait on one barrier, so that they start together; if one fails,
+    the others stop waiting and the script fails with its traceback. target must be a
+    module-level function of the script (the children import it)."""
+    from django.db import connections
+
+    connections.close_all()  # the children open their own
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(parties or len(args_per_process))
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_child, args=(target, i, args, barrier, results))
+        for i, args in enumerate(args_per_process)
+    ]
+    for p in procs:
+        p.start()
+    reports = sorted((results.get(timeout=3600) for _ in procs), key=lambda r: r[0])
+    for p in procs:
+        p.join()
+    for index, ok, value in reports:
+        if not ok:
+            fail(f"{getattr(target, '__name__', target)} process {index} failed:\n{value}")
+    return [value for _, _, value in reports]
+
+
+def _child(target, index: int, args: tuple, barrier, results) -> None:
+    try:
+        results.put((index, True, target(*args, barrier=barrier)))
+    except BaseException:
+        barrier.abort()  # the others stop waiting
+        results.put((index, False, traceback.format_exc()))
 
 
 # --- the figures -------------------------------------------------------------------------

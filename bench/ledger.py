@@ -38,12 +38,10 @@ finds nothing (the baseline writes the same rows as the service, so it must pass
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import random
 import sys
 import time
-import traceback
 import uuid
 from pathlib import Path
 
@@ -52,7 +50,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from bench.harness import fail, machine_facts, migrate, scratch_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    fail,
+    in_processes,
+    machine_facts,
+    migrate,
+    scratch_database,
+)
 
 # --- inside each process ---------------------------------------------------------------------
 
@@ -95,7 +99,7 @@ def create_residents(processes: int, per_process: int) -> None:
 
 
 def worker(
-    mode: str, proc: int, awards: int, residents: int, push: bool, barrier
+    mode: str, proc: int, awards: int, residents: int, push: bool, *, barrier
 ) -> tuple[float, float]:
     """One process's loop; (start, end) of its timed part."""
     setup_django()
@@ -186,39 +190,13 @@ SELECT %(resident)s, s.id, 'green_travel', %(amount)s, %(amount)s, %(expires_at)
 """
 
 
-def worker_main(mode, proc, awards, residents, push, barrier, results) -> None:
-    try:
-        started, ended = worker(mode, proc, awards, residents, push, barrier)
-        results.put(("ok", proc, started, ended))
-    except BaseException:
-        barrier.abort()  # the others stop waiting
-        results.put(("error", proc, traceback.format_exc(), None))
-
-
 def run(mode: str, processes: int, awards: int, residents: int, push: bool) -> float:
-    from django.db import connection
-
     from carbon.models import Transfer
 
     reset_ledger()
-    connection.close()  # the children open their own
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=worker_main, args=(mode, p, awards, residents, push, barrier, results))
-        for p in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
-    errors = [r for r in reports if r[0] == "error"]
-    if errors:
-        fail(f"{mode} worker {errors[0][1]} failed:\n{errors[0][2]}")
+    spans = in_processes(worker, [(mode, p, awards, residents, push) for p in range(processes)])
     # Each process timed its own loop; perf_counter is one system-wide clock on Linux.
-    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
 
     total = Transfer.objects.count()
     if total != processes * awards:

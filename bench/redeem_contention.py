@@ -29,7 +29,6 @@ offer sold exactly its stock, and no refused attempt left a hold.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import sys
 import threading
@@ -46,6 +45,7 @@ os.environ["DB_POOL_MAX_SIZE"] = "0"
 
 from bench.harness import (  # noqa: E402
     fail,
+    in_processes,
     machine_facts,
     migrate,
     percentile,
@@ -125,7 +125,7 @@ def scarce_stock(clients: int, ops: int) -> int:
 # --- one process's clients -----------------------------------------------------------------
 
 
-def worker(mode: str, proc: int, client_ids: list[int], ops: int, barrier, run: str):
+def worker(mode: str, proc: int, client_ids: list[int], ops: int, run: str, *, barrier):
     setup_django()
     from django.db import connection
 
@@ -201,46 +201,23 @@ def worker(mode: str, proc: int, client_ids: list[int], ops: int, barrier, run: 
     return latencies, refused, min(b for b, _ in spans), max(e for _, e in spans)
 
 
-def worker_main(mode, proc, client_ids, ops, barrier, run, results) -> None:
-    try:
-        results.put(("ok", proc, worker(mode, proc, client_ids, ops, barrier, run)))
-    except BaseException:
-        barrier.abort()
-        results.put(("error", proc, traceback.format_exc()))
-
-
 def run_mode(mode: str, clients: int, processes: int, ops: int) -> dict:
-    from django.db import connection
-
-    connection.close()
-    ctx = mp.get_context("spawn")
-    # The barrier counts client threads: all of them start together, across processes.
-    barrier = ctx.Barrier(clients)
-    results = ctx.Queue()
     groups = [list(range(p, clients, processes)) for p in range(processes)]
-    procs = [
-        ctx.Process(
-            target=worker_main, args=(mode, p, groups[p], ops, barrier, f"{mode}-{p}", results)
-        )
-        for p in range(processes)
-    ]
     wall = time.perf_counter()
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
+    # The barrier counts client threads: all of them start together, across processes.
+    reports = in_processes(
+        worker,
+        [(mode, p, groups[p], ops, f"{mode}-{p}") for p in range(processes)],
+        parties=clients,
+    )
     wall = time.perf_counter() - wall
-    bad = [r for r in reports if r[0] == "error"]
-    if bad:
-        fail(f"{mode} process {bad[0][1]} failed:\n{bad[0][2]}")
-    latencies = sorted(x for r in reports for x in r[2][0])
+    latencies = sorted(x for r in reports for x in r[0])
     refused: dict[str, int] = {}
     for r in reports:
-        for code, n in r[2][1].items():
+        for code, n in r[1].items():
             refused[code] = refused.get(code, 0) + n
     # The clients started together at the barrier; the slowest process's end closes the run.
-    seconds = max(r[2][3] for r in reports) - min(r[2][2] for r in reports)
+    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
     return {
         "mode": mode,
         "ops": len(latencies),

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import queue
 import sys
@@ -54,6 +53,7 @@ os.environ["DB_POOL_MAX_SIZE"] = "0"
 
 from bench.harness import (  # noqa: E402
     fail,
+    in_processes,
     machine_facts,
     migrate,
     percentile,
@@ -146,7 +146,7 @@ def world() -> tuple[int, list[int]]:
 # --- one process's clients -------------------------------------------------------------------
 
 
-def worker(mode: str, work: list, clients: int, barrier) -> tuple:
+def worker(mode: str, work: list, clients: int, *, barrier) -> tuple:
     """`clients` threads of this process take `work` in order; (latencies, outcomes, the
     first start and the last end of the timed part)."""
     setup_django()
@@ -229,41 +229,20 @@ def worker(mode: str, work: list, clients: int, barrier) -> tuple:
     return latencies, outcomes, min(b for b, _ in spans), max(e for _, e in spans)
 
 
-def worker_main(mode, work, clients, barrier, results) -> None:
-    try:
-        results.put(("ok", worker(mode, work, clients, barrier)))
-    except BaseException:
-        barrier.abort()
-        results.put(("error", traceback.format_exc()))
-
-
 def run_mode(mode: str, work_by_process: list[list], clients_by_process: list[int]) -> dict:
     """All processes' clients released together; the run is from the first client's start
     to the last one's end (perf_counter is one system-wide clock on Linux)."""
-    from django.db import connection
-
-    connection.close()  # the children open their own
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(sum(clients_by_process))
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=worker_main, args=(mode, work, clients, barrier, results))
-        for work, clients in zip(work_by_process, clients_by_process, strict=True)
-    ]
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
-    bad = [r for r in reports if r[0] == "error"]
-    if bad:
-        fail(f"{mode}: a process failed:\n{bad[0][1]}")
-    latencies = [x for r in reports for x in r[1][0]]
+    reports = in_processes(
+        worker,
+        [(mode, w, c) for w, c in zip(work_by_process, clients_by_process, strict=True)],
+        parties=sum(clients_by_process),
+    )
+    latencies = [x for r in reports for x in r[0]]
     outcomes: dict[str, int] = {}
     for r in reports:
-        for k, n in r[1][1].items():
+        for k, n in r[1].items():
             outcomes[k] = outcomes.get(k, 0) + n
-    seconds = max(r[1][3] for r in reports) - min(r[1][2] for r in reports)
+    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
     return {"latencies": latencies, "outcomes": outcomes, "seconds": seconds}
 
 
