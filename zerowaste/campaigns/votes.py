@@ -81,6 +81,13 @@ _PG_INT_MAX = 2**31 - 1
 # or not, returns the facts the full path decides a refusal from (read in the same snapshot),
 # so that a refusal costs one round trip too. The voter sub-select ({voter_sql}) comes from
 # the ORM (the link annotations are eligibility's); %(name)s are the statement's own values.
+# The resident's row lock (resident_lock's: an erasure and a vote of the same resident run
+# one after the other) is taken only when the checks allow the vote (`allowed`, an InitPlan:
+# without it no row is read, so none is locked), and the row is checked again once locked,
+# so an erasure that committed meanwhile leaves nothing to insert. A refusal thus writes
+# nothing, not even a row lock: a read-only transaction, with no commit to flush to disk.
+# (Locked in SQL rather than by select_for_update(), which Django refuses to compile in
+# autocommit; the statement is its own transaction then, and the lock lasts as long.)
 _CAST_SQL = """
 WITH voter (id, date_joined, role, is_active, erased_at, card, partner) AS ({voter_sql}),
 camp AS (
@@ -101,13 +108,8 @@ free AS (
     FROM camp CROSS JOIN generate_series(1, camp.votes_per_day) AS s(n)
     WHERE s.n NOT IN (SELECT slot FROM today)
 ),
-ins AS (
-    INSERT INTO zerowaste_vote (campaign_id, candidate_id, voter_id, day, slot, slots,
-        idempotency_key, account_age_days, voter_joined_on, created_at)
-    SELECT camp.id, cand.id, voter.id, %(day)s, free.slot, camp.votes_per_day, %(key)s,
-        GREATEST(0, floor(extract(epoch FROM (%(now)s - voter.date_joined)) / 86400))::int,
-        (voter.date_joined AT TIME ZONE %(tz)s)::date, %(now)s
-    FROM voter, camp, cand, free
+allowed AS (
+    SELECT 1 FROM voter, camp, cand, free
     WHERE free.slot IS NOT NULL
         AND camp.voting_opens_at <= %(now)s AND %(now)s < camp.voting_closes_at
         AND voter.role = %(resident)s AND voter.is_active AND voter.erased_at IS NULL
@@ -115,6 +117,19 @@ ins AS (
         AND voter.date_joined <= %(now)s - make_interval(days => camp.min_account_days)
         AND NOT EXISTS (SELECT 1 FROM mine WHERE idempotency_key = %(key)s)
         AND NOT EXISTS (SELECT 1 FROM today WHERE candidate_id = cand.id)
+),
+locked AS (
+    SELECT id, date_joined FROM carbon_user
+    WHERE id = %(voter)s AND is_active AND erased_at IS NULL AND EXISTS (SELECT 1 FROM allowed)
+    FOR NO KEY UPDATE
+),
+ins AS (
+    INSERT INTO zerowaste_vote (campaign_id, candidate_id, voter_id, day, slot, slots,
+        idempotency_key, account_age_days, voter_joined_on, created_at)
+    SELECT camp.id, cand.id, locked.id, %(day)s, free.slot, camp.votes_per_day, %(key)s,
+        GREATEST(0, floor(extract(epoch FROM (%(now)s - locked.date_joined)) / 86400))::int,
+        (locked.date_joined AT TIME ZONE %(tz)s)::date, %(now)s
+    FROM locked, camp, cand, free
     ON CONFLICT DO NOTHING
     RETURNING id, slot, slots, account_age_days, voter_joined_on
 )
@@ -149,9 +164,7 @@ def _cast_statement() -> tuple[str, tuple]:
     )
     if list(voter_params).count(sentinel) != 1:  # not an assert: -O must not skip it
         raise RuntimeError("the voter's id must be exactly one parameter of the voter query")
-    # Locked here rather than by select_for_update(), which Django refuses to compile in
-    # autocommit; the statement is its own transaction then, and the lock lasts as long.
-    sql = _CAST_SQL.format(voter_sql=voter_sql + " FOR NO KEY UPDATE")
+    sql = _CAST_SQL.format(voter_sql=voter_sql)
     constants = iter(voter_params)
     sources: list[Any] = []
 
