@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -188,6 +189,36 @@ def in_processes(target, args_per_process: list[tuple], *, parties: int = 0) -> 
         if not ok:
             fail(f"{getattr(target, '__name__', target)} process {index} failed:\n{value}")
     return [value for _, _, value in reports]
+
+
+def in_threads(target, args_per_thread: list[tuple], *, barrier=None) -> list:
+    """target(*args) in a thread per tuple (the clients of one process), each closing its
+    Django connection when done; their results in order. If one fails, `barrier` is aborted
+    (the other clients, here and in the other processes, stop waiting) and its traceback is
+    raised once all are done."""
+    from django.db import connection
+
+    results: list = [None] * len(args_per_thread)
+    errors: list[str] = []
+
+    def run(i: int, args: tuple) -> None:
+        try:
+            results[i] = target(*args)
+        except BaseException:
+            errors.append(traceback.format_exc())
+            if barrier is not None:
+                barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(args_per_thread)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(errors[0])
+    return results
 
 
 def _child(target, index: int, args: tuple, barrier, results) -> None:

@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +44,7 @@ os.environ["DB_POOL_MAX_SIZE"] = "0"
 from bench.harness import (  # noqa: E402
     fail,
     in_processes,
+    in_threads,
     machine_facts,
     migrate,
     percentile,
@@ -126,6 +125,8 @@ def scarce_stock(clients: int, ops: int) -> int:
 
 
 def worker(mode: str, proc: int, client_ids: list[int], ops: int, run: str, *, barrier):
+    """This process's clients, a thread each; each one's (start, end of its timed part,
+    latencies, refusals by code)."""
     setup_django()
     from django.db import connection
 
@@ -144,61 +145,33 @@ def worker(mode: str, proc: int, client_ids: list[int], ops: int, run: str, *, b
     scarce = Offer.objects.get(title_en="scarce").pk
     connection.close()
 
-    latencies: list[float] = []
-    spans: list[tuple[float, float]] = []
-    refused: dict[str, int] = {}
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def client(c: int) -> None:
+    def client(c: int) -> tuple:
         user = User.objects.get(email=f"{mode}-{c}@bench.invalid")
-        mine: list[float] = []
-        mine_refused: dict[str, int] = {}
-        try:
-            barrier.wait(timeout=600)
-            began = time.perf_counter()
-            for i in range(ops):
-                key = f"{run}:{c}:{i}"
-                t0 = time.perf_counter()
-                try:
-                    if mode == "bare":
-                        hold = ledger_hold(
-                            user=user, amount_g=PRICE_G, idempotency_key=key, description="Bench"
-                        )
-                        ledger_post(pending_id=hold.pk)
-                    elif mode == "plentiful":
-                        offer_id = plentiful[(c + i) % len(plentiful)]
-                        voucher, _ = voucher_issue(
-                            user=user, offer_id=offer_id, idempotency_key=key
-                        )
-                        merchant_redeem(staff=till, merchant=merchant, code=voucher.code)
-                    else:
-                        voucher_issue(user=user, offer_id=scarce, idempotency_key=key)
-                except DomainError as exc:
-                    mine_refused[exc.code.value] = mine_refused.get(exc.code.value, 0) + 1
-                mine.append(time.perf_counter() - t0)
-            with lock:
-                spans.append((began, time.perf_counter()))
-        except BaseException:
-            errors.append(traceback.format_exc())
-            barrier.abort()
-        finally:
-            connection.close()
-        with lock:
-            latencies.extend(mine)
-            for code, n in mine_refused.items():
-                refused[code] = refused.get(code, 0) + n
+        latencies: list[float] = []
+        refused: dict[str, int] = {}
+        barrier.wait(timeout=600)
+        began = time.perf_counter()
+        for i in range(ops):
+            key = f"{run}:{c}:{i}"
+            t0 = time.perf_counter()
+            try:
+                if mode == "bare":
+                    hold = ledger_hold(
+                        user=user, amount_g=PRICE_G, idempotency_key=key, description="Bench"
+                    )
+                    ledger_post(pending_id=hold.pk)
+                elif mode == "plentiful":
+                    offer_id = plentiful[(c + i) % len(plentiful)]
+                    voucher, _ = voucher_issue(user=user, offer_id=offer_id, idempotency_key=key)
+                    merchant_redeem(staff=till, merchant=merchant, code=voucher.code)
+                else:
+                    voucher_issue(user=user, offer_id=scarce, idempotency_key=key)
+            except DomainError as exc:
+                refused[exc.code.value] = refused.get(exc.code.value, 0) + 1
+            latencies.append(time.perf_counter() - t0)
+        return began, time.perf_counter(), latencies, refused
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in client_ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise RuntimeError(errors[0])
-    # From the barrier's release to the last client's last operation (perf_counter is one
-    # system-wide clock on Linux, so processes' times compare).
-    return latencies, refused, min(b for b, _ in spans), max(e for _, e in spans)
+    return in_threads(client, [(c,) for c in client_ids], barrier=barrier)
 
 
 def run_mode(mode: str, clients: int, processes: int, ops: int) -> dict:
@@ -211,13 +184,15 @@ def run_mode(mode: str, clients: int, processes: int, ops: int) -> dict:
         parties=clients,
     )
     wall = time.perf_counter() - wall
-    latencies = sorted(x for r in reports for x in r[0])
+    clients = [client for process in reports for client in process]
+    latencies = sorted(x for _, _, mine, _ in clients for x in mine)
     refused: dict[str, int] = {}
-    for r in reports:
-        for code, n in r[1].items():
+    for *_, counts in clients:
+        for code, n in counts.items():
             refused[code] = refused.get(code, 0) + n
-    # The clients started together at the barrier; the slowest process's end closes the run.
-    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
+    # From the barrier's release to the last client's last operation (perf_counter is one
+    # system-wide clock on Linux, so processes' times compare).
+    seconds = max(end for _, end, *_ in clients) - min(began for began, *_ in clients)
     return {
         "mode": mode,
         "ops": len(latencies),

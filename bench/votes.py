@@ -37,9 +37,7 @@ import json
 import os
 import queue
 import sys
-import threading
 import time
-import traceback
 import uuid
 from pathlib import Path
 
@@ -51,14 +49,7 @@ os.environ.setdefault("CARBON_LOCAL", "1")
 # One connection per client thread, opened once and kept for the run (no pool to queue on).
 os.environ["DB_POOL_MAX_SIZE"] = "0"
 
-from bench.harness import (  # noqa: E402
-    fail,
-    in_processes,
-    machine_facts,
-    migrate,
-    percentile,
-    scratch_database,
-)
+from bench import harness  # noqa: E402
 
 TITLE = "bench-votes"
 VOTES_PER_DAY = 3
@@ -146,9 +137,9 @@ def world() -> tuple[int, list[int]]:
 # --- one process's clients -------------------------------------------------------------------
 
 
-def worker(mode: str, work: list, clients: int, *, barrier) -> tuple:
-    """`clients` threads of this process take `work` in order; (latencies, outcomes, the
-    first start and the last end of the timed part)."""
+def worker(mode: str, work: list, clients: int, *, barrier) -> list[tuple]:
+    """`clients` threads of this process take `work` in order; each one's (start, end of its
+    timed part, latencies, outcomes)."""
     setup_django()
     from django.db import connection
 
@@ -187,67 +178,49 @@ def worker(mode: str, work: list, clients: int, *, barrier) -> tuple:
     jobs: queue.SimpleQueue = queue.SimpleQueue()
     for item in work:
         jobs.put(item)
-    latencies: list[float] = []
-    outcomes: dict[str, int] = {}
-    spans: list[tuple[float, float]] = []
-    errors: list[str] = []
-    lock = threading.Lock()
 
-    def client() -> None:
-        mine, counts = [], {}
-        try:
-            connection.ensure_connection()
-            barrier.wait(timeout=600)
-            began = time.perf_counter()
-            while True:
-                try:
-                    item = jobs.get_nowait()
-                except queue.Empty:
-                    break
-                t0 = time.perf_counter()
-                outcome = one(item)
-                mine.append(time.perf_counter() - t0)
-                counts[outcome] = counts.get(outcome, 0) + 1
-            with lock:
-                spans.append((began, time.perf_counter()))
-                latencies.extend(mine)
-                for k, n in counts.items():
-                    outcomes[k] = outcomes.get(k, 0) + n
-        except BaseException:
-            errors.append(traceback.format_exc())
-            barrier.abort()
-        finally:
-            connection.close()
+    def client() -> tuple:
+        latencies, outcomes = [], {}
+        connection.ensure_connection()
+        barrier.wait(timeout=600)
+        began = time.perf_counter()
+        while True:
+            try:
+                item = jobs.get_nowait()
+            except queue.Empty:
+                break
+            t0 = time.perf_counter()
+            outcome = one(item)
+            latencies.append(time.perf_counter() - t0)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return began, time.perf_counter(), latencies, outcomes
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise RuntimeError(errors[0])
-    return latencies, outcomes, min(b for b, _ in spans), max(e for _, e in spans)
+    return harness.in_threads(client, [()] * clients, barrier=barrier)
 
 
 def run_mode(mode: str, work_by_process: list[list], clients_by_process: list[int]) -> dict:
     """All processes' clients released together; the run is from the first client's start
     to the last one's end (perf_counter is one system-wide clock on Linux)."""
-    reports = in_processes(
-        worker,
-        [(mode, w, c) for w, c in zip(work_by_process, clients_by_process, strict=True)],
-        parties=sum(clients_by_process),
-    )
-    latencies = [x for r in reports for x in r[0]]
+    clients = [
+        client
+        for process in harness.in_processes(
+            worker,
+            [(mode, w, c) for w, c in zip(work_by_process, clients_by_process, strict=True)],
+            parties=sum(clients_by_process),
+        )
+        for client in process
+    ]
+    latencies = [x for _, _, mine, _ in clients for x in mine]
     outcomes: dict[str, int] = {}
-    for r in reports:
-        for k, n in r[1].items():
+    for *_, counts in clients:
+        for k, n in counts.items():
             outcomes[k] = outcomes.get(k, 0) + n
-    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
+    seconds = max(end for _, end, *_ in clients) - min(began for began, *_ in clients)
     return {"latencies": latencies, "outcomes": outcomes, "seconds": seconds}
 
 
 def ms(latencies: list[float], p: float) -> float:
-    return percentile(latencies, p) * 1000
+    return harness.percentile(latencies, p) * 1000
 
 
 # --- one request at a time: what the request stack adds --------------------------------------
@@ -280,7 +253,7 @@ def stack(count: int) -> dict[str, float]:
     vote_cast(user=direct[0], campaign_id=campaign_id, candidate_id=candidates[3],
               idempotency_key=str(uuid.uuid4()))  # fmt: skip
     if post(0, candidates[3]).status_code != 201:
-        fail("stack: the warm-up vote through the API was refused")
+        harness.fail("stack: the warm-up vote through the API was refused")
     started = time.perf_counter()
     for user in direct:
         vote_cast(user=user, campaign_id=campaign_id, candidate_id=candidates[0],
@@ -290,7 +263,7 @@ def stack(count: int) -> dict[str, float]:
     for i in range(len(http)):
         response = post(i, candidates[0])
         if response.status_code != 201:
-            fail(f"stack: a vote through the API answered {response.status_code}")
+            harness.fail(f"stack: a vote through the API answered {response.status_code}")
     api = (time.perf_counter() - started) / len(http)
     now, day = timezone.now(), timezone.localdate()
     with connection.cursor() as cursor:
@@ -326,9 +299,9 @@ def main() -> None:
         args.voters, args.stack = min(args.voters, 200), min(args.stack, 100)
     processes = min(args.processes or os.cpu_count() or 1, args.concurrency)
     if min(args.voters, args.concurrency, processes, args.stack) < 1:
-        fail("--voters, --concurrency, --processes and --stack must be positive")
+        harness.fail("--voters, --concurrency, --processes and --stack must be positive")
 
-    with scratch_database(suffix="bench_votes", db_name=args.db_name, keep=args.keep):
+    with harness.scratch_database(suffix="bench_votes", db_name=args.db_name, keep=args.keep):
         setup_django()
         from django.db import connection
 
@@ -336,11 +309,11 @@ def main() -> None:
         from zerowaste.campaigns.models import Vote
 
         began = time.perf_counter()
-        migrate()
+        harness.migrate()
         create_world(args.voters, 2 * (args.stack + 1))
         print(f"set up in {time.perf_counter() - began:.0f} s", flush=True)
         print(
-            f"{machine_facts()}; {args.voters} voters, {args.concurrency} clients over "
+            f"{harness.machine_facts()}; {args.voters} voters, {args.concurrency} clients over "
             f"{processes} process(es)"
         )
         campaign_id, candidates = world()
