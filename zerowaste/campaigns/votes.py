@@ -8,8 +8,8 @@ resident's row lock (the one every write of a resident takes, so an erasure neve
 vote) makes such a race rare; when one happens anyway, the refused insert is retried on the
 next free slot, or answered as the limit it hit.
 
-On PostgreSQL a vote is one statement: the voter's row locked, every check and the lowest
-free slot read, and the vote inserted when they all pass, with ON CONFLICT DO NOTHING; the
+On PostgreSQL a vote is one statement: every check and the lowest free slot read, and when
+they all pass the voter's row locked and the vote inserted (ON CONFLICT DO NOTHING); the
 statement also returns what it read, so that a refusal it can decide (no such campaign or
 candidate, a closed account, a key used for another candidate, the window, an unverified
 voter, the candidate already voted for, the day's votes used) is answered from it with the
