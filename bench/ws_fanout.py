@@ -144,7 +144,6 @@ async def main_async(args, urls, token, pids):
     for ws in sockets:
         await ws.close()
     pushes = counts[0] / max(1, args.clients)
-    print(machine_facts())
     print(
         f"{args.clients} clients on {len(urls)} workers, {sent} events in {args.seconds:.0f} s ({sent / args.seconds:.0f}/s)"
     )
@@ -193,6 +192,7 @@ def main():
         email="bench-ws@bench.invalid", defaults={"display_name": "Bench"}
     )
     token = str(AccessToken.for_user(user))
+    print(machine_facts())  # here: it reads the database, which the async part may not
     env_url = os.environ["DATABASE_URL"]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         servers = [
