@@ -44,7 +44,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -53,7 +52,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # A developer's machine: secrets not in the environment are generated (config/secret_keys.py).
 os.environ.setdefault("CARBON_LOCAL", "1")
 
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis"}
+from bench.harness import fail, machine_facts, migrate, scratch_database  # noqa: E402
+
 CLAIMS = "/api/v1/claims"
 # Far out of reach, so every claim of the run is credited; see the module docstring.
 BENCH_ENV = {
@@ -63,65 +63,6 @@ BENCH_ENV = {
     "CARBON_SELF_REVIEW_SAMPLE_BP": "0",
 }
 FAR_CAP_G = 2_000_000_000
-
-
-def fail(message: str) -> None:
-    print(f"bench/claims.py: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-# --- the scratch database ----------------------------------------------------------------
-
-
-def server_params(url: str) -> dict:
-    """Connection parameters of DATABASE_URL, refusing anything but PostgreSQL."""
-    parts = urlsplit(url)
-    if parts.scheme not in POSTGRES_SCHEMES:
-        fail(
-            "DATABASE_URL must point at PostgreSQL (postgis://user:password@host:port/db); "
-            f"got scheme {parts.scheme or '(none)'!r}. The baseline is PostgreSQL's own SQL."
-        )
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": parts.username or "",
-        "password": parts.password or "",
-        "dbname": parts.path.lstrip("/") or "postgres",
-    }
-
-
-def with_database(url: str, db_name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + db_name, parts.query, parts.fragment))
-
-
-def admin_execute(params: dict, statement) -> None:
-    import psycopg
-
-    try:
-        with psycopg.connect(
-            host=params["host"], port=params["port"], user=params["user"],
-            password=params["password"], dbname=params["dbname"], autocommit=True,
-        ) as conn:  # fmt: skip
-            conn.execute(statement)
-    except psycopg.OperationalError as exc:
-        fail(f"cannot connect to PostgreSQL at {params['host']}:{params['port']}: {exc}")
-
-
-def recreate_database(params: dict, db_name: str) -> None:
-    from psycopg import sql
-
-    admin_execute(params, sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db_name)))
-    admin_execute(params, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
-
-
-def drop_database(params: dict, db_name: str) -> None:
-    from psycopg import sql
-
-    # WITH (FORCE): a connection the pool still holds must not keep the scratch database alive.
-    admin_execute(
-        params, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-    )
 
 
 # --- the data set ------------------------------------------------------------------------
@@ -331,40 +272,24 @@ def main() -> None:
     if args.claims < 1 or args.rounds < 1 or args.residents < 1:
         fail("--claims, --rounds and --residents must be positive")
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail(
-            "DATABASE_URL is not set. Point it at PostgreSQL, e.g.\n"
-            "  DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon "
-            ".venv/bin/python bench/claims.py --quick"
-        )
-    params = server_params(url)
-    db_name = args.db_name or f"{params['dbname']}_claimsbench"
-    if params["dbname"] == db_name:
-        fail(f"DATABASE_URL already names {db_name!r}; the benchmark drops that database")
-
     began = time.perf_counter()
-    recreate_database(params, db_name)
-    os.environ["DATABASE_URL"] = with_database(url, db_name)
     os.environ.update(BENCH_ENV)
-    try:
+    with scratch_database(suffix="claimsbench", db_name=args.db_name, keep=args.keep) as scratch:
         import django
 
         django.setup()
         from django.conf import settings
-        from django.core.management import call_command
         from django.db import connection
 
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         data = prepare(args.residents)
         print(f"scratch database ready in {time.perf_counter() - began:.0f} s")
         # One warm-up claim: imports, the catalogue and the first connection are not timed;
         # its receipt is the one the baseline writes.
         reset()
         _, receipt = run_service(data, 1)
-        pg = connection.cursor().connection.info.server_version
         print(
-            f"PostgreSQL {pg // 10000}.{pg % 10000}, database {db_name}, {os.cpu_count()} CPUs, "
+            f"{machine_facts()}; database {scratch.name}, "
             f"{args.residents} residents, {args.claims} claims per mode per round, "
             f"{args.rounds} rounds; service = Django test client (whole request stack, no "
             f"socket); cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}"
@@ -392,16 +317,6 @@ def main() -> None:
         print(f"service/baseline  {service / baseline:.3f}  (target >= 0.25)")
         print(f"total {time.perf_counter() - began:.0f} s")
         connection.close()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        for conn in connections.all():
-            getattr(conn, "close_pool", lambda: None)()
-        if args.keep:
-            print(f"kept database {db_name}")
-        else:
-            drop_database(params, db_name)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Run (PostgreSQL + PostGIS only; `make services` starts one locally):
     ... bench/ledger.py --quick          # 1000 awards per process, 1 and 2 processes (< 2 min)
 
 The script writes nothing to the database DATABASE_URL names: it connects to that server as
-the same role, creates a scratch database `carbon_bench` (--db-name), migrates it, creates its
+the same role, creates a scratch database
+`<DATABASE_URL's database>_bench_ledger` (--db-name), migrates it, creates its
 own residents (bench-<process>-<n>@bench.invalid), runs, and drops the database at the end
 (--keep leaves it for inspection; --reuse keeps it and starts from it next time, which
 saves the migrations: on a loaded 2-core machine they alone can take over a minute). The
@@ -37,90 +38,25 @@ finds nothing (the baseline writes the same rows as the service, so it must pass
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import random
 import sys
 import time
-import traceback
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "postgis"}
-
-
-def fail(message: str) -> None:
-    print(f"bench/ledger.py: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-# --- the scratch database ----------------------------------------------------------------
-
-
-def server_url(url: str) -> dict:
-    """Connection parameters of DATABASE_URL, refusing anything but PostgreSQL."""
-    parts = urlsplit(url)
-    if parts.scheme not in POSTGRES_SCHEMES:
-        fail(
-            f"DATABASE_URL must point at PostgreSQL (postgis://user:password@host:port/db); "
-            f"got scheme {parts.scheme or '(none)'!r}. The benchmark measures row locks and "
-            "concurrent writers, which SQLite does not have."
-        )
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": parts.username or "",
-        "password": parts.password or "",
-        "dbname": parts.path.lstrip("/") or "postgres",
-    }
-
-
-def bench_url(url: str, db_name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + db_name, parts.query, parts.fragment))
-
-
-def admin_connection(params: dict):
-    import psycopg
-
-    try:
-        return psycopg.connect(
-            host=params["host"], port=params["port"], user=params["user"],
-            password=params["password"], dbname=params["dbname"], autocommit=True,
-        )  # fmt: skip
-    except psycopg.OperationalError as exc:
-        fail(f"cannot connect to PostgreSQL at {params['host']}:{params['port']}: {exc}")
-
-
-def database_exists(params: dict, db_name: str) -> bool:
-    with admin_connection(params) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name])
-        return found.fetchone() is not None
-
-
-def create_database(params: dict, db_name: str) -> None:
-    from psycopg import sql
-
-    with admin_connection(params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db_name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
-
-
-def drop_database(params: dict, db_name: str) -> None:
-    from psycopg import sql
-
-    with admin_connection(params) as conn:
-        # FORCE: a worker's connection may still be closing.
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name))
-        )
-
+from bench.harness import (  # noqa: E402
+    fail,
+    in_processes,
+    machine_facts,
+    migrate,
+    scratch_database,
+)
 
 # --- inside each process ---------------------------------------------------------------------
 
@@ -163,7 +99,7 @@ def create_residents(processes: int, per_process: int) -> None:
 
 
 def worker(
-    mode: str, proc: int, awards: int, residents: int, push: bool, barrier
+    mode: str, proc: int, awards: int, residents: int, push: bool, *, barrier
 ) -> tuple[float, float]:
     """One process's loop; (start, end) of its timed part."""
     setup_django()
@@ -254,39 +190,13 @@ SELECT %(resident)s, s.id, 'green_travel', %(amount)s, %(amount)s, %(expires_at)
 """
 
 
-def worker_main(mode, proc, awards, residents, push, barrier, results) -> None:
-    try:
-        started, ended = worker(mode, proc, awards, residents, push, barrier)
-        results.put(("ok", proc, started, ended))
-    except BaseException:
-        barrier.abort()  # the others stop waiting
-        results.put(("error", proc, traceback.format_exc(), None))
-
-
 def run(mode: str, processes: int, awards: int, residents: int, push: bool) -> float:
-    from django.db import connection
-
     from carbon.models import Transfer
 
     reset_ledger()
-    connection.close()  # the children open their own
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(processes)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=worker_main, args=(mode, p, awards, residents, push, barrier, results))
-        for p in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
-    errors = [r for r in reports if r[0] == "error"]
-    if errors:
-        fail(f"{mode} worker {errors[0][1]} failed:\n{errors[0][2]}")
+    spans = in_processes(worker, [(mode, p, awards, residents, push) for p in range(processes)])
     # Each process timed its own loop; perf_counter is one system-wide clock on Linux.
-    seconds = max(r[3] for r in reports) - min(r[2] for r in reports)
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
 
     total = Transfer.objects.count()
     if total != processes * awards:
@@ -313,7 +223,9 @@ def main() -> None:
     )
     parser.add_argument("--residents", type=int, default=50, help="residents per process (50)")
     parser.add_argument("--processes", default="1,2", help="process counts to run (1,2)")
-    parser.add_argument("--db-name", default="carbon_bench", help="scratch database (carbon_bench)")
+    parser.add_argument(
+        "--db-name", default="", help="scratch database (<DATABASE_URL db>_bench_ledger)"
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
     parser.add_argument(
         "--reuse",
@@ -335,40 +247,23 @@ def main() -> None:
     if not counts or min(counts) < 1 or args.awards < 1 or args.residents < 1:
         fail("--awards, --residents and --processes must be positive")
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail(
-            "DATABASE_URL is not set. Point it at PostgreSQL, e.g.\n"
-            "  DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon "
-            ".venv/bin/python bench/ledger.py"
-        )
-    params = server_url(url)
-    if params["dbname"] == args.db_name:
-        fail(f"DATABASE_URL already names {args.db_name!r}; the benchmark drops that database")
-
-    if args.reuse:
-        args.keep = True
-    if not (args.reuse and database_exists(params, args.db_name)):
-        create_database(params, args.db_name)
-    os.environ["DATABASE_URL"] = bench_url(url, args.db_name)  # the children inherit it
-    try:
+    with scratch_database(
+        suffix="bench_ledger", db_name=args.db_name, keep=args.keep, reuse=args.reuse
+    ) as scratch:
         setup_django()
         from django.conf import settings
-        from django.core.management import call_command
         from django.db import connection
 
         began = time.perf_counter()
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         create_residents(max(counts), args.residents)
         print(f"set up in {time.perf_counter() - began:.0f} s", flush=True)
 
-        pg_version = connection.cursor().connection.info.server_version
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
         print(
-            f"PostgreSQL {pg_version // 10000}.{pg_version % 10000}, database {args.db_name}, "
+            f"{machine_facts()}; database {scratch.name}, "
             f"{settings.LEDGER_SYSTEM_SHARDS} issuance shards, {args.residents} residents "
-            f"per process, balance push {'off' if args.no_push else layer}, "
-            f"{os.cpu_count()} CPUs"
+            f"per process, balance push {'off' if args.no_push else layer}"
         )
         rows = []
         for processes in counts:
@@ -391,14 +286,6 @@ def main() -> None:
                 print(f"{mode}/baseline, {processes} process{'es' if processes > 1 else ''}: "
                       f"{ratio:.2f}")  # fmt: skip
         connection.close()
-    finally:
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(params, args.db_name)
 
 
 if __name__ == "__main__":

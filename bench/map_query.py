@@ -5,11 +5,13 @@ the baseline, forced to a sequential scan; and the ratio.
 
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon \\
         .venv/bin/python bench/map_query.py --sightings 1000000
+    ... bench/map_query.py --quick       # 100,000 sightings, 20 queries
 
-Runs on its own database, `carbon_bench_map`, created on the server DATABASE_URL points at
-(dropped afterwards unless --keep; --reuse skips the load when it is already there). The
-sightings are written by one INSERT ... SELECT over generate_series (bulk SQL, no ORM):
-points spread over Wuhan, denser in the centre, a tenth of them obscured.
+Runs on its own database, `<DATABASE_URL's database>_bench_map`, created on the server
+DATABASE_URL points at (dropped afterwards unless --keep; --reuse skips the load when it is
+already there, and keeps it). The sightings are written by one INSERT ... SELECT over
+generate_series (bulk SQL, no ORM): points spread over Wuhan, denser in the centre, a tenth
+of them obscured.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_DB = "carbon_bench_map"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("CARBON_LOCAL", "1")
+
+from bench.harness import machine_facts, migrate, percentile, scratch_database  # noqa: E402
+
 # Wuhan's urban area, and the box sizes a phone screen shows at each zoom (about 390x700 px).
 CITY = (114.0, 30.3, 114.7, 30.8)
 ZOOMS = {"city": (11, 0.55, 0.45), "district": (13, 0.14, 0.11), "street": (16, 0.017, 0.014)}
@@ -37,47 +43,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sightings", type=int, default=1_000_000)
     p.add_argument("--queries", type=int, default=60, help="queries per zoom and mode")
     p.add_argument("--keep", action="store_true", help="keep the bench database")
-    p.add_argument("--reuse", action="store_true", help="reuse a kept database of that size")
-    return p.parse_args()
-
-
-def setup_database(args):
-    import environ
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgis://", "postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostGIS server: this bench measures PostGIS.")
-    cfg = environ.Env.db_url_config(url)
-    server = dict(
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-        user=cfg["USER"],
-        password=cfg["PASSWORD"],
-        dbname=cfg["NAME"],
-        autocommit=True,
+    p.add_argument(
+        "--reuse", action="store_true", help="reuse a kept database of that size (and keep it)"
     )
-    fresh = True
-    with psycopg.connect(**server) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if exists and args.reuse:
-            fresh = False
-        else:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    scheme, rest = url.split("://", 1)
-    os.environ["DATABASE_URL"] = f"{scheme}://{rest.rsplit('/', 1)[0]}/{BENCH_DB}"
-    os.environ.setdefault("CARBON_LOCAL", "1")
-
-    def cleanup():
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with psycopg.connect(**server) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-
-    return fresh, cleanup
+    p.add_argument("--quick", action="store_true", help="100,000 sightings, 20 queries")
+    args = p.parse_args()
+    if args.quick:
+        args.sightings, args.queries = min(args.sightings, 100_000), min(args.queries, 20)
+    return args
 
 
 def load(n: int) -> float:
@@ -158,82 +131,75 @@ def timed(fn, bboxes, *, seq: bool) -> list[float]:
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
-
-
 def main() -> None:
     args = parse_args()
-    fresh, cleanup = setup_database(args)
-    import django
+    with scratch_database(suffix="bench_map", keep=args.keep, reuse=args.reuse) as scratch:
+        import django
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    django.setup()
-    from django.core.management import call_command
+        django.setup()
+        measure(args, scratch.fresh)
+
+
+def measure(args, fresh: bool) -> None:
     from django.db import connection
 
     from biodiversity.maps.grid import map_grid_rebuild
     from biodiversity.maps.queries import POINTS_FROM_ZOOM, MapFilter, map_geojson
     from biodiversity.sightings.models import Sighting
 
-    try:
-        started = time.perf_counter()
-        call_command("migrate", verbosity=0)
-        print(f"migrated in {time.perf_counter() - started:.1f} s")
-        if fresh:
-            print(f"loaded {args.sightings:,} sightings in {load(args.sightings):.1f} s (bulk SQL)")
-        total = Sighting.objects.count()
-        print(f"PostGIS {connection.cursor().connection.info.server_version}; {total:,} sightings")
-        rnd = random.Random(11)
-        print(
-            f"\n{'query (API answer)':<44}{'index p50':>11}{'p95':>9}{'seq p50':>11}{'p95':>9}{'ratio p95':>11}"
+    print(f"migrated in {migrate():.1f} s")
+    if fresh:
+        print(f"loaded {args.sightings:,} sightings in {load(args.sightings):.1f} s (bulk SQL)")
+    total = Sighting.objects.count()
+    print(f"{machine_facts()}; {total:,} sightings")
+    rnd = random.Random(11)
+    print(
+        f"\n{'query (API answer)':<44}{'index p50':>11}{'p95':>9}{'seq p50':>11}{'p95':>9}{'ratio p95':>11}"
+    )
+    sizes: dict[str, list[int]] = {}
+    started = time.perf_counter()
+    cells = map_grid_rebuild()
+    print(f"cluster grid rebuilt in {time.perf_counter() - started:.1f} s ({cells:,} cells)")
+    # What the API answers at each zoom: unfiltered clusters from the grid below
+    # POINTS_FROM_ZOOM, points from it; then clusters counted live (a filter is set),
+    # and points forced at district zoom, for comparison.
+    cases = [
+        (
+            f"{'points' if z >= POINTS_FROM_ZOOM else 'clusters (grid)'}, {name} z{z}",
+            name,
+            z,
+            {},
         )
-        sizes: dict[str, list[int]] = {}
-        started = time.perf_counter()
-        cells = map_grid_rebuild()
-        print(f"cluster grid rebuilt in {time.perf_counter() - started:.1f} s ({cells:,} cells)")
-        # What the API answers at each zoom: unfiltered clusters from the grid below
-        # POINTS_FROM_ZOOM, points from it; then clusters counted live (a filter is set),
-        # and points forced at district zoom, for comparison.
-        cases = [
-            (
-                f"{'points' if z >= POINTS_FROM_ZOOM else 'clusters (grid)'}, {name} z{z}",
-                name,
-                z,
-                {},
-            )
-            for name, (z, _w, _h) in ZOOMS.items()
-        ] + [
-            ("clusters live (grade filter), city z11", "city", 11, {"grade": "research"}),
-            ("clusters live (grade filter), district z13", "district", 13, {"grade": "research"}),
-            ("points forced, district zoom", "district", 18, {}),
-        ]
-        for label, zoom_name, zoom, extra in cases:
-            bbs = list(boxes(zoom_name, args.queries, rnd))
+        for name, (z, _w, _h) in ZOOMS.items()
+    ] + [
+        ("clusters live (grade filter), city z11", "city", 11, {"grade": "research"}),
+        ("clusters live (grade filter), district z13", "district", 13, {"grade": "research"}),
+        ("points forced, district zoom", "district", 18, {}),
+    ]
+    for label, zoom_name, zoom, extra in cases:
+        bbs = list(boxes(zoom_name, args.queries, rnd))
 
-            def run(bbox, zoom=zoom, label=label, extra=extra):
-                result = map_geojson(f=MapFilter(bbox=bbox, zoom=zoom, **extra))
-                sizes.setdefault(label, []).append(len(result["features"]))
+        def run(bbox, zoom=zoom, label=label, extra=extra):
+            result = map_geojson(f=MapFilter(bbox=bbox, zoom=zoom, **extra))
+            sizes.setdefault(label, []).append(len(result["features"]))
 
-            timed(run, bbs[:3], seq=False)  # warm the cache
-            indexed = timed(run, bbs, seq=False)
-            seq = timed(run, bbs[: max(10, args.queries // 4)], seq=True)
-            print(
-                f"{label:<44}{pct(indexed, 50):>9.1f}ms{pct(indexed, 95):>7.1f}ms"
-                f"{pct(seq, 50):>9.1f}ms{pct(seq, 95):>7.1f}ms"
-                f"{pct(seq, 95) / pct(indexed, 95):>10.1f}x"
-            )
-        print("\nfeatures per answer (median):")
-        for label, n in sizes.items():
-            print(f"  {label}: {statistics.median(n):.0f}")
-        with connection.cursor() as cur:
-            cur.execute(
-                "EXPLAIN SELECT id FROM biodiversity_sighting WHERE NOT hidden AND "
-                "public_location @ ST_MakeEnvelope(114.30, 30.55, 114.32, 30.57, 4326)"
-            )
-            print("\nplan (street box):\n  " + "\n  ".join(r[0] for r in cur.fetchall()))
-    finally:
-        cleanup()
+        timed(run, bbs[:3], seq=False)  # warm the cache
+        indexed = timed(run, bbs, seq=False)
+        seq = timed(run, bbs[: max(10, args.queries // 4)], seq=True)
+        print(
+            f"{label:<44}{percentile(indexed, 50):>9.1f}ms{percentile(indexed, 95):>7.1f}ms"
+            f"{percentile(seq, 50):>9.1f}ms{percentile(seq, 95):>7.1f}ms"
+            f"{percentile(seq, 95) / percentile(indexed, 95):>10.1f}x"
+        )
+    print("\nfeatures per answer (median):")
+    for label, n in sizes.items():
+        print(f"  {label}: {statistics.median(n):.0f}")
+    with connection.cursor() as cur:
+        cur.execute(
+            "EXPLAIN SELECT id FROM biodiversity_sighting WHERE NOT hidden AND "
+            "public_location @ ST_MakeEnvelope(114.30, 30.55, 114.32, 30.57, 4326)"
+        )
+        print("\nplan (street box):\n  " + "\n  ".join(r[0] for r in cur.fetchall()))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ created on the PostgreSQL server DATABASE_URL points at (dropped afterwards unle
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import shutil
@@ -28,10 +29,21 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench.harness import (  # noqa: E402
+    close_connections,
+    machine_facts,
+    migrate,
+    percentile,
+    scratch_database,
+)
+
 TARGET_P95_MS = 10.0
 
 
@@ -61,58 +73,32 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def setup_database(args) -> tuple[str, callable]:
-    """Point DATABASE_URL at a fresh bench database; return a description and a cleanup."""
-    import environ
-
-    url = os.environ.get("DATABASE_URL", "")
+@contextlib.contextmanager
+def bench_database(args) -> Iterator[str]:
+    """Point DATABASE_URL at a fresh bench database for the run; yield a description.
+    PostgreSQL: the harness's scratch database; else a SpatiaLite file in a temp folder
+    (the media and var folders are there in both cases)."""
     tmp = Path(tempfile.mkdtemp(prefix="photo-bench-"))
     os.environ["MEDIA_ROOT"] = str(tmp / "media")
     os.environ["VAR_DIR"] = str(tmp)
-    if url.startswith(("postgis://", "postgres://", "postgresql://")):
-        import psycopg
-
-        cfg = environ.Env.db_url_config(url)
-        server = dict(
-            host=cfg["HOST"] or None,
-            port=cfg["PORT"] or None,
-            user=cfg["USER"],
-            password=cfg["PASSWORD"],
-            dbname=cfg["NAME"],
-            autocommit=True,
-        )
-        bench_db = f"{cfg['NAME']}_bench_photo"
-        with psycopg.connect(**server) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {bench_db}")
-        scheme, rest = url.split("://", 1)
-        base = rest.rsplit("/", 1)[0]
-        os.environ["DATABASE_URL"] = f"{scheme}://{base}/{bench_db}"
-
-        def cleanup():
-            from django.db import connections
-
-            connections.close_all()
-            if not args.keep:
-                with psycopg.connect(**server) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {bench_db} WITH (FORCE)")
+    try:
+        if os.environ.get("DATABASE_URL", "").startswith(
+            ("postgis://", "postgres://", "postgresql://")
+        ):
+            with scratch_database(suffix="bench_photo", keep=args.keep) as scratch:
+                yield f"PostgreSQL ({scratch.name})"
+            return
+        db = tmp / "bench.sqlite3"
+        os.environ["DATABASE_URL"] = f"spatialite:///{db}"
+        try:
+            yield f"SpatiaLite ({db})"
+        finally:
+            close_connections()
+            if args.keep:
+                print(f"kept {db}")
+    finally:
+        if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-
-        return f"PostgreSQL ({bench_db} on {cfg['HOST']}:{cfg['PORT']})", cleanup
-
-    db = tmp / "bench.sqlite3"
-    os.environ["DATABASE_URL"] = f"spatialite:///{db}"
-
-    def cleanup():
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep:
-            print(f"kept {db}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-    return f"SpatiaLite ({db})", cleanup
 
 
 def _bench_owner():
@@ -295,23 +281,14 @@ def make_photos(count: int, size: tuple[int, int]) -> list[bytes]:
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def main() -> None:
     args = parse_args()
     w, h = (int(x) for x in args.size.lower().split("x"))
-    where, cleanup = setup_database(args)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    with bench_database(args) as where:
+        import django
 
-    django.setup()
-    try:
+        django.setup()
         run(args, where, (w, h))
-    finally:
-        cleanup()
 
 
 def run(args, where: str, size: tuple[int, int]) -> None:
@@ -321,7 +298,6 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     import imagehash
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
-    from django.core.management import call_command
     from django.db import connection
     from django.db.models import Q
     from django.utils import timezone
@@ -343,9 +319,8 @@ def run(args, where: str, size: tuple[int, int]) -> None:
         return PhotoHashBand.objects.filter(q).count()
 
     print(f"database: {where}")
-    t = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    print(f"migrated in {time.perf_counter() - t:.1f} s")
+    print(f"migrated in {migrate():.1f} s")
+    print(machine_facts())
     default_scales = "10000,100000,1000000" if connection.vendor == "postgresql" else "10000,100000"
     scales = [int(x) for x in (args.scales or default_scales).split(",")]
     cut = _cut()
@@ -394,10 +369,10 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     )
     for n, one, eight, cands in table:
         print(
-            f"  {n:>10,} {pct(one, 0.5):11.2f} {pct(one, 0.95):7.2f} {pct(eight, 0.5):13.2f} "
-            f"{pct(eight, 0.95):7.2f} {cands:16.0f}"
+            f"  {n:>10,} {percentile(one, 50):11.2f} {percentile(one, 95):7.2f} {percentile(eight, 50):13.2f} "
+            f"{percentile(eight, 95):7.2f} {cands:16.0f}"
             + (
-                f"   {'ok' if pct(eight, 0.95) < TARGET_P95_MS else 'MISSED'} (8 hashes)"
+                f"   {'ok' if percentile(eight, 95) < TARGET_P95_MS else 'MISSED'} (8 hashes)"
                 if n >= 1_000_000
                 else ""
             )
@@ -459,7 +434,7 @@ def run(args, where: str, size: tuple[int, int]) -> None:
     total = 0.0
     for k, v in stages.items():
         total += statistics.mean(v)
-        mean, p50, p95 = statistics.mean(v) * 1e3, pct(v, 0.5) * 1e3, pct(v, 0.95) * 1e3
+        mean, p50, p95 = statistics.mean(v) * 1e3, percentile(v, 50) * 1e3, percentile(v, 95) * 1e3
         print(f"  {k:<26} {mean:7.2f} {p50:7.2f} {p95:7.2f}")
     print(f"  {'total':<26} {total * 1e3:7.2f}")
     print(

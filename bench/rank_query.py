@@ -3,6 +3,7 @@ the Redis backend and on the database backend (PostgreSQL).
 
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/rank_query.py --residents 1000000 --queries 300
+    ... bench/rank_query.py --quick      # 100,000 residents, 100 queries
 
 The database must be migrated. The script loads scores for a series of its own
 (`bench.grams`: PostgreSQL by COPY, Redis by pipelined ZADD), reads it through the engine
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +34,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from bench.harness import machine_facts, percentile  # noqa: E402
 from carbon.leaderboards import engine, registry  # noqa: E402
 from carbon.leaderboards.backends import reset_backends  # noqa: E402
 from carbon.leaderboards.registry import BoardSource, Window  # noqa: E402
@@ -42,8 +43,8 @@ SERIES = "bench.grams"
 
 
 def percentiles(samples: list[float]) -> str:
-    q = statistics.quantiles(samples, n=100)
-    return f"p50 {q[49]:.2f} ms  p95 {q[94]:.2f} ms  p99 {q[98]:.2f} ms"
+    p50, p95, p99 = (percentile(samples, p) for p in (50, 95, 99))
+    return f"p50 {p50:.2f} ms  p95 {p95:.2f} ms  p99 {p99:.2f} ms"
 
 
 def timed(fn, n: int) -> list[float]:
@@ -104,7 +105,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="100,000 residents, 100 queries")
     args = parser.parse_args()
+    if args.quick:
+        args.residents, args.queries = min(args.residents, 100_000), min(args.queries, 100)
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         raise SystemExit("bench/rank_query.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
     registry.register(
@@ -122,7 +126,7 @@ def main() -> None:
     rng = random.Random(1)
     # Grams earned are skewed: many small scores, a long tail of keen residents (ties too).
     scores = [int(rng.paretovariate(1.5) * 500) for _ in range(args.residents)]
-    print(f"{args.residents:,} residents, {args.queries} queries each")
+    print(f"{machine_facts()}; {args.residents:,} residents, {args.queries} queries each")
     for name in ("redis", "database"):
         settings.LEADERBOARD_BACKEND = name
         reset_backends()

@@ -6,8 +6,9 @@ ledger operations they are made of; the ratio shows what the redemption layer co
     ... bench/redeem_contention.py --clients 50 --ops 20 --processes 2
 
 Like bench/ledger.py, it writes nothing to the database DATABASE_URL names: it creates a
-scratch database (`carbon_bench_redeem`, --db-name) on that server, migrates it, runs, and
-drops it (--keep leaves it). The role needs CREATEDB.
+scratch database (`<DATABASE_URL's database>_bench_redeem`, --db-name) on that server,
+migrates it, runs, and drops it (--keep leaves it). The role needs CREATEDB. --quick: 5
+operations per client.
 
 --clients concurrent clients (threads spread over --processes processes, each with its own
 connection), released together on a barrier; each does --ops operations, timed one by one:
@@ -28,13 +29,9 @@ offer sold exactly its stock, and no refused attempt left a hold.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import statistics
 import sys
-import threading
 import time
-import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,15 +41,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # One connection per client thread, opened once and kept for the run (no pool to queue on).
 os.environ["DB_POOL_MAX_SIZE"] = "0"
 
-from bench.ledger import bench_url, create_database, drop_database, server_url  # noqa: E402
+from bench.harness import (  # noqa: E402
+    fail,
+    in_processes,
+    in_threads,
+    machine_facts,
+    migrate,
+    percentile,
+    scratch_database,
+)
 
 PLENTIFUL_OFFERS = 5
 PRICE_G = 10
-
-
-def fail(message: str) -> None:
-    print(f"bench/redeem_contention.py: {message}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def setup_django() -> None:
@@ -124,7 +124,9 @@ def scarce_stock(clients: int, ops: int) -> int:
 # --- one process's clients -----------------------------------------------------------------
 
 
-def worker(mode: str, proc: int, client_ids: list[int], ops: int, barrier, run: str):
+def worker(mode: str, proc: int, client_ids: list[int], ops: int, run: str, *, barrier):
+    """This process's clients, a thread each; each one's (start, end of its timed part,
+    latencies, refusals by code)."""
     setup_django()
     from django.db import connection
 
@@ -143,111 +145,61 @@ def worker(mode: str, proc: int, client_ids: list[int], ops: int, barrier, run: 
     scarce = Offer.objects.get(title_en="scarce").pk
     connection.close()
 
-    latencies: list[float] = []
-    spans: list[tuple[float, float]] = []
-    refused: dict[str, int] = {}
-    lock = threading.Lock()
-    errors: list[str] = []
-
-    def client(c: int) -> None:
+    def client(c: int) -> tuple:
         user = User.objects.get(email=f"{mode}-{c}@bench.invalid")
-        mine: list[float] = []
-        mine_refused: dict[str, int] = {}
-        try:
-            barrier.wait(timeout=600)
-            began = time.perf_counter()
-            for i in range(ops):
-                key = f"{run}:{c}:{i}"
-                t0 = time.perf_counter()
-                try:
-                    if mode == "bare":
-                        hold = ledger_hold(
-                            user=user, amount_g=PRICE_G, idempotency_key=key, description="Bench"
-                        )
-                        ledger_post(pending_id=hold.pk)
-                    elif mode == "plentiful":
-                        offer_id = plentiful[(c + i) % len(plentiful)]
-                        voucher, _ = voucher_issue(
-                            user=user, offer_id=offer_id, idempotency_key=key
-                        )
-                        merchant_redeem(staff=till, merchant=merchant, code=voucher.code)
-                    else:
-                        voucher_issue(user=user, offer_id=scarce, idempotency_key=key)
-                except DomainError as exc:
-                    mine_refused[exc.code.value] = mine_refused.get(exc.code.value, 0) + 1
-                mine.append(time.perf_counter() - t0)
-            with lock:
-                spans.append((began, time.perf_counter()))
-        except BaseException:
-            errors.append(traceback.format_exc())
-            barrier.abort()
-        finally:
-            connection.close()
-        with lock:
-            latencies.extend(mine)
-            for code, n in mine_refused.items():
-                refused[code] = refused.get(code, 0) + n
+        latencies: list[float] = []
+        refused: dict[str, int] = {}
+        barrier.wait(timeout=600)
+        began = time.perf_counter()
+        for i in range(ops):
+            key = f"{run}:{c}:{i}"
+            t0 = time.perf_counter()
+            try:
+                if mode == "bare":
+                    hold = ledger_hold(
+                        user=user, amount_g=PRICE_G, idempotency_key=key, description="Bench"
+                    )
+                    ledger_post(pending_id=hold.pk)
+                elif mode == "plentiful":
+                    offer_id = plentiful[(c + i) % len(plentiful)]
+                    voucher, _ = voucher_issue(user=user, offer_id=offer_id, idempotency_key=key)
+                    merchant_redeem(staff=till, merchant=merchant, code=voucher.code)
+                else:
+                    voucher_issue(user=user, offer_id=scarce, idempotency_key=key)
+            except DomainError as exc:
+                refused[exc.code.value] = refused.get(exc.code.value, 0) + 1
+            latencies.append(time.perf_counter() - t0)
+        return began, time.perf_counter(), latencies, refused
 
-    threads = [threading.Thread(target=client, args=(c,)) for c in client_ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise RuntimeError(errors[0])
-    # From the barrier's release to the last client's last operation (perf_counter is one
-    # system-wide clock on Linux, so processes' times compare).
-    return latencies, refused, min(b for b, _ in spans), max(e for _, e in spans)
-
-
-def worker_main(mode, proc, client_ids, ops, barrier, run, results) -> None:
-    try:
-        results.put(("ok", proc, worker(mode, proc, client_ids, ops, barrier, run)))
-    except BaseException:
-        barrier.abort()
-        results.put(("error", proc, traceback.format_exc()))
+    return in_threads(client, [(c,) for c in client_ids], barrier=barrier)
 
 
 def run_mode(mode: str, clients: int, processes: int, ops: int) -> dict:
-    from django.db import connection
-
-    connection.close()
-    ctx = mp.get_context("spawn")
-    # The barrier counts client threads: all of them start together, across processes.
-    barrier = ctx.Barrier(clients)
-    results = ctx.Queue()
     groups = [list(range(p, clients, processes)) for p in range(processes)]
-    procs = [
-        ctx.Process(
-            target=worker_main, args=(mode, p, groups[p], ops, barrier, f"{mode}-{p}", results)
-        )
-        for p in range(processes)
-    ]
     wall = time.perf_counter()
-    for p in procs:
-        p.start()
-    reports = [results.get(timeout=3600) for _ in procs]
-    for p in procs:
-        p.join()
+    # The barrier counts client threads: all of them start together, across processes.
+    reports = in_processes(
+        worker,
+        [(mode, p, groups[p], ops, f"{mode}-{p}") for p in range(processes)],
+        parties=clients,
+    )
     wall = time.perf_counter() - wall
-    bad = [r for r in reports if r[0] == "error"]
-    if bad:
-        fail(f"{mode} process {bad[0][1]} failed:\n{bad[0][2]}")
-    latencies = sorted(x for r in reports for x in r[2][0])
+    clients = [client for process in reports for client in process]
+    latencies = sorted(x for _, _, mine, _ in clients for x in mine)
     refused: dict[str, int] = {}
-    for r in reports:
-        for code, n in r[2][1].items():
+    for *_, counts in clients:
+        for code, n in counts.items():
             refused[code] = refused.get(code, 0) + n
-    # The clients started together at the barrier; the slowest process's end closes the run.
-    seconds = max(r[2][3] for r in reports) - min(r[2][2] for r in reports)
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    # From the barrier's release to the last client's last operation (perf_counter is one
+    # system-wide clock on Linux, so processes' times compare).
+    seconds = max(end for _, end, *_ in clients) - min(began for began, *_ in clients)
     return {
         "mode": mode,
         "ops": len(latencies),
         "seconds": seconds,
         "rate": len(latencies) / seconds,
-        "p50_ms": quantiles[49] * 1000,
-        "p99_ms": quantiles[98] * 1000,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
         "refused": refused,
         "wall": wall,
     }
@@ -287,32 +239,27 @@ def main() -> None:
         "--processes", type=int, default=0, help="processes the clients are spread over "
         "(default: the CPU count, at most the clients)",
     )  # fmt: skip
-    parser.add_argument("--db-name", default="carbon_bench_redeem", help="scratch database")
+    parser.add_argument(
+        "--db-name", default="", help="scratch database (<DATABASE_URL db>_bench_redeem)"
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the scratch database")
+    parser.add_argument("--quick", action="store_true", help="5 operations per client")
     args = parser.parse_args()
+    if args.quick:
+        args.ops = min(args.ops, 5)
     processes = args.processes or min(args.clients, os.cpu_count() or 1)
     if args.clients < 1 or args.ops < 1 or processes < 1:
         fail("--clients, --ops and --processes must be positive")
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        fail("DATABASE_URL is not set; point it at PostgreSQL (postgis://user:pw@host:5432/db)")
-    params = server_url(url)
-    if params["dbname"] == args.db_name:
-        fail(f"DATABASE_URL already names {args.db_name!r}; the benchmark drops that database")
-    create_database(params, args.db_name)
-    os.environ["DATABASE_URL"] = bench_url(url, args.db_name)  # the children inherit it
-    try:
+    with scratch_database(suffix="bench_redeem", db_name=args.db_name, keep=args.keep):
         setup_django()
-        from django.core.management import call_command
         from django.db import connection
 
-        call_command("migrate", verbosity=0, interactive=False)
+        migrate()
         create_world(args.clients, args.ops)
-        pg = connection.cursor().connection.info.server_version
         print(
-            f"PostgreSQL {pg // 10000}.{pg % 10000}, {args.clients} clients x {args.ops} ops "
-            f"over {processes} process(es), {os.cpu_count()} CPUs"
+            f"{machine_facts()}; {args.clients} clients x {args.ops} ops "
+            f"over {processes} process(es)"
         )
         results = {m: run_mode(m, args.clients, processes, args.ops) for m in
                    ("bare", "plentiful", "scarce")}  # fmt: skip
@@ -338,14 +285,6 @@ def main() -> None:
         connection.close()
         if problems:
             raise SystemExit(1)
-    finally:
-        if args.keep:
-            print(f"kept database {args.db_name}")
-        else:
-            from django.db import connections
-
-            connections.close_all()
-            drop_database(params, args.db_name)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ sending the same messages to C channels with no application code.
 
     CARBON_LOCAL=1 DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon \\
     REDIS_URL=redis://127.0.0.1:6379/0 .venv/bin/python bench/ws_fanout.py --clients 1000
+    ... bench/ws_fanout.py --quick       # 200 clients, 5 seconds
 
 The database must be migrated (one bench resident is created for the token). Events go
 through the engine (board_record) to `residents.grams`, on a member of the bench's own, the
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -43,6 +43,7 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
+from bench.harness import machine_facts, percentile  # noqa: E402
 from carbon.leaderboards import engine  # noqa: E402
 from carbon.models import User  # noqa: E402
 from tests.serving import WebSocket, daphne, server_env  # noqa: E402
@@ -57,10 +58,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def pct(samples, q):
-    return statistics.quantiles(samples, n=100)[q - 1] if len(samples) > 1 else float("nan")
 
 
 async def client(ws: WebSocket, times: dict, delays: list, counts: list, stop: asyncio.Event):
@@ -151,7 +148,7 @@ async def main_async(args, urls, token, pids):
         f"{args.clients} clients on {len(urls)} workers, {sent} events in {args.seconds:.0f} s ({sent / args.seconds:.0f}/s)"
     )
     print(
-        f"app:  delay newest event -> client  p50 {pct(delays, 50):.1f} ms  p99 {pct(delays, 99):.1f} ms"
+        f"app:  delay newest event -> client  p50 {percentile(delays, 50):.1f} ms  p99 {percentile(delays, 99):.1f} ms"
     )
     print(f"app:  delivered {counts[0] / took:.0f} msg/s ({pushes:.1f} pushes per client)")
     print(
@@ -175,7 +172,7 @@ async def main_async(args, urls, token, pids):
         args.clients, messages, args.seconds / messages, payload
     )
     print(
-        f"bare: delay p50 {pct(bare_delays, 50):.1f} ms  p99 {pct(bare_delays, 99):.1f} ms, delivered {bare_rate:.0f} msg/s ({messages} messages to {args.clients} channels)"
+        f"bare: delay p50 {percentile(bare_delays, 50):.1f} ms  p99 {percentile(bare_delays, 99):.1f} ms, delivered {bare_rate:.0f} msg/s ({messages} messages to {args.clients} channels)"
     )
 
 
@@ -185,13 +182,17 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--quick", action="store_true", help="200 clients for 5 seconds")
     args = parser.parse_args()
+    if args.quick:
+        args.clients, args.seconds = min(args.clients, 200), min(args.seconds, 5)
     if connection.vendor != "postgresql" or not settings.REDIS_URL:
         raise SystemExit("bench/ws_fanout.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
     user, _ = User.objects.get_or_create(
         email="bench-ws@bench.invalid", defaults={"display_name": "Bench"}
     )
     token = str(AccessToken.for_user(user))
+    print(machine_facts())  # here: it reads the database, which the async part may not
     env_url = os.environ["DATABASE_URL"]
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         servers = [

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from carbon.leaderboards import registry
 from tests.carbon.api_helpers import client_for, new_key
@@ -109,3 +109,43 @@ def test_reversed_votes_leave_the_live_board_as_they_leave_the_tally(
     assert [(score, name) for _rank, score, name in live] == tally_reading(campaign)
     call_command("leaderboards_rebuild", board_key(campaign))
     assert reading(board_key(campaign)) == live
+
+
+def test_a_renamed_campaign_shows_its_new_title_on_its_board(campaign):
+    # The board source keeps a campaign's titles a little while (a vote's board update must
+    # not read the campaign); saving the campaign drops them.
+    campaign, _candidates = campaign
+    with translation.override("en"):
+        assert campaign.title_en in str(registry.board(board_key(campaign)).source.title)
+
+        campaign.title_en = "Renamed awards"
+        campaign.save()
+
+        assert "Renamed awards" in str(registry.board(board_key(campaign)).source.title)
+    campaign.votes.all().delete()
+    campaign.delete()
+    assert registry.board(board_key(campaign)) is None
+
+
+def test_a_votes_board_update_does_not_read_the_campaign(
+    board_backend, voter, campaign, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from zerowaste.campaigns.votes import vote_cast
+
+    campaign, candidates = campaign
+    registry.board(board_key(campaign))  # the campaign's titles read once, as any board read
+
+    with django_capture_on_commit_callbacks() as after_commit:
+        vote_cast(
+            user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="a"
+        )
+    with CaptureQueriesContext(connection) as statements:
+        for callback in after_commit:
+            callback()
+
+    assert after_commit
+    assert not [q["sql"] for q in statements if "zerowaste_campaign" in q["sql"]]
+    assert reading(board_key(campaign))[0][1] == 1

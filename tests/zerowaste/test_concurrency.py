@@ -4,9 +4,12 @@ requests interleave, a voter gets at most N votes a day and one per candidate.""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from carbon.errors import DomainError
+from carbon.services.people import AccountClosed
 from tests.carbon.factories import UserFactory
 from tests.carbon.test_ledger_concurrency import run_together
 from tests.zerowaste.factories import campaign_with_candidates, verified
@@ -78,3 +81,78 @@ def test_many_voters_at_once_each_within_their_limits(transactional_db):
     assert Vote.objects.count() == 30  # each voter: 3 candidates, 3 votes
     for voter in voters:
         assert Vote.objects.filter(voter=voter).count() == 3
+
+
+def _writes_of(call) -> bool:
+    """Whether `call` made its transaction write anything, a row lock included (PostgreSQL
+    gives a transaction an id at its first write)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        try:
+            call()
+        except DomainError:
+            pass
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id_if_assigned()")
+            return cursor.fetchone()[0] is not None
+
+
+def test_a_refusal_writes_nothing_not_even_the_voters_row_lock(transactional_db):
+    # A refused vote takes no lock (so it neither waits for nor delays the voter's other
+    # writes, and its commit has nothing to flush); a vote takes the resident's row lock.
+    campaign, candidates = campaign_with_candidates(2, votes_per_day=1)
+    voter = verified(UserFactory())
+
+    def cast(candidate, key):
+        return lambda: vote_cast(
+            user=voter, campaign_id=campaign.pk, candidate_id=candidate.pk, idempotency_key=key
+        )
+
+    assert _writes_of(cast(candidates[0], "a")) is True
+    assert _writes_of(cast(candidates[1], "b")) is False  # daily_votes_used
+    assert _writes_of(cast(candidates[0], "c")) is False  # already_voted_for_candidate
+    assert Vote.objects.count() == 1
+
+
+def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transactional_db):
+    # The vote's statement waits for the row lock the erasure holds, finds the row erased
+    # once it gets it, and inserts nothing; the full path then says why.
+    import threading
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from carbon.models import User
+
+    campaign, candidates = campaign_with_candidates(1)
+    voter = verified(UserFactory())
+    locked, outcome = threading.Event(), []
+
+    def vote():
+        locked.wait(10)
+        try:
+            outcome.append(
+                vote_cast(
+                    user=voter,
+                    campaign_id=campaign.pk,
+                    candidate_id=candidates[0].pk,
+                    idempotency_key="k",
+                )
+            )
+        except DomainError as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=vote)
+    thread.start()
+    with transaction.atomic():
+        User.objects.select_for_update(no_key=True).filter(pk=voter.pk).first()
+        locked.set()
+        time.sleep(0.5)  # the vote is waiting for the lock now
+        User.objects.filter(pk=voter.pk).update(erased_at=timezone.now(), is_active=False)
+    thread.join(10)
+
+    assert [getattr(o, "code", o) for o in outcome] == [AccountClosed.code]
+    assert Vote.objects.count() == 0

@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from carbon.errors import DomainError
 from carbon.models import User
 from tests.carbon.api_helpers import assert_error, client_for, new_key
 from tests.carbon.factories import UserFactory
@@ -224,7 +225,7 @@ def test_a_plain_vote_is_one_statement_on_postgresql_and_writes_what_the_full_pa
 
 
 @pytest.mark.postgres
-def test_what_the_one_statement_cannot_decide_goes_to_the_full_path_and_is_explained():
+def test_votes_a_replay_and_refusals_on_postgresql_after_one_another():
     campaign, candidates = campaign_with_candidates(4)
     voter = verified(UserFactory(date_joined=timezone.now() - timedelta(days=40)))
     unlinked = UserFactory(date_joined=timezone.now() - timedelta(days=40))
@@ -249,3 +250,189 @@ def test_what_the_one_statement_cannot_decide_goes_to_the_full_path_and_is_expla
             )
         assert refused.value.code.value == code
     assert Vote.objects.filter(campaign=campaign).count() == 3
+
+
+# Each refusal the one statement decides, set up by a function that returns who votes for
+# what: (user, campaign id, candidate id, key). The statement must answer exactly what the
+# full path answers: the same status, code, message and details, and no row written.
+def _no_campaign():
+    _, candidates = campaign_with_candidates(1)
+    return verified(UserFactory()), 2_000_000_000, candidates[0].pk, new_key()
+
+
+def _candidate_elsewhere():
+    campaign, _ = campaign_with_candidates(1)
+    _, others = campaign_with_candidates(1)
+    return verified(UserFactory()), campaign.pk, others[0].pk, new_key()
+
+
+def _key_used_for_another_candidate():
+    campaign, candidates = campaign_with_candidates(2)
+    voter, key = verified(UserFactory()), new_key()
+    vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key=key
+    )
+    return voter, campaign.pk, candidates[1].pk, key
+
+
+def _closed():
+    campaign, candidates = campaign_with_candidates(1)
+    campaign.voting_closes_at = timezone.now() - timedelta(minutes=1)
+    campaign.save()
+    return verified(UserFactory()), campaign.pk, candidates[0].pk, new_key()
+
+
+def _not_yet_open():
+    campaign, candidates = campaign_with_candidates(
+        1,
+        voting_opens_at=timezone.now() + timedelta(days=1),
+        voting_closes_at=timezone.now() + timedelta(days=5),
+        nomination_closes_at=timezone.now(),
+    )
+    return verified(UserFactory()), campaign.pk, candidates[0].pk, new_key()
+
+
+def _no_link():
+    campaign, candidates = campaign_with_candidates(1)
+    return UserFactory(), campaign.pk, candidates[0].pk, new_key()
+
+
+def _too_young_and_no_link():
+    campaign, candidates = campaign_with_candidates(1, min_account_days=7)
+    return UserFactory(), campaign.pk, candidates[0].pk, new_key()
+
+
+def _too_young():
+    campaign, candidates = campaign_with_candidates(1, min_account_days=7)
+    voter = verified(UserFactory(date_joined=timezone.now() - timedelta(days=6, hours=23)))
+    return voter, campaign.pk, candidates[0].pk, new_key()
+
+
+def _candidate_already_voted_for():
+    campaign, candidates = campaign_with_candidates(2)
+    voter = verified(UserFactory())
+    vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="a"
+    )
+    return voter, campaign.pk, candidates[0].pk, new_key()
+
+
+def _votes_used(again: bool):
+    def world():
+        campaign, candidates = campaign_with_candidates(4, votes_per_day=2)
+        voter = verified(UserFactory())
+        for c, key in zip(candidates[:2], "ab", strict=True):
+            vote_cast(user=voter, campaign_id=campaign.pk, candidate_id=c.pk, idempotency_key=key)
+        # again: the day's votes are used AND the candidate was voted for: the full path
+        # names the candidate first.
+        return voter, campaign.pk, candidates[0 if again else 3].pk, new_key()
+
+    world.__name__ = "_votes_used_and_candidate_voted_for" if again else "_votes_used"
+    return world
+
+
+def _closed_account():
+    campaign, candidates = campaign_with_candidates(1)
+    voter = verified(UserFactory())
+    User.objects.filter(pk=voter.pk).update(is_active=False)
+    voter.refresh_from_db()
+    return voter, campaign.pk, candidates[0].pk, new_key()
+
+
+def _not_a_resident():
+    campaign, candidates = campaign_with_candidates(1)
+    return UserFactory(role=User.Role.ADMINISTRATOR), campaign.pk, candidates[0].pk, new_key()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("world", "status", "code"),
+    [
+        (_no_campaign, 404, "campaign_not_found"),
+        (_candidate_elsewhere, 400, "not_a_candidate"),
+        (_key_used_for_another_candidate, 409, "idempotency_conflict"),
+        (_closed, 409, "voting_not_open"),
+        (_not_yet_open, 409, "voting_not_open"),
+        (_no_link, 403, "voter_not_verified"),
+        (_too_young_and_no_link, 403, "voter_not_verified"),
+        (_too_young, 403, "voter_not_verified"),
+        (_candidate_already_voted_for, 409, "already_voted_for_candidate"),
+        (_votes_used(again=False), 409, "daily_votes_used"),
+        (_votes_used(again=True), 409, "already_voted_for_candidate"),
+        (_closed_account, 409, "account_closed"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_the_one_statement_refuses_exactly_as_the_full_path(monkeypatch, world, status, code):
+    from zerowaste.campaigns import votes
+
+    user, campaign_id, candidate_id, key = world()
+    client = client_for(user)
+    before = Vote.objects.count()
+
+    def post():
+        return client.post(
+            f"/api/v1/zerowaste/campaigns/{campaign_id}/votes",
+            {"candidate": candidate_id, "idempotency_key": key},
+            format="json",
+        )
+
+    with monkeypatch.context() as full_only:
+        full_only.setattr(votes, "_cast_in_one_statement", lambda **kwargs: None)
+        full = post()
+    with monkeypatch.context() as fast_only:
+
+        def entered(*args, **kwargs):
+            raise AssertionError("the full path was entered")
+
+        fast_only.setattr(votes, "_candidate", entered)
+        fast = post()
+
+    assert_error(full, status, code)
+    assert (fast.status_code, fast.json()) == (full.status_code, full.json())
+    assert Vote.objects.count() == before
+
+
+@pytest.mark.postgres
+def test_a_refusal_of_a_non_resident_from_the_one_statement_is_the_full_paths(monkeypatch):
+    # The API refuses a non-resident before the service (residents_only); the service's own
+    # answer, for a caller without that gate, is the same on both paths too.
+    from zerowaste.campaigns import votes
+
+    user, campaign_id, candidate_id, key = _not_a_resident()
+
+    def refusal():
+        with pytest.raises(DomainError) as refused:
+            vote_cast(
+                user=user, campaign_id=campaign_id, candidate_id=candidate_id, idempotency_key=key
+            )
+        e = refused.value
+        return e.code, e.status, str(e.message), e.details
+
+    with monkeypatch.context() as full_only:
+        full_only.setattr(votes, "_cast_in_one_statement", lambda **kwargs: None)
+        full = refusal()
+    monkeypatch.setattr(votes, "_candidate", lambda *args: pytest.fail("full path entered"))
+    fast = refusal()
+
+    assert full[0].value == "voter_not_verified"
+    assert full[3]["missing"] == ["resident"]
+    assert fast == full
+    assert Vote.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_replay_still_goes_to_the_full_path_and_answers_the_vote():
+    campaign, candidates = campaign_with_candidates(1)
+    voter = verified(UserFactory())
+    first = vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="k"
+    )
+    campaign.voting_closes_at = timezone.now() - timedelta(minutes=1)
+    campaign.save()
+
+    again = vote_cast(
+        user=voter, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="k"
+    )
+
+    assert (again.created, again.vote.pk) == (False, first.vote.pk)

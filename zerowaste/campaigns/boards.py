@@ -10,8 +10,10 @@ cast.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.text import format_lazy
@@ -72,21 +74,50 @@ def _describe(campaign_id: int):
     return describe
 
 
+# A campaign's titles by id, for its board source. Every vote's after-commit board update
+# resolves the campaign's series twice (the windows it keeps, the boards to push), and each
+# resolution read the campaign: two queries a vote beside the vote's own one statement. So
+# they are kept a little while in each process, and dropped here when a campaign is saved
+# or deleted; another process sees a new title within _TITLES_SECONDS. A campaign not found
+# is not kept (one created meanwhile must not be unknown for that long).
+_TITLES_SECONDS = 30.0
+_titles: dict[int, tuple[float, tuple[str, str]]] = {}
+
+
+def _campaign_titles(pk: int) -> tuple[str, str] | None:
+    now = time.monotonic()
+    kept = _titles.get(pk)
+    if kept is not None and now - kept[0] < _TITLES_SECONDS:
+        return kept[1]
+    found = Campaign.objects.filter(pk=pk).values_list("title_zh", "title_en").first()
+    if found is None:
+        _titles.pop(pk, None)
+        return None
+    _titles[pk] = (now, found)
+    return found
+
+
+def _forget_titles(sender, instance: Campaign, **kwargs) -> None:
+    _titles.pop(instance.pk, None)
+
+
 def _source(scope: str) -> BoardSource | None:
     if not scope.isdigit():
         return None
-    campaign = Campaign.objects.filter(pk=int(scope)).only("title_zh", "title_en").first()
-    if campaign is None:
+    pk = int(scope)
+    titles = _campaign_titles(pk)
+    if titles is None:
         return None
-    title = lazy(lambda: campaign.title_zh if _zh() else campaign.title_en, str)()
+    title_zh, title_en = titles
+    title = lazy(lambda: title_zh if _zh() else title_en, str)()
     return BoardSource(
-        key=campaign_series(campaign.pk),
+        key=campaign_series(pk),
         title=format_lazy(_("{campaign}: candidates by counted votes"), campaign=title),
         counts=_COUNTS,
         unit="votes",
         member_kind="candidate",
-        events=lambda: _events(campaign.pk),
-        describe=_describe(campaign.pk),
+        events=lambda: _events(pk),
+        describe=_describe(pk),
         windows=(Window.ALL,),
     )
 
@@ -116,6 +147,8 @@ def _on_reversal(sender, *, campaign_id: int, counts: dict[int, int], **kwargs) 
 def campaign_boards_register() -> None:
     """From ZerowasteConfig.ready(): the family, and the signals that feed it."""
     registry.register(FAMILY_SOURCE)
+    post_save.connect(_forget_titles, sender=Campaign, dispatch_uid="zerowaste-campaign-titles")
+    post_delete.connect(_forget_titles, sender=Campaign, dispatch_uid="zerowaste-campaign-titles")
     vote_recorded.connect(_on_vote, sender=Vote, dispatch_uid="zerowaste-campaign-board-vote")
     votes_reversed.connect(
         _on_reversal, sender=Vote, dispatch_uid="zerowaste-campaign-board-reversal"

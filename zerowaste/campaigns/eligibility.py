@@ -27,22 +27,33 @@ def account_age_days(*, user: User, now: datetime) -> int:
     return max(0, (now - user.date_joined).days)
 
 
-def voter_check(*, user: User, campaign: Campaign, now: datetime) -> None:
-    """Raises VoterNotVerified, saying what is missing."""
+def voter_links():
+    """Whether a user (OuterRef("pk")) holds a confirmed transit card, a confirmed partner
+    link: the annotations the check reads, and the one-statement vote compiles."""
+    return {
+        "zw_card": Exists(TransitCard.objects.linked().filter(user=OuterRef("pk"))),
+        "zw_partner": Exists(PartnerLink.objects.linked().filter(user=OuterRef("pk"))),
+    }
+
+
+def voter_check(
+    *, user: User, campaign: Campaign, now: datetime, linked: bool | None = None
+) -> None:
+    """Raises VoterNotVerified, saying what is missing. `linked`: whether the user holds a
+    confirmed link, when the caller has already read it (else it is read here)."""
     missing = []
     if user.role != User.Role.RESIDENT or not user.is_active or user.erased_at is not None:
         missing.append("resident")
     else:
-        linked = (
-            User.objects.filter(pk=user.pk)
-            .annotate(
-                zw_card=Exists(TransitCard.objects.linked().filter(user=OuterRef("pk"))),
-                zw_partner=Exists(PartnerLink.objects.linked().filter(user=OuterRef("pk"))),
+        if linked is None:
+            links = (
+                User.objects.filter(pk=user.pk)
+                .annotate(**voter_links())
+                .values_list("zw_card", "zw_partner")
+                .first()
             )
-            .values_list("zw_card", "zw_partner")
-            .first()
-        )
-        if not linked or not any(linked):
+            linked = bool(links and any(links))
+        if not linked:
             missing.append("confirmed_link")
         if account_age_days(user=user, now=now) < campaign.min_account_days:
             missing.append("account_age")
@@ -60,4 +71,4 @@ def voter_is_verified(*, user: User, campaign: Campaign, now: datetime) -> bool:
     return True
 
 
-__all__ = ["account_age_days", "voter_check", "voter_is_verified", "_"]
+__all__ = ["account_age_days", "voter_check", "voter_links", "voter_is_verified", "_"]
