@@ -26,6 +26,8 @@ from tests.carbon.test_ledger_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
+UNLINKED = 600  # events of people nobody linked, in both batches
+
 
 def test_two_overlapping_batches_credit_every_event_once_without_deadlock(
     transactional_db, bike_partner, settings, monkeypatch
@@ -54,6 +56,10 @@ def test_two_overlapping_batches_credit_every_event_once_without_deadlock(
         day = local - timedelta(days=1 + r)
         # Sent by both: the same ids and contents (a partner's retry racing its first send).
         shared = [ride(f"s{r}-{ref}", ref, when=day.replace(hour=16)) for ref in refs[::2]]
+        # Enough shared ids that the two inserts overlap (in the order sent, they deadlock).
+        shared += [
+            ride(f"x{r}-{i:04d}", f"nobody-{i}", when=day.replace(hour=17)) for i in range(UNLINKED)
+        ]
         for worker in range(2):
             # Every resident in both batches, in opposite orders, the shared events too.
             order = refs if worker == 0 else list(reversed(refs))
@@ -76,7 +82,7 @@ def test_two_overlapping_batches_credit_every_event_once_without_deadlock(
     own_events = rounds * 2 * len(refs)
     shared_events = rounds * len(refs[::2])
     events = own_events + shared_events
-    assert PartnerEvent.objects.count() == events
+    assert PartnerEvent.objects.count() == events + rounds * UNLINKED
     assert PartnerEvent.objects.filter(status=PartnerEventStatus.CLAIMED).count() == events
     credited = Claim.objects.filter(status=ClaimStatus.CREDITED)
     assert credited.count() == events
@@ -86,9 +92,9 @@ def test_two_overlapping_batches_credit_every_event_once_without_deadlock(
     )
     assert {status for _, status in outcomes} == {"accepted", "duplicate"}
     for r in range(rounds):
-        for ref in refs[::2]:
-            assert outcomes[(f"s{r}-{ref}", "accepted")] == 1
-            assert outcomes[(f"s{r}-{ref}", "duplicate")] == 1
+        for event_id in [f"s{r}-{ref}" for ref in refs[::2]] + [f"x{r}-{i:04d}" for i in (0, 599)]:
+            assert outcomes[(event_id, "accepted")] == 1
+            assert outcomes[(event_id, "duplicate")] == 1
     # Each claim one award, each award one claim: nothing credited twice.
     awards = Transfer.objects.filter(code=TransferCode.AWARD)
     assert awards.count() == events
