@@ -27,6 +27,7 @@ from carbon.services.partners import partner_create
 from carbon.services.people import consent_revoke
 from tests.carbon.event_samples import push_events, ride
 from tests.carbon.factories import BehaviourFactory, UserFactory, catalogue_behaviour
+from tests.carbon.test_statement_counts import all_shards  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +184,9 @@ def _receipt(receipt: dict) -> dict:
     volatile = {"transfer_id", "expires_at", "other_claims", "other_claim"}
     return {
         **receipt,
-        "steps": [{k: v for k, v in step.items() if k not in volatile} for step in receipt["steps"]],
+        "steps": [
+            {k: v for k, v in step.items() if k not in volatile} for step in receipt["steps"]
+        ],
     }
 
 
@@ -425,9 +428,13 @@ def _usual_batch(partner, n: int, prefix: str) -> list[dict]:
     return events
 
 
+@pytest.mark.usefixtures("all_shards")
 def test_the_bulk_path_stores_a_batch_in_statements_that_do_not_grow_with_it(
     platform, settings, ledger_is_consistent
 ):
+    """Every issuance shard exists first (all_shards): a shard's first award creates it,
+    whichever batch happens to draw it."""
+
     def statements(events) -> int:
         with CaptureQueriesContext(connection) as queries:
             body = _push(platform, events, None)
