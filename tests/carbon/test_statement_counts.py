@@ -105,3 +105,46 @@ def test_credited_transit_trips_send_a_fixed_number_of_statements(
     assert len(two) - len(one) == TRANSIT_STATEMENTS_SECOND_TRIP[connection.vendor], _statements(
         two
     )
+
+
+# A signed partner-event batch of usual events (linked residents who were credited before,
+# after a first batch loaded the catalogue): the partner's key and nonce (5), its
+# behaviours, the stored ids and the links read once (3), then the events inserted, the
+# claims decided and credited set-based (carbon.services.claims_bulk: its reads, the
+# residents' locks, the ledger's writes), the events marked claimed, in one savepoint. The
+# same count for 2 events as for 6 (SQLite splits bulk inserts only past ~90 rows). Before
+# issue 13's partner-batch change: ~28 statements an event (the per-event path, still taken
+# by a batch of one valid event and by any unusual event).
+PARTNER_BATCH_STATEMENTS = {"sqlite": 28, "postgresql": 28}
+
+
+@pytest.mark.django_db
+def test_a_partner_event_batch_sends_a_fixed_number_of_statements(bike_partner, all_shards):
+    from carbon.adapters.partner_events.links import partner_link_create
+    from carbon.services.linking import link_confirm_by_partner
+    from tests.carbon.event_samples import push_events, ride
+    from tests.carbon.factories import UserFactory
+
+    refs = [f"u-{i}" for i in range(6)]
+    for ref in refs:
+        link = partner_link_create(
+            user=UserFactory(), partner=bike_partner.partner, external_ref=ref, consent=True
+        ).link
+        link_confirm_by_partner(link=link)
+
+    def batch(name: str, hours: int, count: int) -> list[dict]:
+        return [ride(f"{name}-{ref}", ref, when=ago(hours=hours)) for ref in refs[:count]]
+
+    def sent(events: list[dict]) -> CaptureQueriesContext:
+        with CaptureQueriesContext(connection) as ctx:
+            response = push_events(bike_partner, events)
+        assert response.status_code == 200, response.content
+        assert [r["claim_status"] for r in response.json()["rows"]] == ["credited"] * len(events)
+        return ctx
+
+    sent(batch("first", 8, 6))  # the catalogue loaded, every resident's account opened
+    two = sent(batch("two", 6, 2))
+    six = sent(batch("six", 4, 6))
+
+    assert len(two) == PARTNER_BATCH_STATEMENTS[connection.vendor], _statements(two)
+    assert len(six) == len(two), _statements(six)
