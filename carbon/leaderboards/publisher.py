@@ -27,6 +27,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -98,6 +99,7 @@ class Outbox:
         with self._sending:
             with self._lock:
                 outgoing, self._pending = self._pending, Outgoing()
+                self._wake.notify_all()  # a thread lingering over it has nothing to wait for
             if not outgoing:
                 return
             try:
@@ -109,14 +111,18 @@ class Outbox:
         """Forget what is pending (tests between two databases), after any send under way."""
         with self._sending, self._lock:
             self._pending = Outgoing()
+            self._wake.notify_all()
 
     def _run(self) -> None:
         while True:
             with self._lock:
                 while not self._pending:
                     self._wake.wait()
-            # Let the writes of the next few milliseconds join this send.
-            threading.Event().wait(float(settings.LEADERBOARD_PUBLISH_SECONDS))
+                # Let the writes of the next few milliseconds join this send (a flush or a
+                # discard in the meantime wakes this up early, with nothing left to wait for).
+                deadline = time.monotonic() + float(settings.LEADERBOARD_PUBLISH_SECONDS)
+                while self._pending and (left := deadline - time.monotonic()) > 0:
+                    self._wake.wait(left)
             self.flush()
 
 
