@@ -21,6 +21,7 @@ local nstarts = tonumber(ARGV[2])
 local ntouch = tonumber(ARGV[3])
 local starts = {}
 local marks = {}  -- a series' rolling markers, read once per call
+local listed = {}
 local i = 4
 for s = 1, nstarts do starts[s] = {ARGV[i], ARGV[i + 1]}; i = i + 2 end
 for c = 1, n do
@@ -42,7 +43,10 @@ for c = 1, n do
   for _, b in ipairs(targets) do
     local score = redis.call('ZINCRBY', base .. b, delta, member)
     if tonumber(score) == 0 then redis.call('ZREM', base .. b, member) end
-    redis.call('SADD', base .. 'buckets', b)
+    if not listed[base .. b] then  -- once per bucket per call, not per member
+      redis.call('SADD', base .. 'buckets', b)
+      listed[base .. b] = true
+    end
   end
 end
 if ntouch > 0 then
