@@ -9,11 +9,11 @@ writer's own connection.
 
 Guarantees:
 - nothing is lost to a write: the thread sends within LEADERBOARD_PUBLISH_SECONDS of the
-  first pending write; at LEADERBOARD_PUBLISH_LIMIT pending increments the writer sends
-  itself (the outbox is bounded); the process sends what is left at exit (atexit), and
-  `outbox_flush()` sends now (the engine calls it before any other backend write or read of
-  this process, so the process reads its own writes and a move follows the awards before
-  it; tests call it to be deterministic);
+  first pending write; at LEADERBOARD_PUBLISH_LIMIT pending score changes the writer sends
+  them itself (the outbox is bounded); a process sends what is left when it exits (atexit;
+  a Celery pool process on worker_process_shutdown); `outbox_flush()` sends now, and the
+  engine calls it before any other backend write or read of this process (the process
+  reads its own writes, a resident's move follows their awards), tests to be deterministic;
 - order: one sender at a time, batches in the order they were taken; increments of one
   member add up, so summing them within a batch keeps every score what it would be;
 - a failure never fails a write: a send that fails is logged and dropped, like the inline
@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from celery.signals import worker_process_shutdown
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -172,5 +173,12 @@ def _after_fork_in_child() -> None:
     _outbox = None
 
 
+def _on_worker_process_shutdown(**_kwargs) -> None:
+    outbox_flush()
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(outbox_flush)
+# A Celery pool process ends without the interpreter's exit handlers (billiard's os._exit):
+# it sends what is pending on Celery's own shutdown signal instead.
+worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False)

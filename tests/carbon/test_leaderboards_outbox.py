@@ -266,3 +266,13 @@ def test_a_database_write_is_a_fixed_number_of_statements_and_equals_a_rebuild(
         sorted(BoardBand.objects.exclude(count=0).values_list("series", "bucket", "band", "count"))
         == bands
     )
+
+
+@pytest.mark.redis
+def test_a_celery_pool_process_sends_its_pending_writes_on_its_shutdown_signal(outbox):
+    from celery.signals import worker_process_shutdown
+
+    engine.topics_touch(topics=["balance:515151"])
+    assert not outbox.redis.smembers("lb:dirty")
+    worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+    assert "balance:515151" in outbox.redis.smembers("lb:dirty")
