@@ -596,6 +596,11 @@ LEADERBOARD_PUSH_ROWS = env.int("LEADERBOARD_PUSH_ROWS", default=20)
 LEADERBOARD_MAX_LIMIT = env.int("LEADERBOARD_MAX_LIMIT", default=100)
 # A socket's resident outside the pushed rows has their rank re-read at most this often.
 LEADERBOARD_ME_SECONDS = env.float("LEADERBOARD_ME_SECONDS", default=5.0)
+# On Redis, board writes after commit gather in a per-process outbox for this long (seconds)
+# and go out in one round trip (carbon.leaderboards.publisher); 0 writes each one inline.
+# At LEADERBOARD_PUBLISH_LIMIT pending score changes the writer sends them itself.
+LEADERBOARD_PUBLISH_SECONDS = env.float("LEADERBOARD_PUBLISH_SECONDS", default=0.02)
+LEADERBOARD_PUBLISH_LIMIT = env.int("LEADERBOARD_PUBLISH_LIMIT", default=5000)
 # Residents `manage.py seed_demo` grows the demo city to (its --size overrides). The test
 # suite sets 0: tests that need a city ask for one of their own size.
 DEMO_CITY_SIZE = env.int("DEMO_CITY_SIZE", default=1500)

@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 
-from carbon.leaderboards import registry
-from carbon.leaderboards.backends import ScoreChange, get_backend
+from carbon.leaderboards import publisher, registry
+from carbon.leaderboards.backends import ScoreChange, backend_name, get_backend
 from carbon.leaderboards.registry import Board, RatioSource, Who
 from carbon.leaderboards.windows import (
     LONGEST_ROLLING_DAYS,
@@ -77,12 +78,38 @@ def _starts(today: date, windows: frozenset[Window] = frozenset(Window)) -> dict
     }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a write to a series needs from the registry: the windows some board reads from
+    it (it keeps only their buckets: a series shown all-time only, like a campaign's tally,
+    writes one bucket per event, not six) and the topics of those boards."""
+
+    windows: frozenset[Window]
+    topics: tuple[str, ...]
+
+
+# series -> (registry generation, plan): a registered series' plan is derived once, not per
+# write (a family's scope is resolved each time: its boards come and go with its rows).
+_plans: dict[str, tuple[int, _Plan]] = {}
+
+
+def _plan(series: str) -> _Plan:
+    generation = registry.generation()
+    found = _plans.get(series)
+    if found is not None and found[0] == generation:
+        return found[1]
+    boards = registry.boards_of_series(series)
+    plan = _Plan(frozenset(b.window for b in boards), tuple(board_topic(b.key) for b in boards))
+    if registry.registered(series):
+        _plans[series] = (generation, plan)
+    return plan
+
+
 def _windows(series: str) -> frozenset[Window]:
-    """The windows some board reads from the series: it keeps only their buckets (a series
-    shown all-time only, like a campaign's tally, writes one bucket per event, not six)."""
-    return frozenset(b.window for b in registry.boards_of_series(series))
+    return _plan(series).windows
 
 
+@lru_cache(maxsize=512)
 def _event_buckets(day: date, today: date, windows: frozenset[Window]) -> tuple[str, ...]:
     all_, week, month, daily = buckets_for_event(day)
     wanted = {
@@ -103,32 +130,66 @@ def board_record(*, series: str, entries: Iterable[tuple[str, int, datetime]]) -
     boards_record(entries={series: entries})
 
 
+def _background() -> bool:
+    """Writes go through this process's outbox (carbon.leaderboards.publisher) rather than
+    one round trip each: on Redis, unless LEADERBOARD_PUBLISH_SECONDS is 0."""
+    return settings.LEADERBOARD_PUBLISH_SECONDS > 0 and backend_name() == "redis"
+
+
 def boards_record(
     *, entries: dict[str, Iterable[tuple[str, int, datetime]]], touch: Sequence[str] = ()
 ) -> None:
     """board_record for several series at once, also marking the `touch` topics (residents'
-    balances) changed: one write to the backend for all of it, so an award costs the write
-    path one round trip after commit, not one per series. Never raises."""
-    series_names = ", ".join(entries)
+    balances) changed: one write to the backend for all of it (on Redis, through the outbox:
+    one write for every transaction of the last few milliseconds). Never raises.
+
+    What the backend write needs from the registry and the clock (each series' windows and
+    topics, each event's city day) is resolved here, in the writer's thread."""
+    try:
+        rows = []
+        windows = {}
+        topics = list(touch)
+        for series, series_rows in entries.items():
+            found = False
+            for member, amount, at in series_rows:
+                if amount:
+                    rows.append((series, member, local_date(at), int(amount)))
+                    found = True
+            if found:
+                plan = _plan(series)
+                windows[series] = plan.windows
+                topics += plan.topics
+        if not rows and not topics:
+            return
+        if _background():
+            publisher.outbox_put(rows=rows, windows=windows, topics=topics)
+        else:
+            outgoing = publisher.Outgoing()
+            outgoing.add(rows=rows, windows=windows, topics=topics)
+            _send(outgoing)
+    except Exception:
+        log.warning(
+            "leaderboards %s: update failed (rebuild to repair)", ", ".join(entries), exc_info=True
+        )
+
+
+def _send(outgoing: publisher.Outgoing) -> None:
+    """One backend write for merged score changes and topic touches: the outbox's sender,
+    or the inline write of boards_record. Never raises."""
     try:
         today = local_date()
         changes = []
-        topics = list(touch)
         read_windows: set[Window] = set()
-        for series, rows in entries.items():
-            windows = _windows(series)
-            series_changes = []
-            for member, amount, at in rows:
-                if not amount:
-                    continue
-                day = local_date(at)
-                buckets = _event_buckets(day, today, windows)
-                series_changes.append(ScoreChange(series, member, day, int(amount), buckets))
-            if series_changes:
-                _rolled(series, today)
-                changes += series_changes
-                read_windows |= windows
-                topics += [board_topic(b.key) for b in registry.boards_of_series(series)]
+        for (series, member, day), amount in outgoing.scores.items():
+            if not amount:  # increments that cancelled out within one send
+                continue
+            windows = outgoing.windows[series]
+            read_windows |= windows
+            _rolled(series, today)
+            changes.append(
+                ScoreChange(series, member, day, amount, _event_buckets(day, today, windows))
+            )
+        topics = list(outgoing.topics)
         if changes:
             get_backend().apply(
                 changes=changes, starts=_starts(today, frozenset(read_windows)), touch=topics
@@ -137,8 +198,18 @@ def boards_record(
             get_backend().topics_touch(topics=topics)
     except Exception:
         log.warning(
-            "leaderboards %s: update failed (rebuild to repair)", series_names, exc_info=True
+            "leaderboards %s: update failed (rebuild to repair)",
+            ", ".join(outgoing.windows),
+            exc_info=True,
         )
+
+
+publisher.outbox_configure(send=_send)
+
+
+def outbox_flush() -> None:
+    """Send this process's pending board writes now (see carbon.leaderboards.publisher)."""
+    publisher.outbox_flush()
 
 
 def board_set(*, series: str, scores: dict[str, int]) -> None:
@@ -147,6 +218,7 @@ def board_set(*, series: str, scores: dict[str, int]) -> None:
     a member from its truth after each change and sets the result; 0 removes the row). Call
     it after commit. Never raises."""
     try:
+        outbox_flush()
         if _windows(series) != {Window.ALL}:
             raise ValueError(f"{series}: only an all-time-only series takes set scores")
         if not scores:
@@ -163,6 +235,7 @@ def board_move(*, series: str, member: str, to_series: str, old: str | None, new
     if old == new:
         return
     try:
+        outbox_flush()  # the member's awards announced before the move go first
         backend = get_backend()
         changes = []
         for bucket in backend.buckets(series=series):
@@ -182,6 +255,9 @@ def topics_touch(*, topics: Sequence[str]) -> None:
     """Mark topics (a board, a resident's balance) changed: the push loop of the ASGI
     workers claims each at most once per LEADERBOARD_PUSH_INTERVAL and pushes it."""
     try:
+        if _background():
+            publisher.outbox_put(rows=(), windows={}, topics=topics)
+            return
         get_backend().topics_touch(topics=list(topics))
     except Exception:
         log.warning("push topics %s not marked", topics, exc_info=True)
@@ -209,6 +285,7 @@ def boards_roll(*, today: date | None = None) -> int:
     board reads any more, and push a fresh snapshot of every board (a week or a month may
     have turned). Idempotent. Returns the number of buckets dropped."""
     today = today or local_date()
+    outbox_flush()
     backend = get_backend()
     dropped = 0
     for source in registry.sources():
@@ -225,7 +302,11 @@ def boards_roll(*, today: date | None = None) -> int:
 
 
 def forget_process_state() -> None:
+    """Forget what this process remembers of the boards (tests, between two databases),
+    its pending writes too."""
+    publisher.outbox_discard()
     _rolled_through.clear()
+    _plans.clear()
 
 
 # --- rebuilding -----------------------------------------------------------------------------
@@ -236,6 +317,7 @@ def series_rebuild(*, series: str, today: date | None = None) -> int:
     source = registry.series(series)
     if source is None:
         raise KeyError(series)
+    outbox_flush()
     today = today or local_date()
     windows = _windows(series)
     starts = _starts(today, windows)
@@ -312,6 +394,7 @@ def _ratio_rows(board: Board, bucket: str) -> list[tuple[str, int]]:
 
 
 def _slice(board: Board, *, offset: int, limit: int) -> list[tuple[int, str, int]]:
+    outbox_flush()  # this process reads its own writes
     today = local_date()
     _rolled(board.series, today)
     bucket = bucket_for_window(board.window, today)
@@ -335,6 +418,7 @@ def _slice(board: Board, *, offset: int, limit: int) -> list[tuple[int, str, int
 
 
 def _position(board: Board, member: str) -> int | None:
+    outbox_flush()
     today = local_date()
     _rolled(board.series, today)
     bucket = bucket_for_window(board.window, today)
@@ -365,6 +449,7 @@ def board_around(*, board: Board, member: str | None, before: int, after: int):
         offset = max(0, position - before)
         rows = _with_who(board, _slice(board, offset=offset, limit=position - offset + 1 + after))
     else:
+        outbox_flush()
         today = local_date()
         _rolled(board.series, today)
         bucket = bucket_for_window(board.window, today)
@@ -391,6 +476,7 @@ def board_member_row(*, board: Board, member: str) -> Row | None:
 
 
 def board_seq(*, board: Board) -> int:
+    outbox_flush()
     return get_backend().seq(topic=board_topic(board.key))
 
 

@@ -55,6 +55,7 @@ def rows_json(rows, *, members: bool = False) -> list[dict]:
 def _claim() -> list[tuple[str, int]]:
     from carbon.leaderboards.backends import get_backend
 
+    engine.outbox_flush()  # this process's own pending touches are claimable too
     return get_backend().topics_claim(interval_ms=engine.push_interval_ms())
 
 

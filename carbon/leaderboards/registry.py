@@ -144,9 +144,24 @@ class DuplicateSource(ValueError):
 
 _sources: dict[str, Source] = {}
 _families: dict[str, BoardFamily] = {}
+# Bumped by every (un)registration: the engine keeps what it derives from a registered
+# series (its windows, its boards' topics) until this moves.
+_generation = 0
+
+
+def generation() -> int:
+    return _generation
+
+
+def registered(key: str) -> bool:
+    """A series registered as such (not one scope of a family, whose boards come and go with
+    the feature app's rows)."""
+    return key in _sources
 
 
 def register(source: Source | BoardFamily) -> Source | BoardFamily:
+    global _generation
+    _generation += 1
     if source.key in _sources or source.key in _families:
         raise DuplicateSource(f"board source {source.key!r} is registered twice")
     if isinstance(source, BoardFamily):
@@ -160,6 +175,8 @@ def register(source: Source | BoardFamily) -> Source | BoardFamily:
 
 def unregister(key: str) -> None:
     """Tests that register a source of their own put things back with this."""
+    global _generation
+    _generation += 1
     if key in _families:
         del _families[key]
     else:

@@ -5,7 +5,10 @@ channel layer: topics are marked in the leaderboard backend and the ASGI workers
 
 Writes announce through changes_on_commit: what one transaction changed (every resident
 whose balance moved, every award and reversal) goes out in one call to each side after it
-commits, however many ledger operations the transaction made.
+commits, however many ledger operations the transaction made. On Redis that call only
+queues the board increments and topic touches in the process's outbox
+(carbon.leaderboards.publisher), which sends those of many transactions in one round trip;
+on the database backend it is one short transaction of a fixed number of statements.
 """
 
 from __future__ import annotations

@@ -314,10 +314,12 @@ def test_a_spend_alone_pushes_the_balance_only(
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize("publish_seconds", [0, 0.02], ids=["inline", "outbox"])
 def test_on_redis_an_award_marks_its_boards_and_balance_even_after_the_scripts_were_lost(
-    resident, settings, django_capture_on_commit_callbacks
+    resident, settings, django_capture_on_commit_callbacks, publish_seconds
 ):
     settings.LEADERBOARD_BACKEND = "redis"
+    settings.LEADERBOARD_PUBLISH_SECONDS = publish_seconds
     reset_backends()
     backend = get_backend()
     backend.flush_all()
@@ -325,6 +327,7 @@ def test_on_redis_an_award_marks_its_boards_and_balance_even_after_the_scripts_w
     try:
         with django_capture_on_commit_callbacks(execute=True):
             award(resident, 120)
+        engine.outbox_flush()  # through the outbox: sent by now
 
         member = engine.member_key(resident.pk)
         assert backend.score(series=RESIDENTS, bucket="all", member=member) == 120

@@ -101,21 +101,52 @@ class DatabaseBackend:
             )
 
     def _markers(self, series: str, starts: dict[str, date], *, exclusive: bool) -> dict:
-        keys = {_mark_key(series, bucket): bucket for bucket in starts}
-        for key, bucket in keys.items():
-            BoardState.objects.get_or_create(key=key, defaults={"text": starts[bucket].isoformat()})
-        if connection.vendor == "postgresql":
-            mode = "UPDATE" if exclusive else "SHARE"
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT key, text FROM carbon_boardstate WHERE key = ANY(%s) "
-                    f"ORDER BY key FOR {mode}",
-                    [list(keys)],
-                )
-                rows = cursor.fetchall()
-        else:
-            rows = BoardState.objects.filter(key__in=list(keys)).values_list("key", "text")
-        return {keys[key]: date.fromisoformat(text) for key, text in rows}
+        found = self._markers_of({series: starts}, exclusive=exclusive)
+        return found.get(series, {})
+
+    @staticmethod
+    def _markers_of(
+        starts_of: dict[str, dict[str, date]], *, exclusive: bool
+    ) -> dict[str, dict[str, date]]:
+        """series -> {rolling bucket: start} for several series in one read (locked, shared
+        or exclusive, on PostgreSQL); a missing marker is created with its start first."""
+        keys = {
+            _mark_key(series, bucket): (series, bucket, start)
+            for series, starts in starts_of.items()
+            for bucket, start in starts.items()
+        }
+        if not keys:
+            return {}
+
+        def read() -> list[tuple[str, str]]:
+            if connection.vendor == "postgresql":
+                mode = "UPDATE" if exclusive else "SHARE"
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT key, text FROM carbon_boardstate WHERE key = ANY(%s) "
+                        f"ORDER BY key FOR {mode}",
+                        [sorted(keys)],
+                    )
+                    return cursor.fetchall()
+            return list(BoardState.objects.filter(key__in=list(keys)).values_list("key", "text"))
+
+        rows = read()
+        if len(rows) < len(keys):  # a first write since the series was built: create them
+            have = {key for key, _text in rows}
+            BoardState.objects.bulk_create(
+                [
+                    BoardState(key=key, text=start.isoformat())
+                    for key, (_series, _bucket, start) in sorted(keys.items())
+                    if key not in have
+                ],
+                ignore_conflicts=True,
+            )
+            rows = read()
+        found: dict[str, dict[str, date]] = {}
+        for key, text in rows:
+            series, bucket, _start = keys[key]
+            found.setdefault(series, {})[bucket] = date.fromisoformat(text)
+        return found
 
     def apply(
         self, *, changes: Sequence[ScoreChange], starts: dict[str, date], touch: Sequence[str] = ()
@@ -126,18 +157,49 @@ class DatabaseBackend:
             self.topics_touch(topics=touch)
 
     def _apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
+        """A fixed number of statements whatever the changes: the markers of every series
+        (one read), the scores (one upsert per thousand rows), the bands (one)."""
         with transaction.atomic():
-            markers = {}
+            markers = self._markers_of({c.series: starts for c in changes}, exclusive=False)
+            deltas: dict[tuple[str, str, str], int] = {}
+            for c in changes:
+                rolling = [b for b, start in markers.get(c.series, {}).items() if c.day >= start]
+                for bucket in (*c.buckets, *rolling):
+                    key = (c.series, bucket, c.member)
+                    deltas[key] = deltas.get(key, 0) + c.delta
+            # In key order, so two writers take the rows' locks in the same order.
+            rows = sorted((key, delta) for key, delta in deltas.items() if delta)
             bands: Counter = Counter()
-            for c in sorted(changes, key=lambda c: (c.series, c.member)):
-                if c.series not in markers:
-                    markers[c.series] = self._markers(c.series, starts, exclusive=False)
-                targets = list(c.buckets) + [
-                    b for b, start in markers[c.series].items() if c.day >= start
-                ]
-                for bucket in targets:
-                    self._add(c.series, bucket, c.member, c.delta, bands)
+            emptied = []
+            for start in range(0, len(rows), 1000):
+                part = rows[start : start + 1000]
+                for series, bucket, member, new in self._upsert(part):
+                    old = new - deltas[(series, bucket, member)]
+                    self._moved(bands, series, bucket, old, new)
+                    if new == 0:
+                        emptied.append((series, bucket, member))
+            for series, bucket, member in emptied:
+                BoardScore.objects.filter(series=series, bucket=bucket, member=member).delete()
             self._bands_add(bands)
+
+    @staticmethod
+    def _upsert(rows: list[tuple[tuple[str, str, str], int]]) -> list[tuple[str, str, str, int]]:
+        """Add each delta to its row, creating the rows not there yet; the new scores. One
+        statement: a first write of a member racing another's waits on the unique index and
+        then adds to the row the other inserted."""
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        params = [
+            v for (series, bucket, member), delta in rows for v in (series, bucket, member, delta)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO carbon_boardscore (series, bucket, member, score) VALUES "
+                f"{values} ON CONFLICT (series, bucket, member) "
+                "DO UPDATE SET score = carbon_boardscore.score + excluded.score "
+                "RETURNING series, bucket, member, score",
+                params,
+            )
+            return cursor.fetchall()
 
     def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
         with transaction.atomic():
@@ -309,11 +371,19 @@ class DatabaseBackend:
                 )
 
     def topics_touch(self, *, topics: Sequence[str]) -> None:
-        keys = [f"dirty:{t}" for t in topics]
-        existing = set(BoardState.objects.filter(key__in=keys).values_list("key", flat=True))
-        BoardState.objects.bulk_create(
-            [BoardState(key=k) for k in keys if k not in existing], ignore_conflicts=True
-        )
+        """One statement. No look-up first: a dirty row seen there could be deleted by a
+        claim before this commits, and the change would go unpushed; an insert that meets
+        a row being claimed waits for the claim and then inserts it again."""
+        keys = sorted({f"dirty:{t}" for t in topics})
+        if not keys:
+            return
+        values = ", ".join(["(%s, 0, '')"] * len(keys))
+        with connection.cursor() as cursor:  # one round trip (bulk_create adds BEGIN/COMMIT)
+            cursor.execute(
+                f"INSERT INTO carbon_boardstate (key, number, text) VALUES {values} "
+                "ON CONFLICT (key) DO NOTHING",
+                keys,
+            )
 
     def topics_claim(self, *, interval_ms: int) -> list[tuple[str, int]]:
         now = timezone.now()

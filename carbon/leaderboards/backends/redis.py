@@ -18,8 +18,11 @@ DIRTY_TTL_SECONDS = 300
 _APPLY = """
 local n = tonumber(ARGV[1])
 local nstarts = tonumber(ARGV[2])
+local ntouch = tonumber(ARGV[3])
 local starts = {}
-local i = 3
+local marks = {}  -- a series' rolling markers, read once per call
+local listed = {}
+local i = 4
 for s = 1, nstarts do starts[s] = {ARGV[i], ARGV[i + 1]}; i = i + 2 end
 for c = 1, n do
   local series, member, delta, day, fixed = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -29,15 +32,31 @@ for c = 1, n do
   for b in string.gmatch(fixed, '[^,]+') do table.insert(targets, b) end
   for s = 1, nstarts do
     local mk = base .. 'mark:' .. starts[s][1]
-    local start = redis.call('GET', mk)
-    if not start then redis.call('SET', mk, starts[s][2]); start = starts[s][2] end
+    local start = marks[mk]
+    if not start then
+      start = redis.call('GET', mk)
+      if not start then redis.call('SET', mk, starts[s][2]); start = starts[s][2] end
+      marks[mk] = start
+    end
     if day >= start then table.insert(targets, starts[s][1]) end
   end
   for _, b in ipairs(targets) do
     local score = redis.call('ZINCRBY', base .. b, delta, member)
     if tonumber(score) == 0 then redis.call('ZREM', base .. b, member) end
-    redis.call('SADD', base .. 'buckets', b)
+    if not listed[base .. b] then  -- once per bucket per call, not per member
+      redis.call('SADD', base .. 'buckets', b)
+      listed[base .. b] = true
+    end
   end
+end
+if ntouch > 0 then
+  local last = i + ntouch - 1
+  while i <= last do
+    local upto = math.min(i + 999, last)  -- unpack has a stack limit
+    redis.call('SADD', 'lb:dirty', unpack(ARGV, i, upto))
+    i = upto + 1
+  end
+  redis.call('EXPIRE', 'lb:dirty', ARGV[i])
 end
 return 1
 """
@@ -92,26 +111,16 @@ class RedisBackend:
         if not changes:
             self.topics_touch(topics=touch)
             return
-        args: list = [len(changes), len(starts)]
+        args: list = [len(changes), len(starts), len(touch)]
         for bucket, start in starts.items():
             args += [bucket, start.isoformat()]
         for c in changes:
             args += [c.series, c.member, c.delta, c.day.isoformat(), ",".join(c.buckets)]
-        if not touch:
-            self._apply(args=args)
-            return
-        # One round trip for the write and the touch. EVALSHA directly: a registered script
-        # in a pipeline costs a SCRIPT EXISTS round trip on every execute.
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.evalsha(self._apply.sha, 0, *args)
-        pipe.sadd(f"{PREFIX}dirty", *touch)
-        pipe.expire(f"{PREFIX}dirty", DIRTY_TTL_SECONDS)
-        try:
-            pipe.execute()
-        except redis.exceptions.NoScriptError:
-            # The server lost its scripts (restart, SCRIPT FLUSH): the touch went through,
-            # the script loads and runs now.
-            self._apply(args=args)
+        if touch:
+            args += [*touch, DIRTY_TTL_SECONDS]
+        # One command for the write and the touch (EVALSHA; the script loads itself again
+        # if the server lost it).
+        self._apply(args=args)
 
     def put(self, *, series: str, bucket: str, scores: dict[str, int]) -> None:
         key = self._key(series, bucket)

@@ -1,0 +1,278 @@
+"""How board writes leave a write path after commit: through this process's outbox on
+Redis (merged, sent by a background thread, bounded, flushed on demand and at exit, a
+failure never failing a write), and in a fixed number of statements on the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from carbon.leaderboards import engine, publisher
+from carbon.leaderboards.backends import get_backend
+from carbon.leaderboards.ledger_source import COMMUNITIES, RESIDENTS
+from carbon.leaderboards.models import BoardBand, BoardScore
+from carbon.services.ledger import ledger_reverse
+from carbon.services.people import resident_update
+from tests.carbon.factories import CommunityFactory, DistrictFactory, UserFactory
+from tests.carbon.leaderboard_helpers import award, board_backend, every_board
+
+__all__ = ["board_backend"]
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def city():
+    east, west = DistrictFactory(name="East"), DistrictFactory(name="West")
+    return {
+        "east": CommunityFactory(name="East One", district=east),
+        "west": CommunityFactory(name="West One", district=west),
+    }
+
+
+def resident(name, community):
+    return UserFactory(display_name=name, community=community, district=community.district)
+
+
+@pytest.fixture
+def outbox(settings):
+    """Redis through the outbox, with a linger long enough that only a flush, a read, the
+    limit or the exit sends (the thread would wait a minute)."""
+    settings.LEADERBOARD_BACKEND = "redis"
+    settings.LEADERBOARD_PUBLISH_SECONDS = 60
+    settings.LEADERBOARD_PUBLISH_LIMIT = 5000
+    from carbon.leaderboards.backends import reset_backends
+
+    reset_backends()
+    engine.forget_process_state()
+    backend = get_backend()
+    backend.flush_all()
+    yield backend
+    engine.forget_process_state()
+    backend.flush_all()
+    reset_backends()
+
+
+def score(backend, member_pk, series=RESIDENTS):
+    return backend.score(series=series, bucket="all", member=engine.member_key(member_pk))
+
+
+@pytest.mark.redis
+def test_the_outbox_merges_transactions_keeps_order_and_equals_a_rebuild(
+    outbox, city, django_capture_on_commit_callbacks
+):
+    ann, bo = resident("Ann", city["east"]), resident("Bo", city["east"])
+    first = None
+    for user, grams in ((ann, 100), (bo, 40), (ann, 60)):
+        with django_capture_on_commit_callbacks(execute=True):
+            made = award(user, grams)
+        first = first or made
+    # A transaction rolled back, and a savepoint rolled back in a committed one: nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    award(bo, 999)
+                    raise RuntimeError("the claim failed after its award")
+            except RuntimeError:
+                pass
+            award(bo, 5)
+    with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            award(ann, 777)
+            raise RuntimeError
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_reverse(transfer_id=first.pk, reason="duplicate", actor=None)
+
+    # Committed, announced, not sent: the writes wait in the outbox, merged.
+    assert score(outbox, ann.pk) is None
+    assert not outbox.redis.smembers("lb:dirty")
+
+    # Ann moves: the move reads her score, so her awards before it are sent first.
+    with django_capture_on_commit_callbacks(execute=True):
+        resident_update(user=ann, community=city["west"].code)
+    assert score(outbox, ann.pk) == 60
+    assert score(outbox, bo.pk) == 45
+    assert score(outbox, city["west"].pk, COMMUNITIES) == 60
+    assert score(outbox, city["east"].pk, COMMUNITIES) == 45
+    dirty = outbox.redis.smembers("lb:dirty")
+    assert {f"balance:{ann.pk}", f"balance:{bo.pk}"} <= dirty
+    assert "board:residents.grams.all" in dirty and "board:communities.grams.7d" in dirty
+
+    live = every_board()
+    from django.core.management import call_command
+
+    call_command("leaderboards_rebuild", verbosity=0)
+    assert every_board() == live
+
+
+@pytest.mark.redis
+def test_a_read_sends_this_process_pending_writes_first(
+    outbox, city, django_capture_on_commit_callbacks
+):
+    ann = resident("Ann", city["east"])
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 30)
+    assert score(outbox, ann.pk) is None
+    assert every_board()["residents.grams.all"] == [(1, 30, "Ann")]
+
+
+@pytest.mark.redis
+def test_the_background_thread_sends_without_anyone_asking(
+    outbox, settings, city, django_capture_on_commit_callbacks
+):
+    settings.LEADERBOARD_PUBLISH_SECONDS = 0.01
+    ann = resident("Ann", city["east"])
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 30)
+    deadline = time.monotonic() + 10
+    while score(outbox, ann.pk) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert score(outbox, ann.pk) == 30
+
+
+@pytest.mark.redis
+def test_the_outbox_is_bounded_the_writer_sends_at_the_limit(
+    outbox, settings, city, django_capture_on_commit_callbacks
+):
+    # An award is 3 score changes (resident, community, district): the second reaches 6.
+    settings.LEADERBOARD_PUBLISH_LIMIT = 6
+    ann, bo = resident("Ann", city["east"]), resident("Bo", city["west"])
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 10)
+    assert score(outbox, ann.pk) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        award(bo, 20)
+    assert (score(outbox, ann.pk), score(outbox, bo.pk)) == (10, 20)
+
+
+@pytest.mark.redis
+def test_a_failed_send_fails_no_write_and_the_next_one_goes_through(
+    outbox, city, django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    ann = resident("Ann", city["east"])
+
+    def down(**kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(outbox, "apply", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 10)  # committed and announced: no error for the writer
+    with caplog.at_level(logging.WARNING, logger="carbon.leaderboards.engine"):
+        engine.outbox_flush()
+    assert "update failed" in caplog.text
+    monkeypatch.undo()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 5)
+    engine.outbox_flush()
+    # The failed send was dropped (a rebuild repairs it), as an inline write's would be.
+    assert score(outbox, ann.pk) == 5
+
+
+@pytest.mark.redis
+def test_a_forked_child_starts_with_an_empty_outbox(outbox):
+    engine.topics_touch(topics=["balance:424242"])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        os.close(read)
+        empty = publisher._outbox is None
+        os.write(write, b"1" if empty else b"0")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    # The parent still has its own and sends it.
+    engine.outbox_flush()
+    assert "balance:424242" in outbox.redis.smembers("lb:dirty")
+
+
+@pytest.mark.redis
+def test_a_process_sends_its_pending_writes_when_it_exits(outbox):
+    topic = "balance:737373"
+    code = (
+        "import django; django.setup()\n"
+        "from carbon.leaderboards import engine\n"
+        f"engine.topics_touch(topics=[{topic!r}])\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "REDIS_URL": django_settings.REDIS_URL,
+        "LEADERBOARD_BACKEND": "redis",
+        "LEADERBOARD_PUBLISH_SECONDS": "60",  # only the exit can send it in time
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert topic in outbox.redis.smembers("lb:dirty")
+
+
+# --- the database backend: a fixed number of statements ----------------------------------
+
+
+def test_a_database_write_is_a_fixed_number_of_statements_and_equals_a_rebuild(
+    settings, city, django_capture_on_commit_callbacks
+):
+    settings.LEADERBOARD_BACKEND = "database"
+    users = [resident(f"R{i}", city["east" if i % 2 else "west"]) for i in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        first = award(users[0], 50)  # first writes: rows, markers and bands created
+    counts = []
+    for user, grams in ((users[0], 20), (users[1], 30), (users[2], 40)):
+        with django_capture_on_commit_callbacks() as callbacks:
+            award(user, grams)
+        with CaptureQueriesContext(connection) as statements:
+            for callback in callbacks:
+                callback()
+        counts.append([q["sql"].split()[0] for q in statements.captured_queries])
+    # Three series (resident, community, district) in six buckets each, and five topics: a
+    # savepoint (the test's transaction; a transaction of its own in production) around
+    # the markers of every series (one read), every score (one upsert) and the bands, then
+    # the touch. Was 33.
+    expected = ["SAVEPOINT", "SELECT", "INSERT", "INSERT", "RELEASE", "INSERT"]
+    if connection.vendor != "postgresql":  # the groups: PostgreSQL's award statement reads them
+        expected = ["SELECT", *expected]
+    assert counts == [expected] * 3
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_reverse(transfer_id=first.pk, reason="duplicate", actor=None)  # R0 back to 20
+
+    live = every_board()
+    rows = sorted(BoardScore.objects.values_list("series", "bucket", "member", "score"))
+    bands = sorted(
+        BoardBand.objects.exclude(count=0).values_list("series", "bucket", "band", "count")
+    )
+    assert not any(score == 0 for *_key, score in rows)
+    from django.core.management import call_command
+
+    call_command("leaderboards_rebuild", verbosity=0)
+    assert every_board() == live
+    assert sorted(BoardScore.objects.values_list("series", "bucket", "member", "score")) == rows
+    assert (
+        sorted(BoardBand.objects.exclude(count=0).values_list("series", "bucket", "band", "count"))
+        == bands
+    )
+
+
+@pytest.mark.redis
+def test_a_celery_pool_process_sends_its_pending_writes_on_its_shutdown_signal(outbox):
+    from celery.signals import worker_process_shutdown
+
+    engine.topics_touch(topics=["balance:515151"])
+    assert not outbox.redis.smembers("lb:dirty")
+    worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
+    assert "balance:515151" in outbox.redis.smembers("lb:dirty")
