@@ -42,10 +42,6 @@ from carbon.services.residents import resident_require
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
 
 
-def _request_hash(**fields: Any) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def _file_digest(f: UploadedFile) -> str:
     h = hashlib.sha256()
     for chunk in f.chunks():
@@ -54,7 +50,9 @@ def _file_digest(f: UploadedFile) -> str:
     return h.hexdigest()
 
 
-def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
+def parsed_quantity(*, value: Any, behaviour: Behaviour) -> Decimal:
+    """A claim's quantity as sent, checked (a positive number, at most 3 decimals, at most
+    the behaviour's maximum: InvalidQuantity says what is wrong) and quantized."""
     try:
         q = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -88,12 +86,39 @@ def _canonical_quantity(value: Any) -> str:
         return str(value)
 
 
+def claim_request_hash(
+    *,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime | None,
+    evidence_type: str,
+    evidence: Mapping[str, Any],
+    partner: Partner | None,
+    files: Mapping[str, UploadedFile] | None = None,
+    force_review: str = "",
+) -> str:
+    """The digest of a claim's request, stored on the claim: a retry under the same
+    idempotency key must send the same request (IdempotencyConflict otherwise). Files count
+    by their content; the quantity by its value."""
+    fields = {
+        "behaviour": behaviour_code,
+        "quantity": _canonical_quantity(quantity),
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
+        "evidence_type": evidence_type,
+        "evidence": evidence,
+        "partner": partner.pk if partner else None,
+        "files": {name: _file_digest(f) for name, f in sorted((files or {}).items())},
+        "force_review": force_review,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _tier(evidence_type: str) -> str:
     verifier = get_verifier(evidence_type)
     return verifier.tier if verifier is not None else evidence_type
 
 
-def _receipt(
+def claim_receipt(
     *,
     verdict: Verdict,
     tier: str,
@@ -104,6 +129,9 @@ def _receipt(
     reason: str,
     history: list | None = None,
 ) -> dict:
+    """A claim's receipt: its outcome, then every step that decided it (the adapter's
+    verification first, then the rules' steps from `evaluation`), and its history of
+    reviews and releases."""
     steps = [
         {
             "step": "verification",
@@ -202,7 +230,7 @@ def _apply_rules(
         claim.credited_g = award.amount_g
         code, reason = "credited", f"{award.amount_g} g credited."
     history = claim.receipt.get("history") if claim.receipt else None
-    claim.receipt = _receipt(
+    claim.receipt = claim_receipt(
         verdict=verdict,
         tier=tier,
         evaluation=evaluation,
@@ -292,7 +320,7 @@ def _validated(
             % {"evidence_type": evidence_type},
             details={"evidence_type": evidence_type},
         )
-    q = _quantity(quantity, behaviour)
+    q = parsed_quantity(value=quantity, behaviour=behaviour)
     problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
     if problem:
         raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
@@ -340,14 +368,14 @@ def claim_submit(
     occurred = occurred_at or now
     if timezone.is_naive(occurred):
         raise OutsideClaimWindow(_("occurred_at needs a time zone offset."))
-    request_hash = _request_hash(
-        behaviour=behaviour_code,
-        quantity=_canonical_quantity(quantity),
-        occurred_at=occurred_at.isoformat() if occurred_at else None,
+    request_hash = claim_request_hash(
+        behaviour_code=behaviour_code,
+        quantity=quantity,
+        occurred_at=occurred_at,
         evidence_type=evidence_type,
         evidence=evidence,
-        partner=partner.pk if partner else None,
-        files={name: _file_digest(f) for name, f in sorted(files.items())},
+        partner=partner,
+        files=files,
         force_review=force_review,
     )
     verifier = get_verifier(evidence_type)
@@ -423,7 +451,7 @@ def claim_submit(
                     if verdict.outcome == "rejected"
                     else ClaimStatus.NEEDS_REVIEW
                 )
-                claim.receipt = _receipt(
+                claim.receipt = claim_receipt(
                     verdict=verdict,
                     tier=tier,
                     evaluation=None,
