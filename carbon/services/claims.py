@@ -170,10 +170,13 @@ def _apply_rules(
     skip_throttle: bool = False,
     on_review: bool = False,
     idempotency_key: str | None = None,
+    resident: User | None = None,
 ) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock. With
     `idempotency_key` (a new claim not inserted yet) the one read of the rule inputs also
-    looks for a claim with that key, and raises _RetryWon before anything is credited."""
+    looks for a claim with that key, and raises _RetryWon before anything is credited.
+    `resident`: the row the lock returned (lock_resident(with_account=True)), whose ledger
+    account the award takes rather than looking it up again."""
     tier_of_evidence = tiers()
     facts = rules.rule_facts_read(
         claim=claim,
@@ -217,6 +220,8 @@ def _apply_rules(
             description=f"{behaviour.name}: {claim.quantity.normalize():f} {behaviour.unit}",
             expires_at=now + timedelta(days=behaviour.credit_lifetime_days),
             reference=f"claim:{claim.pk}",
+            # None (a resident not credited before, or no row read): ledger_award opens it.
+            account=getattr(resident, "ledger_account", None),
         )
         evaluation.step(
             "credit",
@@ -273,11 +278,13 @@ def _insert_decided(claim: Claim) -> None:
     claim.save_base(raw=True, force_insert=True)
 
 
-def lock_resident(*, user: User, allow_closed: bool = False) -> User:
+def lock_resident(*, user: User, allow_closed: bool = False, with_account: bool = False) -> User:
     """One resident's claims are decided one at a time, so caps can't be raced; and never
     beside an erasure of the resident (people.resident_lock: the same row user_erase locks
-    first; an erased or deactivated account is refused with AccountClosed)."""
-    return resident_lock(user=user, allow_closed=allow_closed)
+    first; an erased or deactivated account is refused with AccountClosed). `with_account`:
+    the resident's ledger account comes in the same statement (`.ledger_account`), for an
+    award."""
+    return resident_lock(user=user, allow_closed=allow_closed, with_account=with_account)
 
 
 def _validated(
@@ -411,7 +418,7 @@ def claim_submit(
     insert_first = not getattr(verifier, "verifies_unsaved_claim", False)
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
-            lock_resident(user=user)
+            resident = lock_resident(user=user, with_account=True)
             claim = Claim(
                 user=user,
                 behaviour=behaviour,
@@ -444,6 +451,7 @@ def claim_submit(
                     tier=tier,
                     now=now,
                     idempotency_key=None if insert_first else idempotency_key,
+                    resident=resident,
                 )
             else:
                 claim.status = (
@@ -517,7 +525,7 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
     with transaction.atomic():
         claim = Claim.objects.select_related("user").get(pk=claim_id)
         # A closed account's claims can still be rejected (to clear the queue), not credited.
-        resident = lock_resident(user=claim.user, allow_closed=True)
+        resident = lock_resident(user=claim.user, allow_closed=True, with_account=True)
         if approve and (resident.erased_at or not resident.is_active):
             raise AccountClosed(
                 _(
@@ -554,7 +562,13 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
                 reason=note or "Approved on review.",
             )
             _apply_rules(
-                claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True, on_review=True
+                claim=claim,
+                verdict=verdict,
+                tier=tier,
+                now=now,
+                skip_throttle=True,
+                on_review=True,
+                resident=resident,
             )
         else:
             claim.status = ClaimStatus.REJECTED
@@ -597,7 +611,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
     for claim_id in held.values_list("pk", flat=True):
         with transaction.atomic():
             claim = Claim.objects.select_related("user").get(pk=claim_id)
-            resident = lock_resident(user=claim.user, allow_closed=True)
+            resident = lock_resident(user=claim.user, allow_closed=True, with_account=True)
             if resident.erased_at or not resident.is_active:
                 continue  # closed since the query: nothing to credit to it
             claim = (
@@ -622,6 +636,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
                 tier=_tier(claim.evidence_type),
                 now=now,
                 skip_throttle=True,
+                resident=resident,
             )
             claim.save()
             released += 1
