@@ -35,7 +35,7 @@ from carbon.models import (
     User,
 )
 from carbon.services import rules
-from carbon.services.catalogue import behaviour_active
+from carbon.services.catalogue import CatalogueSnapshot, behaviour_active, catalogue_snapshot
 from carbon.services.ledger import ledger_award
 from carbon.services.people import AccountClosed, resident_lock
 from carbon.services.residents import resident_require
@@ -171,12 +171,14 @@ def _apply_rules(
     on_review: bool = False,
     idempotency_key: str | None = None,
     resident: User | None = None,
+    catalogue: CatalogueSnapshot | None = None,
 ) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock. With
     `idempotency_key` (a new claim not inserted yet) the one read of the rule inputs also
     looks for a claim with that key, and raises _RetryWon before anything is credited.
     `resident`: the row the lock returned (lock_resident(with_account=True)), whose ledger
-    account the award takes rather than looking it up again."""
+    account the award takes rather than looking it up again. `catalogue`: the snapshot the
+    claim's behaviour came from (its factors are read from it too)."""
     tier_of_evidence = tiers()
     facts = rules.rule_facts_read(
         claim=claim,
@@ -198,6 +200,7 @@ def _apply_rules(
         tier_of_evidence=tier_of_evidence,
         on_review=on_review,
         facts=facts,
+        catalogue=catalogue,
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
@@ -300,11 +303,13 @@ def _validated(
     files: dict[str, UploadedFile],
     from_resident: bool,
     force_review: str,
+    catalogue: CatalogueSnapshot,
 ) -> tuple[Behaviour, Any, Decimal, datetime, PreparedEvidence]:
     """Check a new claim's input before anything is written (a DomainError names what is
     wrong); returns the behaviour, its adapter, the quantity, the act's time and the
     prepared evidence."""
-    behaviour = behaviour_active(code=behaviour_code)  # the cached catalogue: no statement
+    # The cached catalogue: no statement.
+    behaviour = behaviour_active(code=behaviour_code, catalogue=catalogue)
     if behaviour is None:
         raise UnknownBehaviour(details={"behaviour": behaviour_code})
     # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
@@ -393,6 +398,9 @@ def claim_submit(
     look_first = not getattr(verifier, "verifies_unsaved_claim", False)
     if look_first and (existing := _existing(user, idempotency_key, request_hash)) is not None:
         return existing, False
+    # One catalogue version for the whole decision (the behaviour and its factor): one read
+    # of the shared version token (catalogue.catalogue_snapshot).
+    catalogue = catalogue_snapshot()
     try:
         behaviour, verifier, q, occurred, prepared = _validated(
             user=user,
@@ -406,6 +414,7 @@ def claim_submit(
             files=files,
             from_resident=from_resident,
             force_review=force_review,
+            catalogue=catalogue,
         )
     except DomainError:
         if not look_first and (existing := _existing(user, idempotency_key, request_hash)):
@@ -452,6 +461,7 @@ def claim_submit(
                     now=now,
                     idempotency_key=None if insert_first else idempotency_key,
                     resident=resident,
+                    catalogue=catalogue,
                 )
             else:
                 claim.status = (

@@ -28,7 +28,7 @@ from carbon.models import (
     EmissionFactor,
     PenaltyBox,
 )
-from carbon.services.catalogue import factor_for_claim
+from carbon.services.catalogue import CatalogueSnapshot, factor_for_claim
 
 CONSENT_TIERS = {"partner", "transit"}
 
@@ -522,6 +522,8 @@ class RuleInput:
     # Credited claims of the same act with weaker evidence (found by eligibility).
     weaker: list[Claim] = field(default_factory=list)
     facts: RuleFacts = field(default_factory=RuleFacts)
+    # The catalogue snapshot the claim's behaviour came from; None: the current one.
+    catalogue: CatalogueSnapshot | None = None
 
     @property
     def behaviour(self) -> Behaviour:
@@ -578,12 +580,20 @@ def _factor(rule: RuleInput, ev: Evaluation) -> bool:
     claim, behaviour = rule.claim, rule.behaviour
     # From the cached catalogue (catalogue.factor_for_claim): no statement.
     district_id = claim.user.district_id
-    factor = factor_for_claim(behaviour=behaviour, when=claim.occurred_at, district_id=district_id)
+    factor = factor_for_claim(
+        behaviour=behaviour,
+        when=claim.occurred_at,
+        district_id=district_id,
+        catalogue=rule.catalogue,
+    )
     if factor is None and rule.factor_fallback_at is not None:
         # On review: no factor covered the act, so the one in force now applies (a factor
         # published to resolve the queue starts today, after the act).
         factor = factor_for_claim(
-            behaviour=behaviour, when=rule.factor_fallback_at, district_id=district_id
+            behaviour=behaviour,
+            when=rule.factor_fallback_at,
+            district_id=district_id,
+            catalogue=rule.catalogue,
         )
     ev.factor = factor
     return _applied(rule, ev, factor_step(factor=factor, quantity=claim.quantity))
@@ -729,13 +739,15 @@ def evaluate(
     tier_of_evidence: Mapping[str, str] | None = None,
     on_review: bool = False,
     facts: RuleFacts | None = None,
+    catalogue: CatalogueSnapshot | None = None,
 ) -> Evaluation:
     """Run every rule after verification, in the order of STEPS. Reads, except that the
     throttle step may put the resident in the penalty box; the caller writes the claim's
     outcome. `tier_of_evidence` maps evidence types to their tier (from the verifier
     registry), for the one-act-one-credit rule. `on_review`: a reviewer decides the claim now
     (it is not sampled for review again). `facts`: the inputs already read by the caller
-    (rule_facts_read, under the resident's lock); read here otherwise."""
+    (rule_facts_read, under the resident's lock); read here otherwise. `catalogue`: the
+    catalogue snapshot the claim's behaviour came from (the current one when None)."""
     now = now or timezone.now()
     if facts is None:
         facts = rule_facts_read(
@@ -755,6 +767,7 @@ def evaluate(
         tier_of_evidence=tier_of_evidence or {},
         on_review=on_review,
         facts=facts,
+        catalogue=catalogue,
     )
     ev = Evaluation()
     for step in STEPS:
