@@ -122,7 +122,7 @@ def worker(
         if not push:
             from carbon.services import ledger
 
-            ledger._on_commit_notify = lambda *args, **kwargs: None
+            ledger.changes_on_commit = lambda **kwargs: None
         accounts_by_user = {a.user_id: a for a in Account.objects.filter(user__in=users)}
         with_account = mode == "service+account"
 

@@ -16,7 +16,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from carbon.models import User
-from carbon.services.ledger import _forget_system_account_cache
+from carbon.services.ledger import system_account_cache_clear
 from tests.carbon.api_helpers import client_for
 from tests.carbon.factories import UserFactory
 
@@ -61,7 +61,7 @@ def _fresh_process_caches(settings, tmp_path):
 
     from carbon.verifiers import reset_registry
 
-    _forget_system_account_cache()
+    system_account_cache_clear()
     reset_registry()
     cache.clear()
     _fresh_leaderboards()
@@ -72,7 +72,7 @@ def _fresh_process_caches(settings, tmp_path):
     # PBKDF2 costs ~0.5 s a user; the test that checks hashing itself sets its own hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     yield
-    _forget_system_account_cache()
+    system_account_cache_clear()
     reset_registry()
     _fresh_leaderboards()
 

@@ -235,20 +235,27 @@ def catalogue_watch() -> None:
         post_delete.connect(_on_catalogue_write, sender=model, dispatch_uid=f"{uid}.delete")
 
 
-def behaviour_active(*, code: str) -> Behaviour | None:
-    """The active behaviour `code`, from the cached catalogue."""
-    behaviour = catalogue_snapshot().behaviours.get(code)
+def behaviour_active(*, code: str, catalogue: CatalogueSnapshot | None = None) -> Behaviour | None:
+    """The active behaviour `code`, from the cached catalogue (or `catalogue`, a snapshot the
+    caller already holds)."""
+    behaviour = (catalogue or catalogue_snapshot()).behaviours.get(code)
     return behaviour if behaviour is not None and behaviour.is_active else None
 
 
 def factor_for_claim(
-    *, behaviour: Behaviour, when: datetime, district_id: int | None
+    *,
+    behaviour: Behaviour,
+    when: datetime,
+    district_id: int | None,
+    catalogue: CatalogueSnapshot | None = None,
 ) -> EmissionFactor | None:
-    """EmissionFactor.objects.for_claim from the cached catalogue: the factor in force at
-    `when`, the district's own when it has one, else the city-wide one; the newest version."""
+    """EmissionFactor.objects.for_claim from the cached catalogue (or `catalogue`, a snapshot
+    the caller already holds: a claim decided on the version its behaviour came from, for one
+    read of the version token): the factor in force at `when`, the district's own when it has
+    one, else the city-wide one; the newest version."""
     in_force = [
         f
-        for f in catalogue_snapshot().factors.get(behaviour.pk, ())
+        for f in (catalogue or catalogue_snapshot()).factors.get(behaviour.pk, ())
         if f.valid_from <= when and (f.valid_to is None or f.valid_to > when)
     ]
     if district_id is not None:

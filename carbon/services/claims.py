@@ -35,15 +35,11 @@ from carbon.models import (
     User,
 )
 from carbon.services import rules
-from carbon.services.catalogue import behaviour_active
+from carbon.services.catalogue import CatalogueSnapshot, behaviour_active, catalogue_snapshot
 from carbon.services.ledger import ledger_award
 from carbon.services.people import AccountClosed, resident_lock
 from carbon.services.residents import resident_require
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
-
-
-def _request_hash(**fields: Any) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _file_digest(f: UploadedFile) -> str:
@@ -54,7 +50,9 @@ def _file_digest(f: UploadedFile) -> str:
     return h.hexdigest()
 
 
-def _quantity(value: Any, behaviour: Behaviour) -> Decimal:
+def parsed_quantity(*, value: Any, behaviour: Behaviour) -> Decimal:
+    """A claim's quantity as sent, checked (a positive number, at most 3 decimals, at most
+    the behaviour's maximum: InvalidQuantity says what is wrong) and quantized."""
     try:
         q = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -88,12 +86,39 @@ def _canonical_quantity(value: Any) -> str:
         return str(value)
 
 
+def claim_request_hash(
+    *,
+    behaviour_code: str,
+    quantity: Any,
+    occurred_at: datetime | None,
+    evidence_type: str,
+    evidence: Mapping[str, Any],
+    partner: Partner | None,
+    files: Mapping[str, UploadedFile] | None = None,
+    force_review: str = "",
+) -> str:
+    """The digest of a claim's request, stored on the claim: a retry under the same
+    idempotency key must send the same request (IdempotencyConflict otherwise). Files count
+    by their content; the quantity by its value."""
+    fields = {
+        "behaviour": behaviour_code,
+        "quantity": _canonical_quantity(quantity),
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
+        "evidence_type": evidence_type,
+        "evidence": evidence,
+        "partner": partner.pk if partner else None,
+        "files": {name: _file_digest(f) for name, f in sorted((files or {}).items())},
+        "force_review": force_review,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _tier(evidence_type: str) -> str:
     verifier = get_verifier(evidence_type)
     return verifier.tier if verifier is not None else evidence_type
 
 
-def _receipt(
+def claim_receipt(
     *,
     verdict: Verdict,
     tier: str,
@@ -104,6 +129,9 @@ def _receipt(
     reason: str,
     history: list | None = None,
 ) -> dict:
+    """A claim's receipt: its outcome, then every step that decided it (the adapter's
+    verification first, then the rules' steps from `evaluation`), and its history of
+    reviews and releases."""
     steps = [
         {
             "step": "verification",
@@ -142,10 +170,15 @@ def _apply_rules(
     skip_throttle: bool = False,
     on_review: bool = False,
     idempotency_key: str | None = None,
+    resident: User | None = None,
+    catalogue: CatalogueSnapshot | None = None,
 ) -> Claim:
     """Run the rules and credit. Caller holds the resident's account lock. With
     `idempotency_key` (a new claim not inserted yet) the one read of the rule inputs also
-    looks for a claim with that key, and raises _RetryWon before anything is credited."""
+    looks for a claim with that key, and raises _RetryWon before anything is credited.
+    `resident`: the row the lock returned (lock_resident(with_account=True)), whose ledger
+    account the award takes rather than looking it up again. `catalogue`: the snapshot the
+    claim's behaviour came from (its factors are read from it too)."""
     tier_of_evidence = tiers()
     facts = rules.rule_facts_read(
         claim=claim,
@@ -167,6 +200,7 @@ def _apply_rules(
         tier_of_evidence=tier_of_evidence,
         on_review=on_review,
         facts=facts,
+        catalogue=catalogue,
     )
     if on_review and evaluation.code == "no_factor":
         raise InvalidReview(
@@ -189,6 +223,8 @@ def _apply_rules(
             description=f"{behaviour.name}: {claim.quantity.normalize():f} {behaviour.unit}",
             expires_at=now + timedelta(days=behaviour.credit_lifetime_days),
             reference=f"claim:{claim.pk}",
+            # None (a resident not credited before, or no row read): ledger_award opens it.
+            account=getattr(resident, "ledger_account", None),
         )
         evaluation.step(
             "credit",
@@ -202,7 +238,7 @@ def _apply_rules(
         claim.credited_g = award.amount_g
         code, reason = "credited", f"{award.amount_g} g credited."
     history = claim.receipt.get("history") if claim.receipt else None
-    claim.receipt = _receipt(
+    claim.receipt = claim_receipt(
         verdict=verdict,
         tier=tier,
         evaluation=evaluation,
@@ -245,11 +281,13 @@ def _insert_decided(claim: Claim) -> None:
     claim.save_base(raw=True, force_insert=True)
 
 
-def lock_resident(*, user: User, allow_closed: bool = False) -> User:
+def lock_resident(*, user: User, allow_closed: bool = False, with_account: bool = False) -> User:
     """One resident's claims are decided one at a time, so caps can't be raced; and never
     beside an erasure of the resident (people.resident_lock: the same row user_erase locks
-    first; an erased or deactivated account is refused with AccountClosed)."""
-    return resident_lock(user=user, allow_closed=allow_closed)
+    first; an erased or deactivated account is refused with AccountClosed). `with_account`:
+    the resident's ledger account comes in the same statement (`.ledger_account`), for an
+    award."""
+    return resident_lock(user=user, allow_closed=allow_closed, with_account=with_account)
 
 
 def _validated(
@@ -265,11 +303,13 @@ def _validated(
     files: dict[str, UploadedFile],
     from_resident: bool,
     force_review: str,
+    catalogue: CatalogueSnapshot,
 ) -> tuple[Behaviour, Any, Decimal, datetime, PreparedEvidence]:
     """Check a new claim's input before anything is written (a DomainError names what is
     wrong); returns the behaviour, its adapter, the quantity, the act's time and the
     prepared evidence."""
-    behaviour = behaviour_active(code=behaviour_code)  # the cached catalogue: no statement
+    # The cached catalogue: no statement.
+    behaviour = behaviour_active(code=behaviour_code, catalogue=catalogue)
     if behaviour is None:
         raise UnknownBehaviour(details={"behaviour": behaviour_code})
     # A missed-credit appeal goes to a reviewer whatever evidence the behaviour usually takes.
@@ -292,7 +332,7 @@ def _validated(
             % {"evidence_type": evidence_type},
             details={"evidence_type": evidence_type},
         )
-    q = _quantity(quantity, behaviour)
+    q = parsed_quantity(value=quantity, behaviour=behaviour)
     problem = rules.window_problem(behaviour=behaviour, occurred_at=occurred, reference=now)
     if problem:
         raise OutsideClaimWindow(problem, details={"occurred_at": occurred.isoformat()})
@@ -340,14 +380,14 @@ def claim_submit(
     occurred = occurred_at or now
     if timezone.is_naive(occurred):
         raise OutsideClaimWindow(_("occurred_at needs a time zone offset."))
-    request_hash = _request_hash(
-        behaviour=behaviour_code,
-        quantity=_canonical_quantity(quantity),
-        occurred_at=occurred_at.isoformat() if occurred_at else None,
+    request_hash = claim_request_hash(
+        behaviour_code=behaviour_code,
+        quantity=quantity,
+        occurred_at=occurred_at,
         evidence_type=evidence_type,
         evidence=evidence,
-        partner=partner.pk if partner else None,
-        files={name: _file_digest(f) for name, f in sorted(files.items())},
+        partner=partner,
+        files=files,
         force_review=force_review,
     )
     verifier = get_verifier(evidence_type)
@@ -358,6 +398,9 @@ def claim_submit(
     look_first = not getattr(verifier, "verifies_unsaved_claim", False)
     if look_first and (existing := _existing(user, idempotency_key, request_hash)) is not None:
         return existing, False
+    # One catalogue version for the whole decision (the behaviour and its factor): one read
+    # of the shared version token (catalogue.catalogue_snapshot).
+    catalogue = catalogue_snapshot()
     try:
         behaviour, verifier, q, occurred, prepared = _validated(
             user=user,
@@ -371,6 +414,7 @@ def claim_submit(
             files=files,
             from_resident=from_resident,
             force_review=force_review,
+            catalogue=catalogue,
         )
     except DomainError:
         if not look_first and (existing := _existing(user, idempotency_key, request_hash)):
@@ -383,7 +427,7 @@ def claim_submit(
     insert_first = not getattr(verifier, "verifies_unsaved_claim", False)
     try:
         with _discarding_on_failure(verifier, prepared), transaction.atomic():
-            lock_resident(user=user)
+            resident = lock_resident(user=user, with_account=True)
             claim = Claim(
                 user=user,
                 behaviour=behaviour,
@@ -416,6 +460,8 @@ def claim_submit(
                     tier=tier,
                     now=now,
                     idempotency_key=None if insert_first else idempotency_key,
+                    resident=resident,
+                    catalogue=catalogue,
                 )
             else:
                 claim.status = (
@@ -423,7 +469,7 @@ def claim_submit(
                     if verdict.outcome == "rejected"
                     else ClaimStatus.NEEDS_REVIEW
                 )
-                claim.receipt = _receipt(
+                claim.receipt = claim_receipt(
                     verdict=verdict,
                     tier=tier,
                     evaluation=None,
@@ -489,7 +535,7 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
     with transaction.atomic():
         claim = Claim.objects.select_related("user").get(pk=claim_id)
         # A closed account's claims can still be rejected (to clear the queue), not credited.
-        resident = lock_resident(user=claim.user, allow_closed=True)
+        resident = lock_resident(user=claim.user, allow_closed=True, with_account=True)
         if approve and (resident.erased_at or not resident.is_active):
             raise AccountClosed(
                 _(
@@ -526,7 +572,13 @@ def claim_review(*, claim_id: Any, reviewer: User, approve: bool, note: str = ""
                 reason=note or "Approved on review.",
             )
             _apply_rules(
-                claim=claim, verdict=verdict, tier=tier, now=now, skip_throttle=True, on_review=True
+                claim=claim,
+                verdict=verdict,
+                tier=tier,
+                now=now,
+                skip_throttle=True,
+                on_review=True,
+                resident=resident,
             )
         else:
             claim.status = ClaimStatus.REJECTED
@@ -569,7 +621,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
     for claim_id in held.values_list("pk", flat=True):
         with transaction.atomic():
             claim = Claim.objects.select_related("user").get(pk=claim_id)
-            resident = lock_resident(user=claim.user, allow_closed=True)
+            resident = lock_resident(user=claim.user, allow_closed=True, with_account=True)
             if resident.erased_at or not resident.is_active:
                 continue  # closed since the query: nothing to credit to it
             claim = (
@@ -594,6 +646,7 @@ def claims_release_held(*, now: datetime | None = None) -> int:
                 tier=_tier(claim.evidence_type),
                 now=now,
                 skip_throttle=True,
+                resident=resident,
             )
             claim.save()
             released += 1

@@ -39,9 +39,20 @@ from carbon.models import (
     Partner,
     User,
 )
-from carbon.services.claims import _canonical_quantity, _quantity, _receipt, _request_hash
+from carbon.services.claims import claim_receipt, claim_request_hash, parsed_quantity
 from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
-from carbon.services.rules import CONSENT_TIERS, Evaluation, window_problem
+from carbon.services.rules import (
+    CONSENT_TIERS,
+    Evaluation,
+    eligibility_step,
+    factor_step,
+    per_action_cap_step,
+    period_cap_step,
+    quantity_step,
+    throttle_step,
+    tier_weight_step,
+    window_problem,
+)
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
 
 
@@ -126,7 +137,7 @@ def claims_credit_feed_many(
             left.add(item.user.pk)
             continue
         try:
-            q = _quantity(item.quantity, behaviour)
+            q = parsed_quantity(value=item.quantity, behaviour=behaviour)
         except DomainError:
             left.add(item.user.pk)
             continue
@@ -266,7 +277,7 @@ def claims_credit_feed_many(
         claim.award = award
         claim.status = ClaimStatus.CREDITED
         claim.credited_g = award.amount_g
-        claim.receipt = _receipt(
+        claim.receipt = claim_receipt(
             verdict=d.verdict,
             tier=d.tier,
             evaluation=Evaluation(steps=steps),
@@ -299,12 +310,22 @@ def _decide(
     weight_bp: int,
     now: datetime,
 ) -> _Decided | None:
-    """The rules of rules.evaluate for one feed claim, from inputs read for the batch; the
-    same receipt steps. None: anything but a credit, left to the per-claim path."""
-    if tier in CONSENT_TIERS and behaviour.consent_scope:
-        if (user.pk, behaviour.consent_scope) not in consented:
-            return None
+    """The steps of rules.evaluate for one feed claim (the same step functions, so the same
+    receipt), from inputs read for the batch. None: anything but a credit, left to the
+    per-claim path."""
+    if behaviour.monthly_cap_g is not None:
+        return None  # the caller leaves these: no month's sum is read for the batch
     if any(abs(other - item.occurred_at) <= window for other in same_act):
+        return None  # the same act by other evidence: the per-claim path cuts or refuses it
+    eligibility = eligibility_step(
+        behaviour=behaviour,
+        tier=tier,
+        consent=(user.pk, behaviour.consent_scope) in consented,
+        # The caller left every item outside the claim window to the per-claim path.
+        problem=None,
+        stronger=None,
+    )
+    if eligibility.status:
         return None
     claim = Claim(
         id=uuid.uuid4(),
@@ -316,15 +337,13 @@ def _decide(
         evidence=item.evidence,
         partner=item.partner,
         idempotency_key=item.idempotency_key,
-        request_hash=_request_hash(
-            behaviour=item.behaviour_code,
-            quantity=_canonical_quantity(item.quantity),
-            occurred_at=item.occurred_at.isoformat(),
+        request_hash=claim_request_hash(
+            behaviour_code=item.behaviour_code,
+            quantity=item.quantity,
+            occurred_at=item.occurred_at,
             evidence_type=evidence_type,
             evidence=item.evidence,
-            partner=item.partner.pk,
-            files={},
-            force_review="",
+            partner=item.partner,
         ),
         submitted_at=now,
     )
@@ -334,82 +353,47 @@ def _decide(
     if verdict.outcome != "verified":
         return None
     factor = _factor_for(factors, when=item.occurred_at, district_id=user.district_id)
-    if factor is None:
-        return None
-    steps: list[dict[str, Any]] = [
-        {
-            "step": "eligibility",
-            "outcome": "passed",
-            "claim_window_days": behaviour.claim_window_days,
-        },
-        {"step": "quantity", "outcome": "passed", "quantity": str(q), "unit": behaviour.unit},
-    ]
-    amount = factor.grams_for(q)
-    steps.append(
-        {
-            "step": "factor",
-            "outcome": "applied",
-            "factor_id": factor.pk,
-            "version": factor.version,
-            "grams_per_unit": str(factor.grams_per_unit),
-            "unit": factor.unit,
-            "methodology": factor.methodology,
-            "source": factor.source,
-            "gross_g": amount,
-        }
+    quantity = quantity_step(behaviour=behaviour, quantity=q)
+    factored = factor_step(factor=factor, quantity=q)
+    if quantity.status or factored.status:
+        return None  # no factor (a review): written by the per-claim path
+    weighted = tier_weight_step(tier=tier, weight_bp=weight_bp, amount_g=factored.amount_g)
+    per_action = per_action_cap_step(cap_g=behaviour.per_action_cap_g, amount_g=weighted.amount_g)
+    day = (user.pk, behaviour.pk, _local_day(item.occurred_at))
+    daily = period_cap_step(
+        name="daily_cap",
+        cap_g=behaviour.daily_cap_g,
+        credited_g=used[day],
+        amount_g=per_action.amount_g,
     )
-    amount = amount * weight_bp // 10000
-    steps.append(
-        {
-            "step": "tier_weight",
-            "outcome": "applied",
-            "tier": tier,
-            "weight_percent": weight_bp / 100,
-            "amount_g": amount,
-        }
+    monthly = period_cap_step(
+        name="monthly_cap", cap_g=None, credited_g=None, amount_g=daily.amount_g
     )
-    cap = behaviour.per_action_cap_g
-    if cap is not None and amount > cap:
-        steps.append(
-            {"step": "per_action_cap", "outcome": "cut", "cap_g": cap, "cut_g": amount - cap}
-        )
-        amount = cap
-    else:
-        steps.append({"step": "per_action_cap", "outcome": "passed", "cap_g": cap})
-    day_key = (user.pk, behaviour.pk, _local_day(item.occurred_at))
-    cap = behaviour.daily_cap_g
-    if cap is None:
-        steps.append({"step": "daily_cap", "outcome": "passed", "cap_g": None})
-    else:
-        already = used[day_key]
-        room = max(0, cap - already)
-        if amount > room:
-            steps.append(
-                {
-                    "step": "daily_cap",
-                    "outcome": "cut",
-                    "cap_g": cap,
-                    "already_credited_g": already,
-                    "cut_g": amount - room,
-                }
-            )
-            amount = room
-        else:
-            steps.append(
-                {
-                    "step": "daily_cap",
-                    "outcome": "passed",
-                    "cap_g": cap,
-                    "already_credited_g": already,
-                }
-            )
-    # Monthly caps take the per-claim path (checked before): never set here.
-    steps.append({"step": "monthly_cap", "outcome": "passed", "cap_g": None})
+    amount = monthly.amount_g
     if amount <= 0:
         return None  # cap_reached or below_one_gram: a refusal, written by the per-claim path
-    steps.append({"step": "throttle", "outcome": "passed", "reason": "partner feed"})
-    used[day_key] += amount
+    throttle = throttle_step(
+        skip_throttle=False, partner_feed=True, held_until=None, amount_g=amount
+    )
+    used[day] += amount
     claim.factor = factor
     return _Decided(
-        item=item, claim=claim, verdict=verdict, tier=tier, steps=steps, amount_g=amount
+        item=item,
+        claim=claim,
+        verdict=verdict,
+        tier=tier,
+        steps=[
+            r.step
+            for r in (
+                eligibility,
+                quantity,
+                factored,
+                weighted,
+                per_action,
+                daily,
+                monthly,
+                throttle,
+            )
+        ],
+        amount_g=amount,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -109,8 +109,9 @@ def system_accounts(*, kind: str) -> list[Account]:
     return list(Account.objects.filter(kind=kind).order_by("shard"))
 
 
-def _forget_system_account_cache() -> None:
-    """Tests that flush the database call this; ids cached in the process go stale."""
+def system_account_cache_clear() -> None:
+    """Forget the system accounts' ids cached in the process: for tests that flush the
+    database, where the cached ids go stale."""
     _system_account_ids.clear()
 
 
@@ -173,20 +174,23 @@ def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
 # --- the core write path ------------------------------------------------------------------
 
 
-def _payload_hash(payload: dict) -> str:
+def payload_hash(payload: dict) -> str:
+    """A transfer's payload digest: a retry under the same idempotency key must carry the
+    same payload (IdempotencyConflict otherwise). ledger_bulk writes the same digests."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _existing(idempotency_key: str, payload_hash: str) -> Transfer | None:
+def _existing(idempotency_key: str, digest: str) -> Transfer | None:
     existing = Transfer.objects.filter(idempotency_key=idempotency_key).first()
     if existing is None:
         return None
-    if existing.payload_hash != payload_hash:
+    if existing.payload_hash != digest:
         raise IdempotencyConflict(details={"idempotency_key": idempotency_key})
     return existing
 
 
-def _check_amount(amount_g: int) -> None:
+def amount_require(*, amount_g: int) -> None:
+    """Refuse (InvalidAmount) anything but a positive whole number of grams."""
     if not isinstance(amount_g, int) or isinstance(amount_g, bool) or amount_g <= 0:
         raise InvalidAmount(details={"amount_g": amount_g})
 
@@ -367,16 +371,6 @@ def _release_allocations(*, pending: Transfer, resolution: Transfer) -> None:
     LotAllocation.objects.bulk_create(restored)
 
 
-def _on_commit_notify(
-    user_ids: Iterable[int | None],
-    credits: Sequence[tuple[int, int, datetime]] = (),
-    groups: dict[int, tuple[int | None, int | None]] | None = None,
-) -> None:
-    """Push the residents' balances, and feed the leaderboards the grams awarded (+) or
-    reversed (-), once the transaction commits: one push for the whole transaction."""
-    changes_on_commit(user_ids=user_ids, credits=credits, groups=groups)
-
-
 # --- public operations --------------------------------------------------------------------
 
 
@@ -399,7 +393,7 @@ def ledger_award(
     reads it under its lock), which saves looking it up again. The returned transfer has
     its lot (`transfer.lot`) attached."""
     resident_require(user=user)
-    _check_amount(amount_g)
+    amount_require(amount_g=amount_g)
     if account is None:
         account = account_for_user(user=user)
     elif account.user_id != user.pk or account.kind != AccountKind.RESIDENT:
@@ -411,7 +405,7 @@ def ledger_award(
         "category": category,
         "reference": reference,
     }
-    digest = _payload_hash(payload)
+    digest = payload_hash(payload)
     fields = {
         "idempotency_key": idempotency_key,
         "payload_hash": digest,
@@ -461,7 +455,11 @@ def ledger_award(
             if (found := _existing(idempotency_key, digest)) is not None:
                 return found
             raise
-    _on_commit_notify([account.user_id], [(account.user_id, amount_g, transfer.created_at)], groups)
+    changes_on_commit(
+        user_ids=[account.user_id],
+        credits=[(account.user_id, amount_g, transfer.created_at)],
+        groups=groups,
+    )
     return transfer
 
 
@@ -562,7 +560,7 @@ def _debit_resident(
     created_by: User | None = None,
     to_account: Account | None = None,
 ) -> Transfer:
-    _check_amount(amount_g)
+    amount_require(amount_g=amount_g)
     if to_account is not None and to_account.kind == AccountKind.RESIDENT:
         raise ValueError("grams go from a resident to a system or enterprise account")
     payload = {
@@ -574,7 +572,7 @@ def _debit_resident(
         "categories": sorted(categories or []),
         "reference": reference,
     }
-    digest = _payload_hash(payload)
+    digest = payload_hash(payload)
     if (found := _existing(idempotency_key, digest)) is not None:
         return found
     now = timezone.now()
@@ -608,7 +606,7 @@ def _debit_resident(
         raise
     # Registered at the caller's level, not in the savepoint above: a caller's transaction
     # announces all its changes in one send (see realtime.changes_on_commit).
-    _on_commit_notify([account.user_id])
+    changes_on_commit(user_ids=[account.user_id])
     return transfer
 
 
@@ -698,7 +696,7 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
         try:
             resolution = _insert(
                 idempotency_key=key,
-                payload_hash=_payload_hash({"op": "resolve", "pending": pending_id, "flag": flag}),
+                payload_hash=payload_hash({"op": "resolve", "pending": pending_id, "flag": flag}),
                 debit_account=pending.debit_account,
                 credit_account=pending.credit_account,
                 amount_g=pending.amount_g,
@@ -723,7 +721,7 @@ def _resolve(*, pending_id: int, flag: str, description: str) -> Transfer:
         )
         if flag == TransferFlag.VOID_PENDING:
             _release_allocations(pending=pending, resolution=resolution)
-        _on_commit_notify([pending.debit_account.user_id])
+        changes_on_commit(user_ids=[pending.debit_account.user_id])
         return resolution
 
 
@@ -779,7 +777,7 @@ def _sweep_expired_lots(*, account: Account, now: datetime) -> Transfer | None:
     ).hexdigest()[:16]
     transfer = _insert(
         idempotency_key=f"expiry:{account.pk}:{now.isoformat()}:{fingerprint}",
-        payload_hash=_payload_hash({"op": "expiry", "account": account.pk, "lots": fingerprint}),
+        payload_hash=payload_hash({"op": "expiry", "account": account.pk, "lots": fingerprint}),
         debit_account=account,
         credit_account=expiry,
         amount_g=total,
@@ -793,7 +791,7 @@ def _sweep_expired_lots(*, account: Account, now: datetime) -> Transfer | None:
     LotAllocation.objects.bulk_create(
         [LotAllocation(lot=lot, transfer=transfer, amount_g=lot.remaining_g) for lot in lots]
     )
-    _on_commit_notify([account.user_id])
+    changes_on_commit(user_ids=[account.user_id])
     return transfer
 
 
@@ -844,7 +842,7 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
             description = f"{description} ({spent} g already spent)"[:300]
         reversal = _insert(
             idempotency_key=f"reversal:{original.pk}:{already}",
-            payload_hash=_payload_hash({"op": "reversal", "of": original.pk, "amount": amount}),
+            payload_hash=payload_hash({"op": "reversal", "of": original.pk, "amount": amount}),
             debit_account=account,
             credit_account=issuance,
             amount_g=amount,
@@ -861,7 +859,9 @@ def ledger_reverse(*, transfer_id: int, reason: str, actor: User | None) -> Tran
         Lot.objects.filter(pk=lot.pk).update(remaining_g=F("remaining_g") - amount)
         LotAllocation.objects.create(lot=lot, transfer=reversal, amount_g=amount)
     # Counted on the award's day: the boards take back what the award gave.
-    _on_commit_notify([account.user_id], [(account.user_id, -amount, original.created_at)])
+    changes_on_commit(
+        user_ids=[account.user_id], credits=[(account.user_id, -amount, original.created_at)]
+    )
     return reversal
 
 
@@ -910,7 +910,7 @@ def ledger_move(
     """Move grams between two accounts that are not residents' (a pool's and an enterprise's:
     a pooled reduction sold, or given back on a refund), posted at once. The debit account's
     no-overdraft rule holds as for residents (the conditional update refuses it)."""
-    _check_amount(amount_g)
+    amount_require(amount_g=amount_g)
     if AccountKind.RESIDENT in (from_account.kind, to_account.kind):
         raise ValueError("residents' grams move by award, spend and hold")
     payload = {
@@ -921,7 +921,7 @@ def ledger_move(
         "reference": reference,
         "reverses": reverses.pk if reverses is not None else None,
     }
-    digest = _payload_hash(payload)
+    digest = payload_hash(payload)
     if (found := _existing(idempotency_key, digest)) is not None:
         return found
     try:

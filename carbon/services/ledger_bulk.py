@@ -30,12 +30,8 @@ from carbon.models import (
     TransferFlag,
     User,
 )
-from carbon.services.ledger import (
-    _check_amount,
-    _on_commit_notify,
-    _payload_hash,
-    system_account,
-)
+from carbon.services.ledger import amount_require, payload_hash, system_account
+from carbon.services.realtime import changes_on_commit
 from carbon.services.residents import resident_require
 
 
@@ -116,7 +112,7 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
     users: dict[int, User] = {}
     for award in awards:
         resident_require(user=award.user)
-        _check_amount(award.amount_g)
+        amount_require(amount_g=award.amount_g)
         users[award.user.pk] = award.user
     with transaction.atomic():
         account_of = _resident_accounts(users)
@@ -125,7 +121,7 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
             [
                 Transfer(
                     idempotency_key=award.idempotency_key,
-                    payload_hash=_payload_hash(
+                    payload_hash=payload_hash(
                         {
                             "op": "award",
                             "user": award.user.pk,
@@ -176,9 +172,9 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
         if _add_to_counter("debits_posted", {issuance.pk: total}) != 1:
             raise InsufficientFunds(details={"account": issuance.pk})  # pragma: no cover
         # The balances and the boards, announced once after the commit.
-        _on_commit_notify(
-            sorted(users),
-            [
+        changes_on_commit(
+            user_ids=sorted(users),
+            credits=[
                 (award.user.pk, award.amount_g, transfer.created_at)
                 for transfer, award in zip(transfers, awards, strict=True)
             ],

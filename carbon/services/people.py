@@ -41,7 +41,7 @@ class AccountClosed(DomainError):
     code = ErrorCode.ACCOUNT_CLOSED
 
 
-def resident_lock(*, user: User, allow_closed: bool = False) -> User:
+def resident_lock(*, user: User, allow_closed: bool = False, with_account: bool = False) -> User:
     """Lock the resident's user row until the transaction ends, and return it as it is now.
 
     Every write of a resident's data takes this lock before writing, and user_erase takes
@@ -50,10 +50,17 @@ def resident_lock(*, user: User, allow_closed: bool = False) -> User:
     (or deactivated) here and is refused with AccountClosed, writing nothing; an erasure that
     comes second finds what the write committed and erases it. Call inside
     transaction.atomic(). `allow_closed` is for staff decisions that may still close a
-    closed account's business (rejecting its claims).
+    closed account's business (rejecting its claims). `with_account`: the resident's ledger
+    account is read in the same statement (`locked.ledger_account`, when it has one), for a
+    caller that awards to it next (ledger_award(account=)); only the user's row is locked.
     """
     # FOR NO KEY UPDATE: rows that merely refer to the user (a login's token) don't wait.
-    locked = User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    if with_account:
+        users = User.objects.select_for_update(no_key=True, of=("self",))
+        users = users.select_related("ledger_account")
+    else:
+        users = User.objects.select_for_update(no_key=True)
+    locked = users.filter(pk=user.pk).first()
     if locked is None or (not allow_closed and (locked.erased_at or not locked.is_active)):
         raise AccountClosed()
     return locked

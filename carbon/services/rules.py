@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from carbon.models import (
     EmissionFactor,
     PenaltyBox,
 )
-from carbon.services.catalogue import factor_for_claim
+from carbon.services.catalogue import CatalogueSnapshot, factor_for_claim
 
 CONSENT_TIERS = {"partner", "transit"}
 
@@ -46,13 +47,7 @@ class Evaluation:
         self.steps.append({"step": name, "outcome": outcome, **detail})
 
     def stop(self, name: str, status: str, code: str, reason: str, **detail: Any) -> Evaluation:
-        self.step(
-            name,
-            "refused" if status == ClaimStatus.REJECTED else "held",
-            code=code,
-            reason=reason,
-            **detail,
-        )
+        self.steps.append(_stopped(name, status, code, reason, **detail).step)
         self.outcome, self.code, self.reason, self.amount_g = status, code, reason, 0
         return self
 
@@ -305,6 +300,212 @@ def window_problem(
     return None
 
 
+# --- the steps, each in one place -----------------------------------------------------------
+# Pure functions: the inputs already read, the step's entry on the receipt and the amount
+# after it returned. evaluate() runs them for one claim (STEPS, below); claims_bulk runs
+# the same ones for a feed batch, from inputs it read for the whole batch, so a rule
+# changed here changes both and their receipts stay the same.
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's entry on the receipt and the amount after it. `status` is set when the
+    step decides the claim (a refusal, a hold, a review: no later step runs), with the
+    receipt's code and reason."""
+
+    step: dict[str, Any]
+    amount_g: int
+    status: str = ""
+    code: str = ""
+    reason: str = ""
+
+
+def _stopped(name: str, status: str, code: str, reason: str, **detail: Any) -> StepResult:
+    outcome = "refused" if status == ClaimStatus.REJECTED else "held"
+    step = {"step": name, "outcome": outcome, "code": code, "reason": reason, **detail}
+    return StepResult(step=step, amount_g=0, status=status, code=code, reason=reason)
+
+
+def eligibility_step(
+    *,
+    behaviour: Behaviour,
+    tier: str,
+    consent: bool | None,
+    problem: str | None,
+    stronger: Claim | None,
+) -> StepResult:
+    """Consent to the data source (consent tiers), the claim window (`problem`:
+    window_problem's answer, in English) and one act once (`stronger`: a credited claim of
+    the same act with stronger-or-equal evidence)."""
+    if tier in CONSENT_TIERS and behaviour.consent_scope and not consent:
+        return _stopped(
+            "eligibility",
+            ClaimStatus.REJECTED,
+            "no_consent",
+            f"No current consent for the data source '{behaviour.consent_scope}'.",
+        )
+    if problem:
+        return _stopped("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
+    if stronger is not None:
+        return _stopped(
+            "eligibility",
+            ClaimStatus.REJECTED,
+            "already_credited_by_stronger_evidence",
+            f"This act was already credited from {stronger.evidence_type} evidence "
+            f"(claim {stronger.pk}); one act earns once.",
+            other_claim=str(stronger.pk),
+        )
+    step = {
+        "step": "eligibility",
+        "outcome": "passed",
+        "claim_window_days": behaviour.claim_window_days,
+    }
+    return StepResult(step=step, amount_g=0)
+
+
+def quantity_step(*, behaviour: Behaviour, quantity: Decimal) -> StepResult:
+    if quantity <= 0 or quantity > behaviour.max_quantity:
+        return _stopped(
+            "quantity",
+            ClaimStatus.REJECTED,
+            "invalid_quantity",
+            f"Quantity must be above 0 and at most {behaviour.max_quantity} {behaviour.unit}.",
+        )
+    step = {
+        "step": "quantity",
+        "outcome": "passed",
+        "quantity": str(quantity),
+        "unit": behaviour.unit,
+    }
+    return StepResult(step=step, amount_g=0)
+
+
+def factor_step(*, factor: EmissionFactor | None, quantity: Decimal) -> StepResult:
+    """The gross grams of the factor in force (found by the caller); none goes to review."""
+    if factor is None:
+        return _stopped(
+            "factor",
+            ClaimStatus.NEEDS_REVIEW,
+            "no_factor",
+            "No emission factor is in force for this behaviour and date; an administrator will review it.",
+        )
+    gross = factor.grams_for(quantity)
+    step = {
+        "step": "factor",
+        "outcome": "applied",
+        "factor_id": factor.pk,
+        "version": factor.version,
+        "grams_per_unit": str(factor.grams_per_unit),
+        "unit": factor.unit,
+        "methodology": factor.methodology,
+        "source": factor.source,
+        "gross_g": gross,
+    }
+    return StepResult(step=step, amount_g=gross)
+
+
+def tier_weight_step(*, tier: str, weight_bp: int, amount_g: int) -> StepResult:
+    """The evidence tier's share (`weight_bp`: CARBON_TIER_WEIGHTS_BP's, in basis points)."""
+    amount = amount_g * weight_bp // 10000
+    step = {
+        "step": "tier_weight",
+        "outcome": "applied",
+        "tier": tier,
+        "weight_percent": weight_bp / 100,
+        "amount_g": amount,
+    }
+    return StepResult(step=step, amount_g=amount)
+
+
+def exclusive_evidence_step(*, weaker: list[Claim], amount_g: int) -> StepResult:
+    """Mutually exclusive evidence: weaker evidence already credited for the same act
+    (`weaker`, not empty) is deducted, so the act earns once, at the stronger evidence's
+    rate."""
+    cut = min(amount_g, sum(c.credited_g for c in weaker))
+    step = {
+        "step": "exclusive_evidence",
+        "outcome": "cut",
+        "cut_g": cut,
+        "other_claims": [str(c.pk) for c in weaker],
+    }
+    if amount_g - cut == 0:
+        return StepResult(
+            step=step,
+            amount_g=0,
+            status=ClaimStatus.REJECTED,
+            code="already_credited",
+            reason="This act was already credited in full from other evidence.",
+        )
+    return StepResult(step=step, amount_g=amount_g - cut)
+
+
+def per_action_cap_step(*, cap_g: int | None, amount_g: int) -> StepResult:
+    if cap_g is not None and amount_g > cap_g:
+        cut = amount_g - cap_g
+        step = {"step": "per_action_cap", "outcome": "cut", "cap_g": cap_g, "cut_g": cut}
+        return StepResult(step=step, amount_g=cap_g)
+    return StepResult(
+        step={"step": "per_action_cap", "outcome": "passed", "cap_g": cap_g}, amount_g=amount_g
+    )
+
+
+def period_cap_step(
+    *, name: str, cap_g: int | None, credited_g: int | None, amount_g: int
+) -> StepResult:
+    """The daily (name "daily_cap") or monthly ("monthly_cap") cap, against the grams
+    already credited for the behaviour in the act's day or month (`credited_g`). Never
+    decides: a claim the caps cut to nothing is refused after both (see _period_caps)."""
+    if cap_g is None:
+        return StepResult(
+            step={"step": name, "outcome": "passed", "cap_g": None}, amount_g=amount_g
+        )
+    used = credited_g or 0
+    left = max(0, cap_g - used)
+    if amount_g > left:
+        step = {
+            "step": name,
+            "outcome": "cut",
+            "cap_g": cap_g,
+            "already_credited_g": used,
+            "cut_g": amount_g - left,
+        }
+        return StepResult(step=step, amount_g=left)
+    step = {"step": name, "outcome": "passed", "cap_g": cap_g, "already_credited_g": used}
+    return StepResult(step=step, amount_g=amount_g)
+
+
+def throttle_step(
+    *, skip_throttle: bool, partner_feed: bool, held_until: datetime | None, amount_g: int
+) -> StepResult:
+    """Resident-submitted claims only (partner feeds are not bursts): held until
+    `held_until`, penalty_check's answer, when there is one. `skip_throttle`: a held claim
+    decided after its penalty period, or a reviewer's decision (not counted again)."""
+    if skip_throttle:
+        reason = "released after the penalty period"
+        return StepResult(
+            step={"step": "throttle", "outcome": "passed", "reason": reason}, amount_g=amount_g
+        )
+    if partner_feed:
+        return StepResult(
+            step={"step": "throttle", "outcome": "passed", "reason": "partner feed"},
+            amount_g=amount_g,
+        )
+    if held_until is None:
+        return StepResult(step={"step": "throttle", "outcome": "passed"}, amount_g=amount_g)
+    return _stopped(
+        "throttle",
+        ClaimStatus.HELD,
+        "penalty_box",
+        f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
+        f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
+        f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",
+        held_until=held_until.isoformat(),
+    )
+
+
+# --- the steps run for one claim -------------------------------------------------------------
+
+
 @dataclass
 class RuleInput:
     """What the steps read, and the running amount they pass along."""
@@ -321,6 +522,8 @@ class RuleInput:
     # Credited claims of the same act with weaker evidence (found by eligibility).
     weaker: list[Claim] = field(default_factory=list)
     facts: RuleFacts = field(default_factory=RuleFacts)
+    # The catalogue snapshot the claim's behaviour came from; None: the current one.
+    catalogue: CatalogueSnapshot | None = None
 
     @property
     def behaviour(self) -> Behaviour:
@@ -332,129 +535,81 @@ class RuleInput:
 Step = Callable[[RuleInput, Evaluation], bool]
 
 
+def _applied(rule: RuleInput, ev: Evaluation, result: StepResult) -> bool:
+    """Write a step's result to the receipt and the running amount; False when it decided
+    the claim."""
+    ev.steps.append(result.step)
+    rule.amount = result.amount_g
+    if not result.status:
+        return True
+    ev.outcome, ev.code, ev.reason, ev.amount_g = result.status, result.code, result.reason, 0
+    return False
+
+
 def _eligibility(rule: RuleInput, ev: Evaluation) -> bool:
     claim, behaviour = rule.claim, rule.behaviour
-    if rule.tier in CONSENT_TIERS and behaviour.consent_scope:
-        if not rule.facts.consent:
-            ev.stop(
-                "eligibility",
-                ClaimStatus.REJECTED,
-                "no_consent",
-                f"No current consent for the data source '{behaviour.consent_scope}'.",
-            )
-            return False
     # Receipts are stored records, written in the source language (English) whatever the
     # language of the request that happened to decide them.
     with translation.override(None):
         problem = window_problem(
             behaviour=behaviour, occurred_at=claim.occurred_at, reference=claim.submitted_at
         )
-    if problem:
-        ev.stop("eligibility", ClaimStatus.REJECTED, "outside_claim_window", problem)
-        return False
-    stronger, rule.weaker = _same_act(
-        claim, rule.tier, rule.tier_of_evidence, rule.facts.same_act_count
+    stronger = None
+    consent_missing = (
+        rule.tier in CONSENT_TIERS and behaviour.consent_scope and not rule.facts.consent
     )
-    if stronger is not None:
-        ev.stop(
-            "eligibility",
-            ClaimStatus.REJECTED,
-            "already_credited_by_stronger_evidence",
-            f"This act was already credited from {stronger.evidence_type} evidence "
-            f"(claim {stronger.pk}); one act earns once.",
-            other_claim=str(stronger.pk),
+    if not consent_missing and not problem:
+        stronger, rule.weaker = _same_act(
+            claim, rule.tier, rule.tier_of_evidence, rule.facts.same_act_count
         )
-        return False
-    ev.step("eligibility", "passed", claim_window_days=behaviour.claim_window_days)
-    return True
+    result = eligibility_step(
+        behaviour=behaviour,
+        tier=rule.tier,
+        consent=rule.facts.consent,
+        problem=problem,
+        stronger=stronger,
+    )
+    return _applied(rule, ev, result)
 
 
 def _quantity(rule: RuleInput, ev: Evaluation) -> bool:
-    claim, behaviour = rule.claim, rule.behaviour
-    if claim.quantity <= 0 or claim.quantity > behaviour.max_quantity:
-        ev.stop(
-            "quantity",
-            ClaimStatus.REJECTED,
-            "invalid_quantity",
-            f"Quantity must be above 0 and at most {behaviour.max_quantity} {behaviour.unit}.",
-        )
-        return False
-    ev.step("quantity", "passed", quantity=str(claim.quantity), unit=behaviour.unit)
-    return True
+    return _applied(rule, ev, quantity_step(behaviour=rule.behaviour, quantity=rule.claim.quantity))
 
 
 def _factor(rule: RuleInput, ev: Evaluation) -> bool:
     claim, behaviour = rule.claim, rule.behaviour
     # From the cached catalogue (catalogue.factor_for_claim): no statement.
     district_id = claim.user.district_id
-    factor = factor_for_claim(behaviour=behaviour, when=claim.occurred_at, district_id=district_id)
+    factor = factor_for_claim(
+        behaviour=behaviour,
+        when=claim.occurred_at,
+        district_id=district_id,
+        catalogue=rule.catalogue,
+    )
     if factor is None and rule.factor_fallback_at is not None:
         # On review: no factor covered the act, so the one in force now applies (a factor
         # published to resolve the queue starts today, after the act).
         factor = factor_for_claim(
-            behaviour=behaviour, when=rule.factor_fallback_at, district_id=district_id
+            behaviour=behaviour,
+            when=rule.factor_fallback_at,
+            district_id=district_id,
+            catalogue=rule.catalogue,
         )
-    if factor is None:
-        ev.stop(
-            "factor",
-            ClaimStatus.NEEDS_REVIEW,
-            "no_factor",
-            "No emission factor is in force for this behaviour and date; an administrator will review it.",
-        )
-        return False
     ev.factor = factor
-    rule.amount = factor.grams_for(claim.quantity)
-    ev.step(
-        "factor",
-        "applied",
-        factor_id=factor.pk,
-        version=factor.version,
-        grams_per_unit=str(factor.grams_per_unit),
-        unit=factor.unit,
-        methodology=factor.methodology,
-        source=factor.source,
-        gross_g=rule.amount,
-    )
-    return True
+    return _applied(rule, ev, factor_step(factor=factor, quantity=claim.quantity))
 
 
 def _tier_weight(rule: RuleInput, ev: Evaluation) -> bool:
     weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(rule.tier, 0)
-    rule.amount = rule.amount * weight_bp // 10000
-    ev.step(
-        "tier_weight",
-        "applied",
-        tier=rule.tier,
-        weight_percent=weight_bp / 100,
-        amount_g=rule.amount,
-    )
-    # Mutually exclusive evidence: weaker evidence already credited for the same act is
-    # deducted, so the act earns once, at the stronger evidence's rate.
-    if rule.weaker:
-        already = sum(c.credited_g for c in rule.weaker)
-        cut = min(rule.amount, already)
-        rule.amount -= cut
-        ev.step(
-            "exclusive_evidence",
-            "cut",
-            cut_g=cut,
-            other_claims=[str(c.pk) for c in rule.weaker],
-        )
-        if rule.amount == 0:
-            ev.outcome, ev.code = ClaimStatus.REJECTED, "already_credited"
-            ev.reason = "This act was already credited in full from other evidence."
-            return False
-    return True
+    _applied(rule, ev, tier_weight_step(tier=rule.tier, weight_bp=weight_bp, amount_g=rule.amount))
+    if not rule.weaker:
+        return True
+    return _applied(rule, ev, exclusive_evidence_step(weaker=rule.weaker, amount_g=rule.amount))
 
 
 def _per_action_cap(rule: RuleInput, ev: Evaluation) -> bool:
     cap = rule.behaviour.per_action_cap_g
-    if cap is not None and rule.amount > cap:
-        ev.step("per_action_cap", "cut", cap_g=cap, cut_g=rule.amount - cap)
-        rule.amount = cap
-    else:
-        ev.step("per_action_cap", "passed", cap_g=cap)
-    return True
+    return _applied(rule, ev, per_action_cap_step(cap_g=cap, amount_g=rule.amount))
 
 
 def _period_caps(rule: RuleInput, ev: Evaluation) -> bool:
@@ -463,16 +618,8 @@ def _period_caps(rule: RuleInput, ev: Evaluation) -> bool:
         ("daily_cap", behaviour.daily_cap_g, facts.day_credited_g),
         ("monthly_cap", behaviour.monthly_cap_g, facts.month_credited_g),
     ):
-        if cap is None:
-            ev.step(name, "passed", cap_g=None)
-            continue
-        used = credited or 0
-        left = max(0, cap - used)
-        if rule.amount > left:
-            ev.step(name, "cut", cap_g=cap, already_credited_g=used, cut_g=rule.amount - left)
-            rule.amount = left
-        else:
-            ev.step(name, "passed", cap_g=cap, already_credited_g=used)
+        result = period_cap_step(name=name, cap_g=cap, credited_g=credited, amount_g=rule.amount)
+        _applied(rule, ev, result)
     if rule.amount > 0:
         return True
     cut_by = next((s for s in reversed(ev.steps) if s["outcome"] == "cut"), None)
@@ -525,28 +672,18 @@ def _self_budget(rule: RuleInput, ev: Evaluation) -> bool:
 
 
 def _throttle(rule: RuleInput, ev: Evaluation) -> bool:
-    """Resident-submitted claims only: partner feeds are not bursts."""
-    if rule.skip_throttle:
-        ev.step("throttle", "passed", reason="released after the penalty period")
-        return True
-    if rule.claim.partner_id is not None:
-        ev.step("throttle", "passed", reason="partner feed")
-        return True
-    held_until = penalty_check(claim=rule.claim, now=rule.now, facts=rule.facts)
-    if held_until is None:
-        ev.step("throttle", "passed")
-        return True
-    ev.held_until = held_until
-    ev.stop(
-        "throttle",
-        ClaimStatus.HELD,
-        "penalty_box",
-        f"Too many claims in a short time (more than {settings.CARBON_THROTTLE_ACTIONS} in "
-        f"{settings.CARBON_THROTTLE_WINDOW_MINUTES} minutes). This claim is held and will be "
-        f"decided after {timezone.localtime(held_until):%Y-%m-%d %H:%M}.",
-        held_until=held_until.isoformat(),
+    partner_feed = rule.claim.partner_id is not None
+    held_until = None
+    if not rule.skip_throttle and not partner_feed:
+        held_until = penalty_check(claim=rule.claim, now=rule.now, facts=rule.facts)
+        ev.held_until = held_until
+    result = throttle_step(
+        skip_throttle=rule.skip_throttle,
+        partner_feed=partner_feed,
+        held_until=held_until,
+        amount_g=rule.amount,
     )
-    return False
+    return _applied(rule, ev, result)
 
 
 def review_sample_drawn(*, rate_bp: int) -> bool:
@@ -602,13 +739,15 @@ def evaluate(
     tier_of_evidence: Mapping[str, str] | None = None,
     on_review: bool = False,
     facts: RuleFacts | None = None,
+    catalogue: CatalogueSnapshot | None = None,
 ) -> Evaluation:
     """Run every rule after verification, in the order of STEPS. Reads, except that the
     throttle step may put the resident in the penalty box; the caller writes the claim's
     outcome. `tier_of_evidence` maps evidence types to their tier (from the verifier
     registry), for the one-act-one-credit rule. `on_review`: a reviewer decides the claim now
     (it is not sampled for review again). `facts`: the inputs already read by the caller
-    (rule_facts_read, under the resident's lock); read here otherwise."""
+    (rule_facts_read, under the resident's lock); read here otherwise. `catalogue`: the
+    catalogue snapshot the claim's behaviour came from (the current one when None)."""
     now = now or timezone.now()
     if facts is None:
         facts = rule_facts_read(
@@ -628,6 +767,7 @@ def evaluate(
         tier_of_evidence=tier_of_evidence or {},
         on_review=on_review,
         facts=facts,
+        catalogue=catalogue,
     )
     ev = Evaluation()
     for step in STEPS:

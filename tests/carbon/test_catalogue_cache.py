@@ -171,3 +171,24 @@ def test_the_listing_is_rendered_once_per_language(metro, monkeypatch):
         listed(HTTP_ACCEPT_LANGUAGE=language)
 
     assert rendered == ["en", "zh-hans"]
+
+
+def test_a_claim_reads_the_catalogue_version_once(metro, auth_api, monkeypatch):
+    """The behaviour and its factor come from one snapshot: one round trip to the shared
+    cache for the version token per claim, not one per look-up (issue 13)."""
+    declare(auth_api)  # the snapshot is loaded
+    reads: list[str] = []
+    real_get = cache.get
+
+    def counted_get(key, *args, **kwargs):
+        if key == VERSION_KEY:
+            reads.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "get", counted_get)
+
+    body = declare(auth_api)
+
+    assert body["status"] == "credited"
+    assert steps_of(body)["factor"]["outcome"] == "applied"
+    assert len(reads) == 1

@@ -42,7 +42,6 @@ from carbon.errors import (
 )
 from carbon.models import Account, AccountKind, Lot, Transfer
 from carbon.services.ledger import (
-    _forget_system_account_cache,
     ledger_award,
     ledger_expire_lots,
     ledger_expire_pending,
@@ -51,6 +50,7 @@ from carbon.services.ledger import (
     ledger_reverse,
     ledger_spend,
     ledger_void,
+    system_account_cache_clear,
 )
 from carbon.services.ledger_check import ledger_check
 from tests.carbon.api_helpers import new_key
@@ -93,7 +93,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.users = users
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        _forget_system_account_cache()
+        system_account_cache_clear()
         self.clock = timezone.now()
         self.lots: dict[int, ModelLot] = {}  # by lot id
         self.lot_of_award: dict[int, int] = {}
@@ -105,7 +105,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def teardown(self):
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
-        _forget_system_account_cache()
+        system_account_cache_clear()
 
     # --- the model's rules ---------------------------------------------------------------
 
