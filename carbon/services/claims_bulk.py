@@ -41,6 +41,7 @@ from carbon.models import (
 )
 from carbon.services.claims import _canonical_quantity, _quantity, _receipt, _request_hash
 from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
+from carbon.services.rows_bulk import rows_insert
 from carbon.services.rules import CONSENT_TIERS, Evaluation, window_problem
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier
 
@@ -278,7 +279,7 @@ def claims_credit_feed_many(
         claim.decided_at = now
         claims.append(claim)
         results[index] = claim
-    Claim.objects.bulk_create(claims)
+    rows_insert(objs=claims)
     return results
 
 

@@ -142,11 +142,14 @@ def _credit_in_bulk(
     return done
 
 
-def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = None) -> TripOutcome:
+def transit_trips_credit(
+    *, card_hashes: Iterable[str], now: datetime | None = None, units: _Units | None = None
+) -> TripOutcome:
     """Turn the unclaimed trips of these cards into claims when the card is linked.
 
     Each trip is its own claim (idempotency key trip:<id>), so running this again never
-    credits twice. A trip already outside the claim window is marked expired.
+    credits twice. A trip already outside the claim window is marked expired. `units`: the
+    batch's own, when the caller has them.
     """
 
     now = now or timezone.now()
@@ -169,7 +172,7 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
         outcome.awaiting_link = pending.count()
         return outcome
     outcome.awaiting_link = pending.exclude(card_hash__in=list(owners)).count()
-    units = _Units()
+    units = units or _Units()
     net = network(fresh=False)
     trips = list(
         _with_boarded_line(pending.filter(card_hash__in=list(owners)))
@@ -233,11 +236,18 @@ def transit_trips_credit(*, card_hashes: Iterable[str], now: datetime | None = N
     return outcome
 
 
-def transit_cards_settle(*, card_hashes: Iterable[str], now: datetime | None = None) -> TripOutcome:
-    """Pair the cards' taps, then claim their trips: what follows every batch of taps."""
+def transit_cards_settle(
+    *, card_hashes: Iterable[str], now: datetime | None = None, net: Network | None = None
+) -> TripOutcome:
+    """Pair the cards' taps, then claim their trips: what follows every batch of taps. `net`:
+    the batch's network, when the caller has just checked it."""
     hashes = sorted(set(card_hashes))
-    created = transit_pair(card_hashes=hashes, now=now)
-    outcome = transit_trips_credit(card_hashes=hashes, now=now)
+    if not hashes:
+        return TripOutcome()
+    # The factors in force read once for both steps (the units each mode is priced in).
+    units = _Units()
+    created = transit_pair(card_hashes=hashes, now=now, net=net, units=units)
+    outcome = transit_trips_credit(card_hashes=hashes, now=now, units=units)
     outcome.created = created
     return outcome
 
