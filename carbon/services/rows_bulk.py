@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import nullcontext
 
-from django.db import connection, models
+from django.db import connection, connections, models
 
 
 def rows_number(*, groups: Sequence[Sequence[models.Model]]) -> None:
@@ -77,7 +77,9 @@ def rows_insert(*, objs: Sequence[models.Model], with_ids: bool = True) -> None:
     for obj in objs:
         # As bulk_create: a related object numbered since it was assigned gives its key.
         obj._prepare_related_fields_for_save(operation_name="rows_insert")
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    # The connection itself, not the proxy: resolved once, not for each value.
+    db = connections[connection.alias]
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields] for obj in objs]
     quote = connection.ops.quote_name
     sql = f"COPY {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
     with connection.cursor() as cursor:

@@ -184,10 +184,21 @@ def transit_trips_credit(
         for trip in trips
     }
     in_bulk = _credit_in_bulk(trips=trips, owners=owners, quantities=quantities, now=now)
+    claimed_meanwhile: set[int] = set()
+    rest = [t.pk for t in trips if t.pk not in in_bulk and quantities[t.pk] is not None]
+    if in_bulk and rest:
+        # A concurrent batch of the same cards may have claimed some of these trips while
+        # this one waited for the residents' locks: the per-trip path would only find each
+        # claim made and write nothing. One read instead of a claim_submit per trip.
+        claimed_meanwhile = set(
+            Trip.objects.filter(pk__in=rest, claim__isnull=False).values_list("pk", flat=True)
+        )
     for trip in trips:
         if trip.pk in in_bulk:
             outcome.claims.append(in_bulk[trip.pk])
             continue
+        if trip.pk in claimed_meanwhile:
+            continue  # claimed by a concurrent run
         # Anything unusual, one trip at a time.
         user = owners[trip.card_hash]
         quantity = quantities[trip.pk]
