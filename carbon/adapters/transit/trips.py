@@ -186,10 +186,11 @@ def transit_trips_credit(
     in_bulk = _credit_in_bulk(trips=trips, owners=owners, quantities=quantities, now=now)
     claimed_meanwhile: set[int] = set()
     rest = [t.pk for t in trips if t.pk not in in_bulk and quantities[t.pk] is not None]
-    if in_bulk and rest:
-        # A concurrent batch of the same cards may have claimed some of these trips while
-        # this one waited for the residents' locks: the per-trip path would only find each
-        # claim made and write nothing. One read instead of a claim_submit per trip.
+    if rest and settings.CARBON_FEED_BULK_CREDIT and len(trips) >= BULK_MIN_TRIPS:
+        # A concurrent batch of the same cards may have claimed some of these trips (all of
+        # them, even) while this one waited for the residents' locks: the per-trip path
+        # would only find each claim made and write nothing. One read instead of a
+        # claim_submit per trip.
         claimed_meanwhile = set(
             Trip.objects.filter(pk__in=rest, claim__isnull=False).values_list("pk", flat=True)
         )
