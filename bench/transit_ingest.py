@@ -352,8 +352,13 @@ def push(args, operator, taps: list[dict]) -> tuple[float, dict]:
     import multiprocessing
 
     from django.db import connections
+    from django.urls import resolve
 
     batches = [taps[i : i + args.batch] for i in range(0, len(taps), args.batch)]
+    # The URLconf (and every view module it imports) loaded once here, as a server process
+    # loads it at start: otherwise each forked worker imports it inside its first timed
+    # batch (about a second each, half of a --quick run), which the baseline never pays.
+    resolve("/api/v1/partners/transit/taps")
     connections.close_all()  # the workers are forked: no shared connection
     for conn in connections.all():
         # Nor a shared pool (settings open one on PostgreSQL): its connections would be

@@ -9,7 +9,8 @@ ledger_bulk.ledger_award_many. What the bulk path does not decide is left to the
 per-claim path, unchanged: a refusal or hold of any kind (no consent, a cap reached, below
 one gram, no factor, a closed account, a verdict other than verified), a monthly cap, a
 credited claim of other evidence within the same-act window, a claim already made under
-the key. Once one of a resident's items is left, so are that resident's later items: the
+the key. Once one of a resident's items is left (but for a claim already made: it changes
+nothing), so are that resident's later items: the
 per-claim path then decides them in the same order as it would have, after what it depends
 on (a same-act cut or a monthly cap changes what the later items may earn).
 """
@@ -41,6 +42,7 @@ from carbon.models import (
 )
 from carbon.services.claims import claim_receipt, claim_request_hash, parsed_quantity
 from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
+from carbon.services.rows_bulk import rows_insert
 from carbon.services.rules import (
     CONSENT_TIERS,
     Evaluation,
@@ -212,15 +214,15 @@ def claims_credit_feed_many(
     weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(tier, 0)
     decided: list[tuple[int, _Decided]] = []
     for index, item, behaviour, q in candidates:
+        if (item.user.pk, item.idempotency_key) in taken:
+            # Made already (by a concurrent batch of the same cards, which held the lock
+            # first): left to the per-claim path, which answers with that claim and writes
+            # nothing, so it decides nothing the resident's later items depend on. They stay
+            # here: every rule input was read after the lock, that claim included.
+            continue
         user = locked.get(item.user.pk)
         decision = None
-        if (
-            item.user.pk not in left
-            and user is not None
-            and user.is_active
-            and not user.erased_at
-            and (item.user.pk, item.idempotency_key) not in taken
-        ):
+        if item.user.pk not in left and user is not None and user.is_active and not user.erased_at:
             decision = _decide(
                 item=item,
                 user=user,
@@ -289,7 +291,7 @@ def claims_credit_feed_many(
         claim.decided_at = now
         claims.append(claim)
         results[index] = claim
-    Claim.objects.bulk_create(claims)
+    rows_insert(objs=claims)
     return results
 
 

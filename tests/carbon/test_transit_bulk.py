@@ -9,16 +9,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from carbon.adapters.transit import trips as transit_trips
+from carbon.adapters.transit.cards import transit_card_link
 from carbon.adapters.transit.models import Trip, TripStatus
+from carbon.adapters.transit.pairing import _with_boarded_line
 from carbon.models import Account, AccountKind, Behaviour, Claim, ClaimStatus, Lot, Transfer
 from carbon.services.catalogue import emission_factor_publish
-from carbon.services.claims import claim_submit
-from carbon.services.claims_bulk import claims_credit_feed_many
+from carbon.services.claims import claim_submit, claim_submit_from_feed
+from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
+from carbon.services.linking import link_confirm_by_partner
 from carbon.services.people import consent_revoke
 from tests.carbon.factories import DistrictFactory, UserFactory
 from tests.carbon.transit_samples import linked, pushed, tap
@@ -253,4 +256,58 @@ def test_the_bulk_path_credits_a_batch_in_statements_that_do_not_grow_with_it(
     assert large <= small + 5, (small, large)
     assert large * 4 < one_by_one, (large, one_by_one)
     assert Claim.objects.filter(status=ClaimStatus.CREDITED).count() == 54
+    ledger_is_consistent()
+
+
+def test_a_claim_already_made_leaves_only_itself_to_the_per_claim_path(
+    transit, operator, ledger_is_consistent
+):
+    """Two batches of the same cards at once: the later one finds some of its trips claimed
+    by the other once it has the residents' locks. Those go to the per-claim path (which
+    only finds them made); the resident's other trips are still credited in bulk."""
+    number = "6227 4444 0000 0001"
+    pushed(operator, _metro(number, _day(2, 9)) + _metro(number, _day(1, 9)))  # not linked
+    user = UserFactory()
+    card = link_confirm_by_partner(
+        link=transit_card_link(user=user, card_number=number, consent=True).card
+    )
+    trips = list(
+        _with_boarded_line(Trip.objects.filter(card_hash=card.card_hash))
+        .select_related("partner")
+        .order_by("started_at")
+    )
+    items = [
+        FeedClaim(
+            user=user,
+            behaviour_code="metro",
+            quantity=transit_trips.trip_quantity(trip=trip, unit="km"),
+            occurred_at=trip.started_at,
+            evidence={"trip": trip.pk},
+            payload=trip,
+            partner=trip.partner,
+            idempotency_key=f"trip:{trip.pk}",
+        )
+        for trip in trips
+    ]
+    first = items[0]
+    with translation.override(None), transaction.atomic():
+        made, created = claim_submit_from_feed(
+            user=user,
+            behaviour_code=first.behaviour_code,
+            quantity=first.quantity,
+            idempotency_key=first.idempotency_key,
+            occurred_at=first.occurred_at,
+            evidence_type="transit",
+            evidence=first.evidence,
+            partner=first.partner,
+        )
+    assert created and made.status == ClaimStatus.CREDITED
+
+    with translation.override(None), transaction.atomic():
+        results = claims_credit_feed_many(items=items, evidence_type="transit", now=timezone.now())
+
+    assert results[0] is None
+    assert results[1] is not None and results[1].status == ClaimStatus.CREDITED
+    assert results[1].credited_g == made.credited_g == 381
+    assert Claim.objects.filter(user=user, status=ClaimStatus.CREDITED).count() == 2
     ledger_is_consistent()

@@ -38,6 +38,7 @@ from carbon.adapters.transit.trips import TripOutcome, transit_cards_settle
 from carbon.clock import CLOCK_SKEW
 from carbon.errors import DomainError, ErrorCode
 from carbon.models import Partner
+from carbon.services.rows_bulk import rows_insert
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +315,8 @@ def transit_taps_ingest(
         for i, row in fresh.values()
         if results[i].status in (RowStatus.ACCEPTED, RowStatus.DUPLICATE)
     }
-    outcome = transit_cards_settle(card_hashes=sorted(cards), now=now)
+    # The network was checked at the start of this batch: not again.
+    outcome = transit_cards_settle(card_hashes=sorted(cards), now=now, net=net)
     return TapBatchReport(id_field="record_id", rows=results, trips=outcome)
 
 
@@ -337,13 +339,14 @@ def _duplicate_or_conflict(i: int, row: TapRow, other_hash: str) -> RowResult:
 def _insert_taps(
     partner: Partner, rows: list[tuple[int, TapRow]], results: list[RowResult]
 ) -> None:
-    """All new rows in one statement; if that fails (a concurrent batch with the same record
+    """All new rows in one statement (COPY on PostgreSQL; nothing reads their ids back: pairing
+    reads the card's taps from the table); if that fails (a concurrent batch with the same record
     ids), row by row, each in its own savepoint."""
     if not rows:
         return
     try:
         with transaction.atomic():
-            Tap.objects.bulk_create([_tap(partner, row) for _, row in rows], batch_size=1000)
+            rows_insert(objs=[_tap(partner, row) for _, row in rows], with_ids=False)
         return
     except IntegrityError:
         pass
