@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Case, DateField, F, Q, Sum, Value, When
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -148,18 +149,25 @@ def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
             expiring_soon_g=0,
             expiring_soon_until=until,
         )
-    lots = Lot.objects.filter(account=account)
-    # Grams of lots already past expiry are swept by the periodic job; never show them as
-    # spendable in between.
-    expired_unswept = (
-        lots.open().filter(expires_at__lte=now).aggregate(s=Sum("remaining_g"))["s"] or 0
-    )
-    soon = lots.open().filter(expires_at__gt=now, expires_at__lte=until)
-    by_day = (
-        soon.values("expires_at__date")
+    # One read of the open lots up to the horizon, summed by local expiry day; lots already
+    # past expiry fall in one group of their own (day NULL). Their grams are swept by the
+    # periodic job; never show them as spendable in between.
+    rows = list(
+        Lot.objects.filter(account=account)
+        .open()
+        .filter(expires_at__lte=until)
+        .values(
+            day=Case(
+                When(expires_at__lte=now, then=Value(None, output_field=DateField())),
+                default=TruncDate("expires_at"),
+                output_field=DateField(),
+            )
+        )
         .annotate(grams=Sum("remaining_g"))
-        .order_by("expires_at__date")
+        .order_by("day")
     )
+    expired_unswept = sum(row["grams"] for row in rows if row["day"] is None)
+    by_day = [row for row in rows if row["day"] is not None]
     return Balance(
         available_g=account.available_g - expired_unswept,
         pending_g=account.debits_pending,
@@ -167,7 +175,7 @@ def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
         lifetime_g=account.lifetime_g,
         expiring_soon_g=sum(row["grams"] for row in by_day),
         expiring_soon_until=until,
-        next_expiries=[{"date": row["expires_at__date"], "grams": row["grams"]} for row in by_day],
+        next_expiries=[{"date": row["day"], "grams": row["grams"]} for row in by_day],
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from carbon.models import Claim, Consent, Transfer, User
+from carbon.models import Claim, Consent, Lot, Transfer, User
 from carbon.services.ledger import ledger_hold
 from tests.carbon.api_helpers import (
     PASSWORD,
@@ -95,6 +95,27 @@ def test_me_balance_follows_credits_holds_and_expiry(
     assert body["next_expiries"] == [{"date": in_ten_days.isoformat(), "grams": 50}]
     assert date.fromisoformat(body["next_expiries"][0]["date"]) > timezone.localdate()
     ledger_is_consistent()
+
+
+def test_me_leaves_out_grams_past_expiry_the_job_has_not_swept_yet(
+    auth_api, resident, metro, short_lived
+):
+    credit(auth_api, "metro", 10)  # 392 g
+    credit(auth_api, "refill", 2)  # 100 g
+    lots = Lot.objects.filter(account__user=resident)
+    # The refill's lot ran out a minute ago and the sweep has not run; the metro's lot runs
+    # out in five days.
+    lots.filter(amount_g=100).update(expires_at=timezone.now() - timedelta(minutes=1))
+    in_five_days = timezone.now() + timedelta(days=5)
+    lots.filter(amount_g=392).update(expires_at=in_five_days)
+
+    body = auth_api.get(ME).json()
+
+    assert body["lifetime_g"] == 492
+    assert body["available_g"] == 392
+    assert body["expiring_30d_g"] == 392
+    day = timezone.localtime(in_five_days).date()
+    assert body["next_expiries"] == [{"date": day.isoformat(), "grams": 392}]
 
 
 def test_me_requires_authentication(api):
