@@ -37,10 +37,11 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.harness import scratch_database  # noqa: E402
 
 EVENTS_URL = "/api/v1/partners/events"
 
@@ -102,54 +103,15 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def bench_url(args) -> tuple[str, str]:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "postgis", "pgsql"):
-        sys.exit(
-            "bench/partner_ingest.py needs DATABASE_URL pointing at PostgreSQL+PostGIS "
-            "(e.g. postgis://carbon:carbon@127.0.0.1:5432/carbon)"
-        )
-    if not args.db_name:
-        # Beside the database named, so benches of different checkouts never share one.
-        args.db_name = f"{parts.path.lstrip('/') or 'carbon'}_bench_partner"
-    bench = urlunsplit(parts._replace(path=f"/{args.db_name}"))
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    return bench, maintenance
-
-
-def recreate_database(
-    maintenance: str, name: str, *, drop_only: bool = False, reuse: bool = False
-) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        if (
-            reuse
-            and conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        ):
-            return
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def main() -> None:
     args = parse_args()
-    url, maintenance = bench_url(args)
-    recreate_database(maintenance, args.db_name, reuse=args.reuse)
-    os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ["DEBUG"] = "False"
-    try:
+    with scratch_database(
+        suffix="bench_partner", db_name=args.db_name, keep=args.keep_db, reuse=args.reuse
+    ) as scratch:
+        args.db_name = scratch.name
         run(args)
-    finally:
-        if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            recreate_database(maintenance, args.db_name, drop_only=True)
-            print(f"dropped database {args.db_name}")
 
 
 def run(args) -> None:
