@@ -95,18 +95,24 @@ class Outbox:
         if full:
             self.flush()
 
-    def flush(self) -> None:
-        """Send what is pending now, in this thread. Never raises."""
-        with self._sending:
+    def flush(self, *, wait: float = -1) -> bool:
+        """Send what is pending now, in this thread. Never raises. `wait`: the most seconds
+        to wait for a send under way (the default waits for it); False when it gave up."""
+        if not self._sending.acquire(timeout=wait):
+            return False
+        try:
             with self._lock:
                 outgoing, self._pending = self._pending, Outgoing()
                 self._wake.notify_all()  # a thread lingering over it has nothing to wait for
             if not outgoing:
-                return
+                return True
             try:
                 self._send(outgoing)
             except Exception:
                 log.warning("leaderboard outbox: send failed", exc_info=True)
+            return True
+        finally:
+            self._sending.release()
 
     def discard(self) -> None:
         """Forget what is pending (tests between two databases), after any send under way."""
@@ -173,12 +179,20 @@ def _after_fork_in_child() -> None:
     _outbox = None
 
 
-def _on_worker_process_shutdown(**_kwargs) -> None:
-    outbox_flush()
+def _flush_at_exit(**_kwargs) -> None:
+    """The exit flush waits for a send under way at most EXIT_WAIT_SECONDS: a process never
+    hangs on its way out behind a Redis that stopped answering (what stays unsent is what a
+    rebuild repairs, as after a hard kill)."""
+    outbox = _outbox
+    if outbox is not None and not outbox.flush(wait=EXIT_WAIT_SECONDS):
+        log.warning("leaderboard outbox: a send still under way at exit; pending writes dropped")
 
+
+#: Seconds the exit flush waits for a send under way.
+EXIT_WAIT_SECONDS = 5
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(outbox_flush)
+atexit.register(_flush_at_exit)
 # A Celery pool process ends without the interpreter's exit handlers (billiard's os._exit):
 # it sends what is pending on Celery's own shutdown signal instead.
-worker_process_shutdown.connect(_on_worker_process_shutdown, weak=False)
+worker_process_shutdown.connect(_flush_at_exit, weak=False)

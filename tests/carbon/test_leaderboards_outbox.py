@@ -182,22 +182,55 @@ def test_a_failed_send_fails_no_write_and_the_next_one_goes_through(
 
 
 @pytest.mark.redis
-def test_a_forked_child_starts_with_an_empty_outbox(outbox):
-    engine.topics_touch(topics=["balance:424242"])
+def test_a_forked_child_starts_with_an_empty_outbox(
+    outbox, city, django_capture_on_commit_callbacks
+):
+    ann = resident("Ann", city["east"])
+    with django_capture_on_commit_callbacks(execute=True):
+        award(ann, 15)  # pending in the parent's outbox, not sent yet
+    assert score(outbox, ann.pk) is None or score(outbox, ann.pk) == 0
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         os.close(read)
         empty = publisher._outbox is None
+        # Had the child kept the parent's pending writes, this would send them a second time.
+        engine.outbox_flush()
         os.write(write, b"1" if empty else b"0")
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     os.close(read)
-    # The parent still has its own and sends it.
+    # The parent still has its own and sends them, once.
     engine.outbox_flush()
-    assert "balance:424242" in outbox.redis.smembers("lb:dirty")
+    assert score(outbox, ann.pk) == 15
+
+
+def test_the_exit_flush_gives_up_on_a_send_that_hangs(settings):
+    """A Redis that stops answering must not hang the process on its way out: the exit
+    flush waits for the send under way a bounded time (here the sender is blocked by the
+    test, standing in for a network cut)."""
+    import threading
+
+    settings.LEADERBOARD_PUBLISH_SECONDS = 0
+    release, started, sent = threading.Event(), threading.Event(), []
+
+    def hanging_send(outgoing):
+        started.set()
+        release.wait(30)
+        sent.append(set(outgoing.topics))
+
+    box = publisher.Outbox(hanging_send)
+    box.put(rows=[], windows={}, topics=["balance:1"])  # the thread takes it and hangs
+    assert started.wait(10)
+    box.put(rows=[], windows={}, topics=["balance:2"])
+    began = time.monotonic()
+    assert box.flush(wait=0.2) is False
+    assert time.monotonic() - began < 5
+    release.set()
+    assert box.flush() is True  # once the send ends, what waited goes out
+    assert sent == [{"balance:1"}, {"balance:2"}]
 
 
 @pytest.mark.redis

@@ -94,9 +94,23 @@ return claimed
 """
 
 
+#: Seconds to connect to Redis, and to wait for one answer.
+REDIS_CONNECT_TIMEOUT = 2
+REDIS_READ_TIMEOUT = 30
+
+
 class RedisBackend:
     def __init__(self, url: str) -> None:
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        # Timeouts: a Redis that stops answering (a network cut) fails the call instead of
+        # hanging it; the outbox sends while holding its lock, and every board read and the
+        # process's exit flush wait on that lock. Generous for the read: a rebuild's script
+        # runs long on a big board.
+        self.redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_READ_TIMEOUT,
+        )
         self._apply = self.redis.register_script(_APPLY)
         self._roll = self.redis.register_script(_ROLL)
         self._claim = self.redis.register_script(_CLAIM)
