@@ -156,3 +156,51 @@ def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transact
 
     assert [getattr(o, "code", o) for o in outcome] == [AccountClosed.code]
     assert Vote.objects.count() == 0
+
+
+def test_a_vote_racing_a_change_of_role_is_refused_once_the_change_committed(transactional_db):
+    # As with an erasure: the statement checks the role again on the row it locks, so a voter
+    # made staff while the vote waited gets the full path's refusal and no vote.
+    import threading
+
+    from django.db import connection, transaction
+
+    from carbon.models import User
+
+    campaign, candidates = campaign_with_candidates(1)
+    voter = verified(UserFactory())
+    locked, outcome = threading.Event(), []
+
+    def vote():
+        locked.wait(10)
+        try:
+            outcome.append(
+                vote_cast(
+                    user=voter,
+                    campaign_id=campaign.pk,
+                    candidate_id=candidates[0].pk,
+                    idempotency_key="k",
+                )
+            )
+        except DomainError as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=vote)
+    thread.start()
+    with transaction.atomic():
+        User.objects.select_for_update(no_key=True).filter(pk=voter.pk).first()
+        locked.set()
+        time.sleep(0.5)  # the vote is waiting for the lock now
+        User.objects.filter(pk=voter.pk).update(role=User.Role.ADMINISTRATOR)
+    thread.join(10)
+
+    assert Vote.objects.count() == 0
+    assert len(outcome) == 1 and isinstance(outcome[0], DomainError), outcome
+    staff = User.objects.get(pk=voter.pk)
+    with pytest.raises(DomainError) as full_path:
+        vote_cast(
+            user=staff, campaign_id=campaign.pk, candidate_id=candidates[0].pk, idempotency_key="j"
+        )
+    assert outcome[0].code == full_path.value.code

@@ -120,7 +120,10 @@ allowed AS (
 ),
 locked AS (
     SELECT id, date_joined FROM carbon_user
-    WHERE id = %(voter)s AND is_active AND erased_at IS NULL AND EXISTS (SELECT 1 FROM allowed)
+    -- Checked again on the newest row once the lock is granted: a voter made staff,
+    -- closed or erased while this waited is refused, as the full path refuses them.
+    WHERE id = %(voter)s AND role = %(resident)s AND is_active AND erased_at IS NULL
+        AND EXISTS (SELECT 1 FROM allowed)
     FOR NO KEY UPDATE
 ),
 ins AS (
