@@ -4,7 +4,6 @@ and appeals."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from carbon.models import (
 )
 from carbon.services import rules
 from carbon.services.catalogue import CatalogueSnapshot, behaviour_active, catalogue_snapshot
-from carbon.services.ledger import ledger_award
+from carbon.services.ledger import ledger_award, payload_hash
 from carbon.services.people import AccountClosed, resident_lock
 from carbon.services.residents import resident_require
 from carbon.verifiers import PreparedEvidence, Verdict, get_verifier, tiers
@@ -110,7 +109,7 @@ def claim_request_hash(
         "files": {name: _file_digest(f) for name, f in sorted((files or {}).items())},
         "force_review": force_review,
     }
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    return payload_hash(fields)  # the ledger's digest of a payload: one way to hash a request
 
 
 def _tier(evidence_type: str) -> str:
