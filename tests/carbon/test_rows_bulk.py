@@ -91,7 +91,9 @@ def _world(operator, prefix: str, now=None):
             flag=TransferFlag.POSTED,
             code=TransferCode.AWARD,
             category=metro.category,
-            description=f"Metro: 4.86 km ({i})",
+            # What COPY's text format must escape: tab, newline, backslash, a literal \N
+            # (its NULL marker), and an empty string that must not come back as NULL.
+            description=[f"Metro: 4.86 km ({i})", "a\tb\\N\nc\\", ""][i],
             reference=f"claim:{prefix}{i}",
         )
         for i in range(3)
@@ -115,7 +117,7 @@ def _world(operator, prefix: str, now=None):
             quantity=Decimal("4.860"),
             occurred_at=now - timedelta(hours=i),
             evidence_type="transit",
-            evidence={"trip": i, "nested": {"list": [1, "二", None]}},
+            evidence={"trip": i, "nested": {"list": [1, "二", None, "\\N\t"]}},
             partner=operator.partner,
             idempotency_key=f"trip:{prefix}{i}",
             request_hash="c" * 64,
@@ -135,6 +137,8 @@ class _Undo(Exception):
     pass
 
 
+# On SQLite rows_insert is bulk_create itself: the comparison means something on PostgreSQL.
+@pytest.mark.postgres
 def test_rows_insert_writes_the_rows_bulk_create_writes(transit, operator):
     # bulk_create's rows, read back, then undone: the same values written again by COPY.
     now = timezone.now()
@@ -167,7 +171,9 @@ def test_rows_insert_writes_the_rows_bulk_create_writes(transit, operator):
     assert _snapshot(trips, taps, transfers, lots, claims) == expected
     # The values come back as the ORM reads them: JSON, decimals, UUIDs, times.
     back = Claim.objects.get(pk=claims[1].pk)
-    assert back.evidence == {"trip": 1, "nested": {"list": [1, "二", None]}}
+    assert back.evidence == {"trip": 1, "nested": {"list": [1, "二", None, "\\N\t"]}}
+    assert Transfer.objects.get(pk=transfers[1].pk).description == "a\tb\\N\nc\\"
+    assert Transfer.objects.get(pk=transfers[2].pk).description == ""
     assert back.quantity == Decimal("4.860") and back.occurred_at == claims[1].occurred_at
     assert all(t.received_at for t in Tap.objects.filter(record_id__startswith="1-"))
 
@@ -196,6 +202,7 @@ def _snapshot(trips, taps, transfers, lots, claims) -> list:
     ]
 
 
+@pytest.mark.postgres
 def test_a_refused_row_writes_nothing(transit, operator):
     trips, taps, *_ = _world(operator, "2")
     rows_insert(objs=taps[:1], with_ids=False)
