@@ -92,6 +92,28 @@ def test_bad_rows_are_reported_and_good_rows_still_apply(
     assert Claim.objects.filter(user=resident, status=ClaimStatus.CREDITED).count() == 2
 
 
+def test_nul_in_an_event_is_a_bad_row_not_a_failed_batch(
+    auth_api, resident, bike_partner, ledger_is_consistent
+):
+    # PostgreSQL stores NUL neither in text nor in jsonb: each such row is refused with a
+    # clear code, and the other rows of the batch still apply.
+    link(auth_api, bike_partner)
+    events = [
+        ride("nul\x00id"),
+        ride("nul-ref", user_ref="u-\x00"),
+        {**ride("nul-detail"), "note": "a\x00b"},
+        ride("fine"),
+    ]
+    response = push(bike_partner, events)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    codes = [(r["status"], r.get("code")) for r in body["rows"]]
+    assert codes == [("error", "malformed_row")] * 3 + [("accepted", None)]
+    assert list(PartnerEvent.objects.values_list("event_id", flat=True)) == ["fine"]
+    ledger_is_consistent()
+
+
 def test_events_before_linking_are_credited_on_linking_within_the_window(
     auth_api, resident, bike_partner, ledger_is_consistent
 ):

@@ -51,6 +51,7 @@ from carbon.adapters.partner_events.matching import (
     external_ref_hash,
 )
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus, PartnerLink
+from carbon.api.parsing import NUL, json_strings_match
 from carbon.errors import DomainError
 from carbon.models import Behaviour, Partner, User
 from carbon.services import rules
@@ -339,6 +340,10 @@ def _parse_row(
     *, row: Any, allowed: dict[str, Behaviour], now: datetime
 ) -> tuple[EventEnvelope, Behaviour, Decimal, dict[str, Any]]:
     envelope = EventEnvelope.row_parse(row)
+    if json_strings_match(row, NUL):
+        # PostgreSQL stores NUL neither in text nor in jsonb: refused here, as a row, rather
+        # than failing the batch's first statement that carries it.
+        raise RowError(RowCode.MALFORMED_ROW, _("Text in an event may not contain NUL characters."))
     behaviour = allowed.get(envelope.behaviour)
     if behaviour is None:
         raise RowError(
