@@ -213,9 +213,10 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.redis_pool.ProcessRedisCache",
             "LOCATION": REDIS_URL,
-            # One pool per process, not per request (config/redis_pool.py).
+            # One pool and one client per process, not per request or call
+            # (config/redis_pool.py).
             "OPTIONS": {"pool_class": "config.redis_pool.ProcessConnectionPool"},
         }
     }

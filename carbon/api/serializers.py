@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,24 @@ from carbon.api.parsing import NUL, json_strings_match
 from carbon.models import Behaviour, Claim, Consent, EmissionFactor, Transfer, User
 from carbon.services import sessions
 from carbon.services.ledger import hold_status, signed_amount
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's ModelSerializer, its fields built from the model once per class.
+
+    DRF derives a ModelSerializer's fields from the model's metadata for every instance:
+    about 0.3 ms of CPU for a claim's thirteen fields, in every response that renders one
+    object. The result depends only on the class (its Meta and declared fields), never on
+    the instance or its context, so it is built on first use and each instance gets a deep
+    copy of it: the copy DRF makes of declared fields anyway."""
+
+    def get_fields(self):
+        cls = type(self)
+        built = cls.__dict__.get("_fields_built_once")
+        if built is None:  # two threads may both build it: equal results, either is kept
+            built = super().get_fields()
+            cls._fields_built_once = built
+        return copy.deepcopy(built)
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -101,7 +121,7 @@ class DeleteAccountSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, trim_whitespace=False)
 
 
-class FactorSerializer(serializers.ModelSerializer):
+class FactorSerializer(ModelSerializer):
     district = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
     class Meta:
@@ -119,7 +139,7 @@ class FactorSerializer(serializers.ModelSerializer):
         ]
 
 
-class BehaviourSerializer(serializers.ModelSerializer):
+class BehaviourSerializer(ModelSerializer):
     current_factors = serializers.SerializerMethodField()
 
     class Meta:
@@ -191,7 +211,7 @@ class ClaimCreateFormSerializer(ClaimCreateSerializer):
     )
 
 
-class ClaimSerializer(serializers.ModelSerializer):
+class ClaimSerializer(ModelSerializer):
     behaviour = serializers.SlugRelatedField(slug_field="code", read_only=True)
     factor_version = serializers.IntegerField(source="factor.version", default=None, read_only=True)
 
@@ -213,13 +233,13 @@ class ClaimSerializer(serializers.ModelSerializer):
         ]
 
 
-class ConsentSerializer(serializers.ModelSerializer):
+class ConsentSerializer(ModelSerializer):
     class Meta:
         model = Consent
         fields = ["scope", "granted_at", "revoked_at"]
 
 
-class LedgerEntrySerializer(serializers.ModelSerializer):
+class LedgerEntrySerializer(ModelSerializer):
     amount_g = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
 
