@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from carbon.api import serializers as s
-from carbon.api.authentication import authenticators_reading_area
+from carbon.api.authentication import account_as_authenticated, authenticators_reading
 from carbon.api.pagination import ClaimsNewestFirst, LedgerNewestFirst
 from carbon.api.parsing import JSONParser, MultiPartParser, request_fields, request_files
 from carbon.api.partner_auth import IsPartner, PartnerSignatureAuthentication
@@ -77,8 +77,9 @@ class MeView(APIView):
     throttle_scope = "erase"
 
     def get_authenticators(self):
-        # The user's row read with their community and district, which /me renders.
-        return authenticators_reading_area(super().get_authenticators())
+        # The user's row read with their community and district, which /me renders, and
+        # their ledger account (its balance).
+        return authenticators_reading(super().get_authenticators(), area=True, account=True)
 
     def get_throttles(self):
         # Deleting checks the password: a stolen access token must not become a way to
@@ -87,17 +88,18 @@ class MeView(APIView):
             [ScopedRateThrottle()] if self.request.method == "DELETE" else super().get_throttles()
         )
 
-    def _render(self, user):
+    def _render(self, user, account=None):
         return {
             **s.MeSerializer(user).data,
-            **s.BalanceSerializer(balance_for_user(user=user)).data,
+            **s.BalanceSerializer(balance_for_user(user=user, account=account)).data,
         }
 
     # Named apart from MeSerializer: an inline "Me" collided with its component and the
     # schema showed /me without the balance.
     @extend_schema(responses=s.MeWithBalanceSerializer)
     def get(self, request):
-        return Response(self._render(request.user))
+        # Only the read renders the account as authenticated; PATCH and DELETE write first.
+        return Response(self._render(request.user, account_as_authenticated(request.user)))
 
     @extend_schema(request=s.MeUpdateSerializer, responses=s.MeWithBalanceSerializer)
     def patch(self, request):
@@ -267,8 +269,14 @@ class LedgerView(generics.ListAPIView):
     serializer_class = s.LedgerEntrySerializer
     pagination_class = LedgerNewestFirst
 
+    def get_authenticators(self):
+        # The account whose entries are paged, read with the user (a GET-only view).
+        return authenticators_reading(super().get_authenticators(), account=True)
+
     def get_queryset(self):
-        qs, self._account = ledger_entries_for_user(user=self.request.user)
+        qs, self._account = ledger_entries_for_user(
+            user=self.request.user, account=account_as_authenticated(self.request.user)
+        )
         return qs
 
     def get_serializer_context(self):

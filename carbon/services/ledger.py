@@ -130,14 +130,21 @@ class Balance:
     next_expiries: list[dict] = field(default_factory=list)
 
 
-def balance_for_user(*, user: User, horizon_days: int = 30) -> Balance:
+def balance_for_user(
+    *, user: User, horizon_days: int = 30, account: Account | None = None
+) -> Balance:
+    """`account`: the user's account as the caller already read it (GET /me reads it with
+    the user); read here when not given."""
     # Reading a staff account's balance (GET /me is open to every account) must not open a
     # resident account for it; one that was a resident keeps the account it had.
-    account = (
-        account_for_user(user=user)
-        if user.is_resident
-        else Account.objects.filter(user=user).first()
-    )
+    if account is None:
+        account = (
+            account_for_user(user=user)
+            if user.is_resident
+            else Account.objects.filter(user=user).first()
+        )
+    elif account.user_id != user.pk:
+        raise ValueError("the account is not the user's")
     now = timezone.now()
     until = now + timedelta(days=horizon_days)
     if account is None:
@@ -888,11 +895,14 @@ def hold_status(transfer: Transfer) -> str:
     return "posted"
 
 
-def ledger_entries_for_user(*, user: User):
+def ledger_entries_for_user(*, user: User, account: Account | None = None):
     """A resident's entries, newest first. A hold's post or void moves no more grams from the
     resident's side (the hold shows the outcome as its status), so resolutions are left out:
-    listing them too would count the grams twice."""
-    account = account_for_user(user=user)
+    listing them too would count the grams twice. `account`: as in balance_for_user."""
+    if account is None:
+        account = account_for_user(user=user)
+    elif account.user_id != user.pk:
+        raise ValueError("the account is not the user's")
     return (
         Transfer.objects.for_account(account)
         .exclude(code=TransferCode.RELEASE)

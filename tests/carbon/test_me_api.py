@@ -77,6 +77,71 @@ def test_me_of_a_new_resident_shows_profile_and_an_empty_balance(auth_api, resid
     assert body["next_expiries"] == []
 
 
+def test_me_and_ledger_open_the_account_of_a_resident_who_has_none_yet(resident):
+    """The account is read with the user (carbon.api.authentication); a resident without one
+    yet gets it opened, as before, and reads an empty balance and ledger."""
+    from carbon.models import Account
+
+    assert not Account.objects.filter(user=resident).exists()
+    client = client_for(resident)
+
+    me = client.get(ME)
+    ledger = client.get("/api/v1/ledger")
+
+    assert me.status_code == 200 and ledger.status_code == 200, (me.content, ledger.content)
+    assert me.json()["available_g"] == 0 and ledger.json()["results"] == []
+    assert Account.objects.filter(user=resident).count() == 1
+
+
+def test_me_of_staff_without_an_account_reads_zero_and_opens_none(db):
+    from carbon.models import Account
+    from tests.carbon.factories import UserFactory
+
+    staff = UserFactory(role=User.Role.ADMINISTRATOR)
+
+    response = client_for(staff).get(ME)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["available_g"] == 0
+    assert not Account.objects.filter(user=staff).exists()
+
+
+def test_a_balance_is_never_read_from_someone_elses_account(resident, other_resident):
+    from carbon.services.ledger import (
+        account_for_user,
+        balance_for_user,
+        ledger_entries_for_user,
+    )
+
+    theirs = account_for_user(user=other_resident)
+
+    with pytest.raises(ValueError):
+        balance_for_user(user=resident, account=theirs)
+    with pytest.raises(ValueError):
+        ledger_entries_for_user(user=resident, account=theirs)
+
+
+@pytest.mark.parametrize("login", ["bearer token", "same user object"])
+def test_me_and_ledger_after_a_claim_show_the_new_balance(resident, short_lived, login):
+    """The account comes with the user at authentication (a bearer token reads both anew
+    each request); a user object that lives across requests (a test client's forced login)
+    must not serve an account read by an earlier one."""
+    if login == "bearer token":
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(resident)}")
+    else:
+        client = client_for(resident)
+    assert client.get(ME).json()["available_g"] == 0
+    assert client.get("/api/v1/ledger").json()["results"] == []
+    credited = credit(client, "refill", 2)["credited_g"]
+
+    assert credited > 0
+    assert client.get(ME).json()["available_g"] == credited
+    assert [e["amount_g"] for e in client.get("/api/v1/ledger").json()["results"]] == [credited]
+
+
 def test_me_balance_follows_credits_holds_and_expiry(
     auth_api, resident, metro, short_lived, ledger_is_consistent
 ):

@@ -109,14 +109,14 @@ def test_a_cache_object_reuses_its_redis_client_across_calls():
 
 # --- statements per read request, with a real bearer token -----------------------------------
 #
-# GET /me for a resident of a community: the user with their community and district (one
-# statement, carbon.api.authentication; was three), then balance_for_user: the account, and
-# one read of the open lots by expiry day, those past expiry not yet swept in a group of
-# their own (2; was 3). Before: 6.
-ME_STATEMENTS = 3
-# GET /ledger: the user, the account (ledger_entries_for_user), then the page from each side
-# of the ledger (carbon.api.pagination.LedgerNewestFirst).
-LEDGER_STATEMENTS = 4
+# GET /me for a resident of a community: the user with their community, district and ledger
+# account (one statement, carbon.api.authentication; was four), then balance_for_user's one
+# read of the open lots by expiry day, those past expiry not yet swept in a group of their
+# own. Before: 6.
+ME_STATEMENTS = 2
+# GET /ledger: the user with their ledger account (was two statements), then the page from
+# each side of the ledger (carbon.api.pagination.LedgerNewestFirst).
+LEDGER_STATEMENTS = 3
 # GET /claims: the user, then the page with each claim's behaviour code and factor version
 # joined (only the rendered columns).
 CLAIMS_STATEMENTS = 2
