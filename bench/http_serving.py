@@ -5,7 +5,9 @@ served by the same stack (bench/http_settings.py adds it; the product never has 
     DATABASE_URL=postgis://carbon:carbon@127.0.0.1:5432/carbon REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/http_serving.py [--quick] [--seconds 8] [--clients 16]
 
-It seeds the demo city in that database if it has no catalogue yet (`seed_demo`), signs a
+It works on a scratch database of its own on DATABASE_URL's server (`<name>_http_serving`,
+bench/harness.py: dropped at the end, or kept for the next run with `--reuse`), seeds the
+demo city there (`seed_demo`), signs a
 token for a demo resident, then for each worker count starts the server and sends GET
 /api/v1/me, /behaviours, /ledger, /claims and /bench/bare from `--clients` keep-alive
 connections, counting 200 answers (anything else stops the run). Each endpoint gets
@@ -44,26 +46,21 @@ from urllib.parse import quote  # noqa: E402
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("CARBON_LOCAL", "1")
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.db.models import Count  # noqa: E402
-from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
-
-from carbon.models import Behaviour, User  # noqa: E402
+from bench.harness import fail, machine_facts, scratch_database  # noqa: E402
 from tests.serving import free_port, server_env  # noqa: E402
 
 ENDPOINTS = ("/api/v1/me", "/api/v1/behaviours", "/api/v1/ledger", "/api/v1/claims", "/bench/bare")
 BARE = "/bench/bare"
 
 
-def resident() -> User:
+def resident():
     """A demo resident with a median number of ledger entries (seeding the city if empty)."""
-    call_command("migrate", verbosity=0, interactive=False)  # a fresh `make services` database
+    from django.core.management import call_command
+    from django.db.models import Count
+
+    from carbon.models import Behaviour, User
+
+    call_command("migrate", verbosity=0, interactive=False)
     if not Behaviour.objects.exists():
         call_command("seed_demo", size=300, verbosity=0)
     people = list(
@@ -73,11 +70,14 @@ def resident() -> User:
         .order_by("n", "pk")
     )
     if not people:
-        raise SystemExit("no demo resident with ledger entries: run manage.py seed_demo")
+        fail("no demo resident with ledger entries: run manage.py seed_demo")
     return people[len(people) // 2]
 
 
 def server(workers: int, port: int, var_dir: Path, log: Path) -> subprocess.Popen:
+    from django.conf import settings
+    from django.db import connection
+
     db = connection.settings_dict
     credentials = f"{quote(db['USER'])}:{quote(db['PASSWORD'])}@{db['HOST']}:{db['PORT']}"
     env = server_env(
@@ -185,18 +185,32 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="slices per endpoint, in turn")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the seeded database for the next --reuse run"
+    )
     args = parser.parse_args()
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        raise SystemExit("bench/http_serving.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
+    with scratch_database(suffix="http_serving", reuse=args.reuse):
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        if not settings.REDIS_URL:
+            fail("needs REDIS_URL (the product's cache and channel layer in production)")
+        run(args)
+
+
+def run(args) -> None:
+    from rest_framework_simplejwt.tokens import AccessToken
+
     seconds = 3.0 if args.quick else args.seconds
     user = resident()
     token = str(AccessToken.for_user(user))
     entries = user.ledger_account.credit_transfers.count()
     print(
-        f"uvicorn workers on one port, PostgreSQL + Redis; resident #{user.pk} "
-        f"({entries} ledger entries); {args.clients} keep-alive clients, {seconds:.0f} s each "
-        f"in {args.rounds} turns; "
-        f"{os.cpu_count()} cores (the load generator shares them)"
+        f"{machine_facts()}; uvicorn workers on one port, PostgreSQL + Redis; resident "
+        f"#{user.pk} ({entries} ledger entries); {args.clients} keep-alive clients, "
+        f"{seconds:.0f} s each in {args.rounds} turns (the load generator shares the cores)"
     )
     rates: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,8 @@ socket). The data set is made by set-based SQL, in time order as a live table wo
 (entries of one resident scattered across the heap; the heavy residents' entries end a month
 ago, so their newest page is not among the table's newest rows), on its own database
 `<DATABASE_URL's name>_bench_reads`, dropped afterwards unless --keep; --reuse measures an
-existing one again (after a migration, say: the same rows before and after an index).
+existing one again (after a migration, say: the same rows before and after an index), or
+makes it when there is none (bench/harness.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness import machine_facts, migrate, percentile, scratch_database  # noqa: E402
+
 TARGET_P95_MS = 20.0
 ENDPOINTS = ("/api/v1/me", "/api/v1/ledger", "/api/v1/claims", "/api/v1/behaviours")
 
@@ -41,52 +46,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=200, help="requests per row (default 200)")
     p.add_argument("--quick", action="store_true", help="10k residents, 2 heavy, 100 requests")
     p.add_argument("--keep", action="store_true", help="keep the bench database")
-    p.add_argument("--reuse", action="store_true", help="measure an existing bench database")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the bench database of an earlier run (made if missing), keep it",
+    )
     p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the list queries")
     args = p.parse_args()
     if args.quick:
         args.residents, args.heavy, args.requests = 10_000, 2, 100
     return args
-
-
-def setup_database(args) -> tuple[str, callable]:
-    import environ
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgis://", "postgres://", "postgresql://")):
-        sys.exit("bench/reads.py measures PostgreSQL: set DATABASE_URL=postgis://...")
-    cfg = environ.Env.db_url_config(url)
-    name = f"{cfg['NAME']}_bench_reads"
-    server = dict(
-        host=cfg["HOST"] or None,
-        port=cfg["PORT"] or None,
-        user=cfg["USER"],
-        password=cfg["PASSWORD"],
-        dbname=cfg["NAME"],
-        autocommit=True,
-    )
-    with psycopg.connect(**server) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if args.reuse and not exists:
-            sys.exit(f"--reuse: no database {name}")
-        if not args.reuse:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {name}")
-    scheme, rest = url.split("://", 1)
-    os.environ["DATABASE_URL"] = f"{scheme}://{rest.rsplit('/', 1)[0]}/{name}"
-
-    def cleanup():
-        from django.db import connections
-
-        connections.close_all()
-        if args.keep or args.reuse:
-            print(f"kept database {name}")
-            return
-        with psycopg.connect(**server) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-    return f"PostgreSQL {name} on {cfg['HOST']}:{cfg['PORT']}", cleanup
 
 
 # A credited self-declaration's receipt, the size of a real one (~1.7 KB): the list
@@ -255,11 +224,6 @@ def seed(args) -> None:
     print(f"  VACUUM ANALYZE in {time.perf_counter() - t:.1f} s")
 
 
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def explain(light, heavy) -> None:
     """The plans of the list queries for a heavy resident, as the views run them."""
     from datetime import timedelta
@@ -344,26 +308,31 @@ def measure(args) -> list[tuple]:
                     sql_times.append(in_sql[0] * 1e3)
                     assert response.status_code == 200
             rows.append(
-                (path, label, pct(times, 0.5), pct(times, 0.95), len(statements), sql_times)
+                (
+                    path,
+                    label,
+                    percentile(times, 50),
+                    percentile(times, 95),
+                    len(statements),
+                    sql_times,
+                )
             )
     return rows
 
 
 def main() -> None:
     args = parse_args()
-    where, cleanup = setup_database(args)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
+    with scratch_database(suffix="bench_reads", keep=args.keep, reuse=args.reuse) as scratch:
+        import django
 
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
+        django.setup()
+        from django.db import connection
 
-    try:
         started = time.perf_counter()
-        print(f"database: {where}")
-        call_command("migrate", verbosity=0)
-        if not args.reuse:
+        print(f"database: {scratch.name} ({'new' if scratch.fresh else 'reused'})")
+        migrate()
+        if scratch.fresh:
             print(
                 f"seeding {args.residents:,} residents ({args.heavy} with "
                 f"{args.heavy_entries:,} entries, the rest {args.light_entries}):"
@@ -381,8 +350,8 @@ def main() -> None:
         )
         rows = measure(args)
         print(
-            f"\n{args.requests} requests per row, one client, Django test client in-process "
-            f"(JWT auth, no HTTP server); target p95 < {TARGET_P95_MS:.0f} ms"
+            f"\n{machine_facts()}; {args.requests} requests per row, one client, Django test "
+            f"client in-process (JWT auth, no HTTP server); target p95 < {TARGET_P95_MS:.0f} ms"
         )
         print(
             f"  {'endpoint':<22}{'who':<7}{'p50 ms':>8}{'p95 ms':>8}{'SQL':>5}"
@@ -392,12 +361,10 @@ def main() -> None:
             verdict = "ok" if p95 < TARGET_P95_MS else "MISSED"
             print(
                 f"  {path:<22}{label:<7}{p50:8.1f}{p95:8.1f}{queries:5d}"
-                f"{pct(sql_times, 0.5):12.2f}{pct(sql_times, 0.95):9.2f}  {verdict}"
+                f"{percentile(sql_times, 50):12.2f}{percentile(sql_times, 95):9.2f}  {verdict}"
             )
         print("  (SQL: statements per request, and the time spent in them)")
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
-    finally:
-        cleanup()
 
 
 if __name__ == "__main__":
