@@ -120,8 +120,11 @@ def claims_credit_feed_many(
     codes = sorted({item.behaviour_code for item in items})
     behaviours = {b.code: b for b in Behaviour.objects.filter(code__in=codes, is_active=True)}
 
-    # What claim_submit refuses or routes elsewhere before any rule: left to it.
-    left: set[int] = set()  # users whose remaining items go one at a time
+    # What claim_submit refuses or routes elsewhere before any rule: left to it. By resident,
+    # the index of their first item left: that item and their later ones go one at a time;
+    # their earlier ones are still decided here (an index, not a set of residents: a later
+    # item left must not take back the earlier ones).
+    left: dict[int, int] = {}
     candidates: list[tuple[int, FeedClaim, Behaviour, Decimal]] = []
     for index, item in enumerate(items):
         behaviour = behaviours.get(item.behaviour_code)
@@ -136,12 +139,12 @@ def claims_credit_feed_many(
             or timezone.is_naive(item.occurred_at)
             or window_problem(behaviour=behaviour, occurred_at=item.occurred_at, reference=now)
         ):
-            left.add(item.user.pk)
+            left.setdefault(item.user.pk, index)
             continue
         try:
             q = parsed_quantity(value=item.quantity, behaviour=behaviour)
         except DomainError:
-            left.add(item.user.pk)
+            left.setdefault(item.user.pk, index)
             continue
         candidates.append((index, item, behaviour, q))
     if not candidates:
@@ -222,7 +225,8 @@ def claims_credit_feed_many(
             continue
         user = locked.get(item.user.pk)
         decision = None
-        if item.user.pk not in left and user is not None and user.is_active and not user.erased_at:
+        before_left = index < left.get(item.user.pk, len(items))
+        if before_left and user is not None and user.is_active and not user.erased_at:
             decision = _decide(
                 item=item,
                 user=user,
@@ -240,7 +244,8 @@ def claims_credit_feed_many(
                 now=now,
             )
         if decision is None:
-            left.add(item.user.pk)
+            # Candidates come in index order: this one is before any the first loop left.
+            left[item.user.pk] = min(index, left.get(item.user.pk, index))
             continue
         decided.append((index, decision))
     if not decided:
