@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,7 +21,7 @@ from carbon.adapters.transit.models import (
 )
 from carbon.adapters.transit.network import Network, network
 from carbon.models import Behaviour, EmissionFactor
-from carbon.services.rows_bulk import rows_insert
+from carbon.services.rows_bulk import rows_insert, rows_set_by_id
 
 log = logging.getLogger(__name__)
 
@@ -60,50 +59,6 @@ class _Units:
             if f.valid_from <= when and (f.valid_to is None or f.valid_to > when):
                 return f.unit
         return self._default.get(code, "km")
-
-
-def _set_by_id(model, field_name: str, values: dict[int, Any], **fixed: Any) -> int:
-    """UPDATE one column of many rows by id to each row's own value (and `fixed` columns to
-    one value) in one statement, without building an ORM expression per row (most of a
-    batch's CPU). PostgreSQL joins the rows to two arrays (ids, values); elsewhere a CASE on
-    the id, as bulk_update writes it (portable, but every row scans the CASE: quadratic in
-    the batch, which PostgreSQL's join is not)."""
-    if not values:
-        return 0
-    ids = sorted(values)
-    field = model._meta.get_field(field_name)
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    col = quote(field.column)
-    prepared = [field.get_db_prep_value(values[pk], connection) for pk in ids]
-    fixed_sets: list[str] = []
-    fixed_params: list[Any] = []
-    for name, value in fixed.items():
-        other = model._meta.get_field(name)
-        fixed_sets.append(f"{quote(other.column)} = %s")
-        fixed_params.append(other.get_db_prep_value(value, connection))
-    if connection.vendor == "postgresql":
-        id_type = model._meta.pk.rel_db_type(connection)
-        sets = [f"{col} = v.value", *fixed_sets]
-        sql = (
-            f"UPDATE {table} SET {', '.join(sets)} "
-            f"FROM unnest(%s::{id_type}[], %s::{field.db_type(connection)}[]) AS v(id, value) "
-            f"WHERE {table}.{quote('id')} = v.id"
-        )
-        params = [*fixed_params, ids, prepared]
-    else:
-        sets = [f"{col} = CASE {quote('id')} {' '.join('WHEN %s THEN %s' for _ in ids)} END"]
-        params = [x for pair in zip(ids, prepared, strict=True) for x in pair]
-        sets += fixed_sets
-        params += fixed_params
-        sql = (
-            f"UPDATE {table} SET {', '.join(sets)} "
-            f"WHERE {quote('id')} IN ({', '.join('%s' for _ in ids)})"
-        )
-        params += ids
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def _lock_cards(card_hashes: Sequence[str]) -> None:
@@ -365,6 +320,10 @@ def transit_pair(
                 )
             assigned = [tap for n in new for tap in n.taps] + [tap for _, tap in attach]
             for start in range(0, len(assigned), 1000):
-                _set_by_id(Tap, "trip", {t.pk: t.trip_id for t in assigned[start : start + 1000]})
+                rows_set_by_id(
+                    model=Tap,
+                    field="trip",
+                    values={t.pk: t.trip_id for t in assigned[start : start + 1000]},
+                )
             created += len(new)
     return created

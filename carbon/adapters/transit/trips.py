@@ -24,7 +24,6 @@ from carbon.adapters.transit.pairing import (
     BEHAVIOUR_FOR_MODE,
     MAX_TRIP_DURATION,
     PAIRING_GRACE,
-    _set_by_id,
     _Units,
     _with_boarded_line,
     transit_pair,
@@ -33,6 +32,7 @@ from carbon.errors import DomainError
 from carbon.models import Behaviour, Claim, User
 from carbon.services.claims import claim_submit_from_feed
 from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
+from carbon.services.rows_bulk import rows_set_by_id
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,11 @@ def _credit_in_bulk(
                 for trip, claim in zip(usual, claims, strict=True)
                 if claim is not None
             }
-            _set_by_id(
-                Trip,
-                "claim",
-                {trip_id: claim.pk for trip_id, claim in done.items()},
-                status=TripStatus.CLAIMED,
+            rows_set_by_id(
+                model=Trip,
+                field="claim",
+                values={trip_id: claim.pk for trip_id, claim in done.items()},
+                fixed={"status": TripStatus.CLAIMED},
             )
     except IntegrityError:
         # A concurrent run claimed one of these trips first: nothing was written here, and
