@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from carbon.adapters.transit import trips as transit_trips
 from carbon.adapters.transit.cards import transit_card_link
 from carbon.adapters.transit.models import Trip, TripStatus
-from carbon.adapters.transit.pairing import _with_boarded_line
+from carbon.adapters.transit.pairing import trips_with_boarded_line
 from carbon.models import Account, AccountKind, Behaviour, Claim, ClaimStatus, Lot, Transfer
 from carbon.services.catalogue import emission_factor_publish
 from carbon.services.claims import claim_submit, claim_submit_from_feed
@@ -338,7 +338,7 @@ def test_a_claim_already_made_leaves_only_itself_to_the_per_claim_path(
         link=transit_card_link(user=user, card_number=number, consent=True).card
     )
     trips = list(
-        _with_boarded_line(Trip.objects.filter(card_hash=card.card_hash))
+        trips_with_boarded_line(Trip.objects.filter(card_hash=card.card_hash))
         .select_related("partner")
         .order_by("started_at")
     )

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from carbon.adapters.transit.models import (
@@ -37,7 +37,7 @@ MAX_TRIP_DURATION = timedelta(hours=4)
 PAIRING_GRACE = timedelta(minutes=15)
 
 
-class _Units:
+class ModeUnits:
     """The unit each mode is priced in at a given time, from the city-wide factor in force."""
 
     def __init__(self) -> None:
@@ -100,7 +100,7 @@ def _lonely_is_due(tap: Tap, now: datetime) -> bool:
 
 
 def _pair_card(
-    taps: list[Tap], existing: list[Trip], net: Network, units: _Units, now: datetime
+    taps: list[Tap], existing: list[Trip], net: Network, units: ModeUnits, now: datetime
 ) -> tuple[list[_NewTrip], list[tuple[Trip, Tap]]]:
     """Decide one card's unassigned taps, in time order. Returns the new trips, and exits to
     attach to trips that already exist (a bus exit after a boarding priced per trip).
@@ -253,8 +253,9 @@ def _trip_for(
     return trip
 
 
-def _with_boarded_line(trips):
-    """Trips annotated with the line their first tap was on (bus trips: the route ridden)."""
+def trips_with_boarded_line(trips: QuerySet[Trip]) -> QuerySet[Trip]:
+    """Trips annotated with the line their first tap was on (bus trips: the route ridden):
+    pairing reads it for a card's recent trips, crediting for the trips it prices."""
     first_tap = Tap.objects.filter(trip=OuterRef("pk")).order_by("tapped_at", "id")
     return trips.annotate(boarded_line_id=Subquery(first_tap.values("line_id")[:1]))
 
@@ -264,7 +265,7 @@ def transit_pair(
     card_hashes: Iterable[str],
     now: datetime | None = None,
     net: Network | None = None,
-    units: _Units | None = None,
+    units: ModeUnits | None = None,
 ) -> int:
     """Pair the unassigned taps of these cards into trips. Safe to run again: a tap already
     in a trip is never looked at, and a tap waiting for its other half stays unassigned.
@@ -274,7 +275,7 @@ def transit_pair(
     if not hashes:
         return 0
     net = net or network()
-    units = units or _Units()
+    units = units or ModeUnits()
     created = 0
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
@@ -298,7 +299,7 @@ def transit_pair(
                 started_at__gte=since - MAX_TRIP_DURATION,
                 started_at__lte=until,
             )
-            for trip in _with_boarded_line(nearby).order_by("started_at", "id"):
+            for trip in trips_with_boarded_line(nearby).order_by("started_at", "id"):
                 existing[trip.card_hash].append(trip)
             new: list[_NewTrip] = []
             attach: list[tuple[Trip, Tap]] = []

@@ -24,9 +24,9 @@ from carbon.adapters.transit.pairing import (
     BEHAVIOUR_FOR_MODE,
     MAX_TRIP_DURATION,
     PAIRING_GRACE,
-    _Units,
-    _with_boarded_line,
+    ModeUnits,
     transit_pair,
+    trips_with_boarded_line,
 )
 from carbon.errors import DomainError
 from carbon.models import Behaviour, Claim, User
@@ -143,7 +143,7 @@ def _credit_in_bulk(
 
 
 def transit_trips_credit(
-    *, card_hashes: Iterable[str], now: datetime | None = None, units: _Units | None = None
+    *, card_hashes: Iterable[str], now: datetime | None = None, units: ModeUnits | None = None
 ) -> TripOutcome:
     """Turn the unclaimed trips of these cards into claims when the card is linked.
 
@@ -172,10 +172,10 @@ def transit_trips_credit(
         outcome.awaiting_link = pending.count()
         return outcome
     outcome.awaiting_link = pending.exclude(card_hash__in=list(owners)).count()
-    units = units or _Units()
+    units = units or ModeUnits()
     net = network(fresh=False)
     trips = list(
-        _with_boarded_line(pending.filter(card_hash__in=list(owners)))
+        trips_with_boarded_line(pending.filter(card_hash__in=list(owners)))
         .select_related("partner")
         .order_by("started_at", "id")
     )
@@ -257,7 +257,7 @@ def transit_cards_settle(
     if not hashes:
         return TripOutcome()
     # The factors in force read once for both steps (the units each mode is priced in).
-    units = _Units()
+    units = ModeUnits()
     created = transit_pair(card_hashes=hashes, now=now, net=net, units=units)
     outcome = transit_trips_credit(card_hashes=hashes, now=now, units=units)
     outcome.created = created
