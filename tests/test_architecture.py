@@ -1,9 +1,10 @@
 """The dependency rule of ARCHITECTURE.md is enforced, not only written down: the import
 contracts in pyproject.toml hold for the tree as it is, and they break (naming the chain)
-when someone adds a forbidden import."""
+when someone adds a forbidden import. And no module imports another module's private names."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -86,3 +87,31 @@ def test_a_forbidden_import_breaks_its_contract(tree_copy, module, line, contrac
     broken = result.stdout.split("Broken contracts", 1)[-1]
     assert contract in " ".join(broken.split()), result.stdout
     assert module.replace("/", ".").removesuffix(".py") in broken, result.stdout
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from <project module> import _name` in one file: a private name of another module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+            continue
+        if node.module.split(".")[0] not in PACKAGES:
+            continue
+        found += [
+            f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}"
+            for alias in node.names
+            if alias.name.startswith("_") and not alias.name.startswith("__")
+        ]
+    return found
+
+
+def test_no_module_imports_another_module_s_private_names():
+    """A name shared between modules is public (or copied, in a migration, which must not
+    follow later changes of the code): a private one may change without warning."""
+    found = [
+        hit
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        for hit in _private_imports(path)
+    ]
+    assert found == []

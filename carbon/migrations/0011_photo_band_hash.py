@@ -5,11 +5,18 @@
 from django.db import migrations, models
 
 
+def _signed(phash: int) -> int:
+    """A 64-bit hash as PostgreSQL's (signed) bigint holds it: the column's representation
+    when this migration was written, kept here as it was (a migration does not follow later
+    changes of the app's code)."""
+    return phash - (1 << 64) if phash >= 1 << 63 else phash
+
+
 def recut_bands(apps, schema_editor):
     """Every photo's bands again, in the cut the current code and settings use (what
     carbon.adapters.photo.duplicates.photo_hash_bands_rebuild does, on the historical
     models)."""
-    from carbon.adapters.photo.duplicates import _signed, hash_bands
+    from carbon.adapters.photo.duplicates import hash_bands
 
     ClaimPhoto = apps.get_model("carbon", "ClaimPhoto")
     PhotoHashBand = apps.get_model("carbon", "PhotoHashBand")

@@ -4,7 +4,8 @@ writes one claim at a time.
 
 One statement per rule input for the whole batch (the residents' locks, claims already
 made under the same keys, consents, same-act candidates, daily sums by resident, behaviour
-and local day, factors), then bulk writes: the claims, and the awards through
+and local day; the behaviours and their factors come from the cached catalogue, one version
+for the batch, as claim_submit takes one for each claim), then bulk writes: the claims, and the awards through
 ledger_bulk.ledger_award_many. What the bulk path does not decide is left to the caller's
 per-claim path, unchanged: a refusal or hold of any kind (no consent, a cap reached, below
 one gram, no factor, a closed account, a verdict other than verified), a monthly cap, a
@@ -26,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -36,9 +37,14 @@ from carbon.models import (
     Claim,
     ClaimStatus,
     Consent,
-    EmissionFactor,
     Partner,
     User,
+)
+from carbon.services.catalogue import (
+    CatalogueSnapshot,
+    behaviour_active,
+    catalogue_snapshot,
+    factor_for_claim,
 )
 from carbon.services.claims import claim_receipt, claim_request_hash, parsed_quantity
 from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
@@ -88,22 +94,6 @@ def _local_day(when: datetime) -> date:
     return timezone.localtime(when).date()
 
 
-def _factor_for(
-    factors: list[EmissionFactor], *, when: datetime, district_id: int | None
-) -> EmissionFactor | None:
-    """EmissionFactor.objects.for_claim over rows read once: the district's own factor in
-    force when it has one, else the city-wide one; the highest version wins."""
-    in_force = [
-        f for f in factors if f.valid_from <= when and (f.valid_to is None or f.valid_to > when)
-    ]
-    if district_id is not None:
-        local = [f for f in in_force if f.district_id == district_id]
-        if local:
-            return max(local, key=lambda f: f.version)
-    city = [f for f in in_force if f.district_id is None]
-    return max(city, key=lambda f: f.version) if city else None
-
-
 def claims_credit_feed_many(
     *, items: Sequence[FeedClaim], evidence_type: str, now: datetime
 ) -> list[Claim | None]:
@@ -117,11 +107,20 @@ def claims_credit_feed_many(
     if not items or verifier is None or verifier.accepts_from_resident:
         return results
     tier = verifier.tier
-    codes = sorted({item.behaviour_code for item in items})
-    behaviours = {b.code: b for b in Behaviour.objects.filter(code__in=codes, is_active=True)}
+    # One catalogue version for the whole batch (the behaviours and their factors), as
+    # claim_submit takes one for each claim: the cached snapshot, no statement once loaded.
+    catalogue = catalogue_snapshot()
+    behaviours = {
+        code: behaviour
+        for code in {item.behaviour_code for item in items}
+        if (behaviour := behaviour_active(code=code, catalogue=catalogue)) is not None
+    }
 
-    # What claim_submit refuses or routes elsewhere before any rule: left to it.
-    left: set[int] = set()  # users whose remaining items go one at a time
+    # What claim_submit refuses or routes elsewhere before any rule: left to it. By resident,
+    # the index of their first item left: that item and their later ones go one at a time;
+    # their earlier ones are still decided here (an index, not a set of residents: a later
+    # item left must not take back the earlier ones).
+    left: dict[int, int] = {}
     candidates: list[tuple[int, FeedClaim, Behaviour, Decimal]] = []
     for index, item in enumerate(items):
         behaviour = behaviours.get(item.behaviour_code)
@@ -136,12 +135,12 @@ def claims_credit_feed_many(
             or timezone.is_naive(item.occurred_at)
             or window_problem(behaviour=behaviour, occurred_at=item.occurred_at, reference=now)
         ):
-            left.add(item.user.pk)
+            left.setdefault(item.user.pk, index)
             continue
         try:
             q = parsed_quantity(value=item.quantity, behaviour=behaviour)
         except DomainError:
-            left.add(item.user.pk)
+            left.setdefault(item.user.pk, index)
             continue
         candidates.append((index, item, behaviour, q))
     if not candidates:
@@ -204,12 +203,6 @@ def claims_credit_feed_many(
             .order_by()
         ):
             used[(row["user_id"], row["behaviour_id"], row["day"])] = row["s"] or 0
-    districts = sorted({u.district_id for u in locked.values() if u.district_id is not None})
-    factors: dict[int, list[EmissionFactor]] = defaultdict(list)
-    for f in EmissionFactor.objects.filter(behaviour_id__in=behaviour_ids).filter(
-        Q(district__isnull=True) | Q(district_id__in=districts)
-    ):
-        factors[f.behaviour_id].append(f)
 
     weight_bp = settings.CARBON_TIER_WEIGHTS_BP.get(tier, 0)
     decided: list[tuple[int, _Decided]] = []
@@ -222,7 +215,8 @@ def claims_credit_feed_many(
             continue
         user = locked.get(item.user.pk)
         decision = None
-        if item.user.pk not in left and user is not None and user.is_active and not user.erased_at:
+        before_left = index < left.get(item.user.pk, len(items))
+        if before_left and user is not None and user.is_active and not user.erased_at:
             decision = _decide(
                 item=item,
                 user=user,
@@ -235,12 +229,13 @@ def claims_credit_feed_many(
                 same_act=same_act.get((user.pk, behaviour.pk), []),
                 window=window,
                 used=used,
-                factors=factors.get(behaviour.pk, []),
+                catalogue=catalogue,
                 weight_bp=weight_bp,
                 now=now,
             )
         if decision is None:
-            left.add(item.user.pk)
+            # Candidates come in index order: this one is before any the first loop left.
+            left[item.user.pk] = min(index, left.get(item.user.pk, index))
             continue
         decided.append((index, decision))
     if not decided:
@@ -308,7 +303,7 @@ def _decide(
     same_act: list[datetime],
     window: timedelta,
     used: dict[tuple[int, int, date], int],
-    factors: list[EmissionFactor],
+    catalogue: CatalogueSnapshot,
     weight_bp: int,
     now: datetime,
 ) -> _Decided | None:
@@ -354,7 +349,12 @@ def _decide(
     )
     if verdict.outcome != "verified":
         return None
-    factor = _factor_for(factors, when=item.occurred_at, district_id=user.district_id)
+    factor = factor_for_claim(
+        behaviour=behaviour,
+        when=item.occurred_at,
+        district_id=user.district_id,
+        catalogue=catalogue,
+    )
     quantity = quantity_step(behaviour=behaviour, quantity=q)
     factored = factor_step(factor=factor, quantity=q)
     if quantity.status or factored.status:

@@ -9,7 +9,7 @@ from datetime import date
 
 from PIL import Image, ImageDraw
 
-from rewards.vouchers.certificate import _font
+from rewards.vouchers.certificate import certificate_font
 
 SIZE = (1200, 800)
 _GREEN = (34, 110, 60)
@@ -24,7 +24,7 @@ def retirement_certificate_render(
     draw.rectangle((24, 24, width - 24, height - 24), outline=_GREEN, width=6)
 
     def centred(y: int, text: str, size: int, fill=(40, 40, 40)) -> None:
-        font = _font(size)
+        font = certificate_font(size)
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
         draw.text(((width - (right - left)) / 2, y), text, font=font, fill=fill)
 

@@ -28,8 +28,10 @@ def certificate_font_path() -> str | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    # Loading the CJK collection takes tens of milliseconds: once per size and process.
+def certificate_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The certificates' font at `size` (CJK when the machine has one): this one's and the
+    pool's retirement certificate. Loading the CJK collection takes tens of milliseconds:
+    once per size and process."""
     path = certificate_font_path()
     if path is None:
         return ImageFont.load_default(size=size)
@@ -44,7 +46,7 @@ def certificate_render(*, name: str, grams: int, project: str, on: date) -> byte
     draw.rectangle((24, 24, width - 24, height - 24), outline=_GREEN, width=6)
 
     def centred(y: int, text: str, size: int, fill=(40, 40, 40)) -> None:
-        font = _font(size)
+        font = certificate_font(size)
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
         draw.text(((width - (right - left)) / 2, y), text, font=font, fill=fill)
 

@@ -312,9 +312,10 @@ def test_a_batch_stored_in_bulk_equals_the_per_event_path(
     assert issued == one_by_one[3] > 0
     # The set-based path credited the usual events: the earlier batch's two, plain's five,
     # capped's first three (the third cut by the daily cap), the first of the repeated ids,
-    # the walk before the one the resident declared. The rest one at a time: a resident
-    # with an event left (refused, capped, without consent, a monthly cap, the same act, a
-    # repeated id) has all its events decided one at a time.
+    # the walk before the one the resident declared, the ride before the refused stairs.
+    # The rest one at a time: once a resident has an event left (refused, capped, without
+    # consent, a monthly cap, the same act, a repeated id), it and their later events are
+    # decided one at a time; their earlier ones are not taken back.
     assert sorted(_strip(c.partner_event.event_id, "b") for c in credited_in_bulk) == [
         "cap-1",
         "cap-2",
@@ -325,6 +326,7 @@ def test_a_batch_stored_in_bulk_equals_the_per_event_path(
         "plain-3",
         "plain-4",
         "plain-5",
+        "ref-0",
         "rep-same",
         "ride-1",
         "walk-1",
@@ -375,6 +377,58 @@ def test_a_batch_stored_in_bulk_equals_the_per_event_path(
     # The retry: every event it carries is stored already, credited once.
     assert {row["status"] for row in retry["rows"]} == {"duplicate", "error"}
     assert sum(row["status"] == "accepted" for row in retry["rows"]) == 0
+    ledger_is_consistent()
+
+
+def test_an_event_left_to_the_per_event_path_leaves_the_resident_s_earlier_ones_in_bulk(
+    platform, settings, monkeypatch, ledger_is_consistent
+):
+    """A resident's recycling event, after two usual rides, is left to the per-event path
+    before any rule (recycling has a monthly cap: no month's sum is read for the batch). The
+    rides before it are still credited in bulk, as the per-event path credits them; the ride
+    after it goes one at a time, after the recycling."""
+    credited_in_bulk: list[Claim] = []
+
+    def spy(**kw):
+        claims = claims_credit_feed_many(**kw)
+        credited_in_bulk.extend(c for c in claims if c is not None)
+        return claims
+
+    monkeypatch.setattr(event_matching, "claims_credit_feed_many", spy)
+
+    def run(p: str, *, in_bulk: bool) -> tuple[dict, dict, int]:
+        settings.CARBON_FEED_BULK_CREDIT = in_bulk
+        people = {role: _linked(platform.partner, f"{p}-{role}") for role in ("resident", "other")}
+        batch = [
+            ride(f"{p}-r1", f"{p}-resident", when=_day(3, 9)),
+            ride(f"{p}-o1", f"{p}-other", when=_day(3, 9)),
+            ride(f"{p}-r2", f"{p}-resident", when=_day(2, 9)),
+            _recycle(f"{p}-rec", f"{p}-resident", _day(2, 12)),
+            ride(f"{p}-r3", f"{p}-resident", when=_day(1, 9)),
+        ]
+        issued_before = _issued()
+        answer = _push(platform, batch, None)
+        return _strip(answer, p), _snapshot(platform, people, p), _issued() - issued_before
+
+    one_by_one = run("a", in_bulk=False)
+    assert credited_in_bulk == []
+    bulk = run("b", in_bulk=True)
+
+    assert bulk == one_by_one
+    answer, snapshot, issued = bulk
+    assert [(row["event_id"], row.get("claim_status")) for row in answer["rows"]] == [
+        ("r1", "credited"),
+        ("o1", "credited"),
+        ("r2", "credited"),
+        ("rec", "credited"),
+        ("r3", "credited"),
+    ]
+    assert issued > 0
+    assert sorted(_strip(c.partner_event.event_id, "b") for c in credited_in_bulk) == [
+        "o1",
+        "r1",
+        "r2",
+    ]
     ledger_is_consistent()
 
 

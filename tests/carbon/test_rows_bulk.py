@@ -1,6 +1,7 @@
 """rows_bulk.rows_insert (COPY on PostgreSQL) writes the rows bulk_create writes: the same
 columns and values, keys set on the objects, a constraint refused as IntegrityError with
-nothing written."""
+nothing written. rows_bulk.rows_set_by_id (UPDATE ... FROM unnest on PostgreSQL, a CASE
+elsewhere) writes the rows bulk_update writes."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from carbon.models import (
     TransferFlag,
 )
 from carbon.services.ledger import system_account
-from carbon.services.rows_bulk import rows_insert, rows_number
+from carbon.services.rows_bulk import rows_insert, rows_number, rows_set_by_id
 from tests.carbon.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +223,56 @@ def test_copy_is_counted_as_a_statement(transit, operator):
     expected = 2 if connection.vendor == "postgresql" else 1
     assert len(ctx.captured_queries) == expected, ctx.captured_queries
     assert Trip.objects.filter(pk__in=[t.pk for t in trips]).count() == 3
+
+
+def test_rows_set_by_id_writes_the_rows_bulk_update_writes(transit, operator):
+    """Both databases: a UUID foreign key (a trip's claim) with a column fixed for every row
+    (the status), an integer one (a tap's trip) set to rows and to NULL; a row not named is
+    left alone."""
+    trips, taps, transfers, lots, claims = _world(operator, "4")
+    Trip.objects.bulk_create(trips)
+    for t in taps:
+        t.trip = trips[2]
+    Tap.objects.bulk_create(taps)
+    Transfer.objects.bulk_create(transfers)
+    Lot.objects.bulk_create(lots)
+    Claim.objects.bulk_create(claims)
+    trip_ids, tap_ids = [t.pk for t in trips], [t.pk for t in taps]
+    claim_of = {trips[0].pk: claims[1].pk, trips[1].pk: claims[0].pk}
+    trip_of = {taps[0].pk: trips[1].pk, taps[1].pk: trips[0].pk, taps[2].pk: None}
+
+    def stored() -> list:
+        return [
+            [model_to_dict(t) for t in Trip.objects.filter(pk__in=trip_ids).order_by("pk")],
+            [model_to_dict(t) for t in Tap.objects.filter(pk__in=tap_ids).order_by("pk")],
+        ]
+
+    before = stored()
+    try:
+        with transaction.atomic():
+            changed = list(Trip.objects.filter(pk__in=claim_of))
+            for trip in changed:
+                trip.claim_id, trip.status = claim_of[trip.pk], TripStatus.CLAIMED
+            Trip.objects.bulk_update(changed, ["claim", "status"])
+            moved = list(Tap.objects.filter(pk__in=trip_of))
+            for t in moved:
+                t.trip_id = trip_of[t.pk]
+            Tap.objects.bulk_update(moved, ["trip"])
+            expected = stored()
+            raise _Undo
+    except _Undo:
+        pass
+    assert stored() == before != expected
+
+    assert (
+        rows_set_by_id(
+            model=Trip, field="claim", values=claim_of, fixed={"status": TripStatus.CLAIMED}
+        )
+        == 2
+    )
+    assert rows_set_by_id(model=Tap, field="trip", values=trip_of) == 3
+    assert rows_set_by_id(model=Tap, field="trip", values={}) == 0
+    assert stored() == expected
+    assert Trip.objects.get(pk=trips[0].pk).claim_id == claims[1].pk
+    assert Trip.objects.get(pk=trips[2].pk).status == TripStatus.AWAITING_LINK
+    assert Tap.objects.get(pk=taps[2].pk).trip_id is None

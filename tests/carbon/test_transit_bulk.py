@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from carbon.adapters.transit import trips as transit_trips
 from carbon.adapters.transit.cards import transit_card_link
 from carbon.adapters.transit.models import Trip, TripStatus
-from carbon.adapters.transit.pairing import _with_boarded_line
+from carbon.adapters.transit.pairing import trips_with_boarded_line
 from carbon.models import Account, AccountKind, Behaviour, Claim, ClaimStatus, Lot, Transfer
 from carbon.services.catalogue import emission_factor_publish
 from carbon.services.claims import claim_submit, claim_submit_from_feed
@@ -231,6 +231,72 @@ def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
     ledger_is_consistent()
 
 
+def test_a_trip_left_to_the_per_trip_path_leaves_the_card_s_earlier_trips_in_bulk(
+    transit, operator, settings, monkeypatch, ledger_is_consistent
+):
+    """A card's bus trip, later than two usual metro rides, is left to the per-trip path
+    before any rule (the bus has a monthly cap: no month's sum is read for the batch). The
+    rides before it are still credited in bulk, as the per-trip path credits them; the
+    ride after it goes one at a time, after the bus."""
+    settings.CARBON_SELF_REVIEW_SAMPLE_BP = 0
+    bus = Behaviour.objects.get(code="bus")
+    bus.monthly_cap_g = 100_000
+    bus.save(update_fields=["monthly_cap_g"])  # through the ORM: the catalogue cache hears it
+    credited_in_bulk: list[Claim] = []
+
+    def spy(**kw):
+        claims = claims_credit_feed_many(**kw)
+        credited_in_bulk.extend(c for c in claims if c is not None)
+        return claims
+
+    monkeypatch.setattr(transit_trips, "claims_credit_feed_many", spy)
+
+    def run(prefix: str, *, in_bulk: bool) -> tuple[dict, dict, int]:
+        settings.CARBON_FEED_BULK_CREDIT = in_bulk
+        number, other = f"6227 {prefix}000 3333 3333", f"6227 {prefix}001 3333 3333"
+        people = {"resident": UserFactory(), "other": UserFactory()}
+        linked(people["resident"], number)
+        linked(people["other"], other)
+        taps = (
+            _metro(number, _day(2, 9))
+            + _metro(other, _day(2, 10))
+            + _metro(number, _day(1, 9))
+            + _bus(number, _day(1, 12))
+            + _metro(number, _day(1, 15))
+        )
+        taps.sort(key=lambda row: row["at"])
+        issued_before = _issued()
+        body = pushed(operator, taps)
+        for row in body["rows"]:
+            del row["record_id"]
+        people_of_run[:] = people.values()
+        return body, _snapshot(people), _issued() - issued_before
+
+    people_of_run: list = []
+    one_by_one = run("8", in_bulk=False)
+    assert credited_in_bulk == []
+    bulk = run("9", in_bulk=True)
+
+    assert bulk == one_by_one
+    assert bulk[2] == 4 * 381 + 150 > 0
+    resident = bulk[1]["resident"]["claims"]
+    assert [(c["status"], c["credited_g"]) for c in resident] == [
+        (ClaimStatus.CREDITED, 381),
+        (ClaimStatus.CREDITED, 381),
+        (ClaimStatus.CREDITED, 150),
+        (ClaimStatus.CREDITED, 381),
+    ]
+    # In bulk: the resident's two rides before the bus, and the other card's ride.
+    assert sorted((c.user_id, c.occurred_at) for c in credited_in_bulk) == sorted(
+        (c.user_id, c.occurred_at)
+        for c in Claim.objects.filter(
+            user__in=people_of_run, behaviour__code="metro", occurred_at__lt=_day(1, 12)
+        )
+    )
+    assert len(credited_in_bulk) == 3
+    ledger_is_consistent()
+
+
 def test_the_bulk_path_credits_a_batch_in_statements_that_do_not_grow_with_it(
     transit, operator, settings, ledger_is_consistent
 ):
@@ -272,7 +338,7 @@ def test_a_claim_already_made_leaves_only_itself_to_the_per_claim_path(
         link=transit_card_link(user=user, card_number=number, consent=True).card
     )
     trips = list(
-        _with_boarded_line(Trip.objects.filter(card_hash=card.card_hash))
+        trips_with_boarded_line(Trip.objects.filter(card_hash=card.card_hash))
         .select_related("partner")
         .order_by("started_at")
     )

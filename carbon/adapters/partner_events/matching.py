@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus
 from carbon.models import Claim, Partner, User
 from carbon.services.claims import claim_submit_from_feed
 from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
 from carbon.services.partners import hmac_hex
+from carbon.services.rows_bulk import rows_set_by_id
 
 
 def external_ref_hash(*, partner: Partner, external_ref: str) -> str:
@@ -75,28 +74,10 @@ def events_claim_many(
         if claim is not None:
             event.claim, event.status = claim, PartnerEventStatus.CLAIMED
             credited[event.pk] = claim.pk
-    _claims_set(credited)
-    return claims
-
-
-def _claims_set(claim_ids: dict[int, Any]) -> None:
-    """Each event's claim, and the claimed status, in one UPDATE (a CASE on the id, as
-    bulk_update writes it, without an ORM expression per row). Portable SQL."""
-    if not claim_ids:
-        return
-    ids = sorted(claim_ids)
-    quote = connection.ops.quote_name
-    claim = PartnerEvent._meta.get_field("claim")
-    status = PartnerEvent._meta.get_field("status")
-    sql = (
-        f"UPDATE {quote(PartnerEvent._meta.db_table)} "
-        f"SET {quote(claim.column)} = CASE {quote('id')} "
-        f"{' '.join('WHEN %s THEN %s' for _ in ids)} END, {quote(status.column)} = %s "
-        f"WHERE {quote('id')} IN ({', '.join('%s' for _ in ids)})"
+    rows_set_by_id(
+        model=PartnerEvent,
+        field="claim",
+        values=credited,
+        fixed={"status": PartnerEventStatus.CLAIMED},
     )
-    params: list[Any] = []
-    for pk in ids:
-        params += [pk, claim.get_db_prep_value(claim_ids[pk], connection)]
-    params += [PartnerEventStatus.CLAIMED.value, *ids]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return claims

@@ -6,11 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from carbon.adapters.transit.models import (
@@ -22,7 +21,7 @@ from carbon.adapters.transit.models import (
 )
 from carbon.adapters.transit.network import Network, network
 from carbon.models import Behaviour, EmissionFactor
-from carbon.services.rows_bulk import rows_insert
+from carbon.services.rows_bulk import rows_insert, rows_set_by_id
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ MAX_TRIP_DURATION = timedelta(hours=4)
 PAIRING_GRACE = timedelta(minutes=15)
 
 
-class _Units:
+class ModeUnits:
     """The unit each mode is priced in at a given time, from the city-wide factor in force."""
 
     def __init__(self) -> None:
@@ -60,50 +59,6 @@ class _Units:
             if f.valid_from <= when and (f.valid_to is None or f.valid_to > when):
                 return f.unit
         return self._default.get(code, "km")
-
-
-def _set_by_id(model, field_name: str, values: dict[int, Any], **fixed: Any) -> int:
-    """UPDATE one column of many rows by id to each row's own value (and `fixed` columns to
-    one value) in one statement, without building an ORM expression per row (most of a
-    batch's CPU). PostgreSQL joins the rows to two arrays (ids, values); elsewhere a CASE on
-    the id, as bulk_update writes it (portable, but every row scans the CASE: quadratic in
-    the batch, which PostgreSQL's join is not)."""
-    if not values:
-        return 0
-    ids = sorted(values)
-    field = model._meta.get_field(field_name)
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    col = quote(field.column)
-    prepared = [field.get_db_prep_value(values[pk], connection) for pk in ids]
-    fixed_sets: list[str] = []
-    fixed_params: list[Any] = []
-    for name, value in fixed.items():
-        other = model._meta.get_field(name)
-        fixed_sets.append(f"{quote(other.column)} = %s")
-        fixed_params.append(other.get_db_prep_value(value, connection))
-    if connection.vendor == "postgresql":
-        id_type = model._meta.pk.rel_db_type(connection)
-        sets = [f"{col} = v.value", *fixed_sets]
-        sql = (
-            f"UPDATE {table} SET {', '.join(sets)} "
-            f"FROM unnest(%s::{id_type}[], %s::{field.db_type(connection)}[]) AS v(id, value) "
-            f"WHERE {table}.{quote('id')} = v.id"
-        )
-        params = [*fixed_params, ids, prepared]
-    else:
-        sets = [f"{col} = CASE {quote('id')} {' '.join('WHEN %s THEN %s' for _ in ids)} END"]
-        params = [x for pair in zip(ids, prepared, strict=True) for x in pair]
-        sets += fixed_sets
-        params += fixed_params
-        sql = (
-            f"UPDATE {table} SET {', '.join(sets)} "
-            f"WHERE {quote('id')} IN ({', '.join('%s' for _ in ids)})"
-        )
-        params += ids
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def _lock_cards(card_hashes: Sequence[str]) -> None:
@@ -145,7 +100,7 @@ def _lonely_is_due(tap: Tap, now: datetime) -> bool:
 
 
 def _pair_card(
-    taps: list[Tap], existing: list[Trip], net: Network, units: _Units, now: datetime
+    taps: list[Tap], existing: list[Trip], net: Network, units: ModeUnits, now: datetime
 ) -> tuple[list[_NewTrip], list[tuple[Trip, Tap]]]:
     """Decide one card's unassigned taps, in time order. Returns the new trips, and exits to
     attach to trips that already exist (a bus exit after a boarding priced per trip).
@@ -298,8 +253,9 @@ def _trip_for(
     return trip
 
 
-def _with_boarded_line(trips):
-    """Trips annotated with the line their first tap was on (bus trips: the route ridden)."""
+def trips_with_boarded_line(trips: QuerySet[Trip]) -> QuerySet[Trip]:
+    """Trips annotated with the line their first tap was on (bus trips: the route ridden):
+    pairing reads it for a card's recent trips, crediting for the trips it prices."""
     first_tap = Tap.objects.filter(trip=OuterRef("pk")).order_by("tapped_at", "id")
     return trips.annotate(boarded_line_id=Subquery(first_tap.values("line_id")[:1]))
 
@@ -309,7 +265,7 @@ def transit_pair(
     card_hashes: Iterable[str],
     now: datetime | None = None,
     net: Network | None = None,
-    units: _Units | None = None,
+    units: ModeUnits | None = None,
 ) -> int:
     """Pair the unassigned taps of these cards into trips. Safe to run again: a tap already
     in a trip is never looked at, and a tap waiting for its other half stays unassigned.
@@ -319,7 +275,7 @@ def transit_pair(
     if not hashes:
         return 0
     net = net or network()
-    units = units or _Units()
+    units = units or ModeUnits()
     created = 0
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
@@ -343,7 +299,7 @@ def transit_pair(
                 started_at__gte=since - MAX_TRIP_DURATION,
                 started_at__lte=until,
             )
-            for trip in _with_boarded_line(nearby).order_by("started_at", "id"):
+            for trip in trips_with_boarded_line(nearby).order_by("started_at", "id"):
                 existing[trip.card_hash].append(trip)
             new: list[_NewTrip] = []
             attach: list[tuple[Trip, Tap]] = []
@@ -365,6 +321,10 @@ def transit_pair(
                 )
             assigned = [tap for n in new for tap in n.taps] + [tap for _, tap in attach]
             for start in range(0, len(assigned), 1000):
-                _set_by_id(Tap, "trip", {t.pk: t.trip_id for t in assigned[start : start + 1000]})
+                rows_set_by_id(
+                    model=Tap,
+                    field="trip",
+                    values={t.pk: t.trip_id for t in assigned[start : start + 1000]},
+                )
             created += len(new)
     return created

@@ -24,15 +24,15 @@ from carbon.adapters.transit.pairing import (
     BEHAVIOUR_FOR_MODE,
     MAX_TRIP_DURATION,
     PAIRING_GRACE,
-    _set_by_id,
-    _Units,
-    _with_boarded_line,
+    ModeUnits,
     transit_pair,
+    trips_with_boarded_line,
 )
 from carbon.errors import DomainError
 from carbon.models import Behaviour, Claim, User
 from carbon.services.claims import claim_submit_from_feed
 from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
+from carbon.services.rows_bulk import rows_set_by_id
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,11 @@ def _credit_in_bulk(
                 for trip, claim in zip(usual, claims, strict=True)
                 if claim is not None
             }
-            _set_by_id(
-                Trip,
-                "claim",
-                {trip_id: claim.pk for trip_id, claim in done.items()},
-                status=TripStatus.CLAIMED,
+            rows_set_by_id(
+                model=Trip,
+                field="claim",
+                values={trip_id: claim.pk for trip_id, claim in done.items()},
+                fixed={"status": TripStatus.CLAIMED},
             )
     except IntegrityError:
         # A concurrent run claimed one of these trips first: nothing was written here, and
@@ -143,7 +143,7 @@ def _credit_in_bulk(
 
 
 def transit_trips_credit(
-    *, card_hashes: Iterable[str], now: datetime | None = None, units: _Units | None = None
+    *, card_hashes: Iterable[str], now: datetime | None = None, units: ModeUnits | None = None
 ) -> TripOutcome:
     """Turn the unclaimed trips of these cards into claims when the card is linked.
 
@@ -172,10 +172,10 @@ def transit_trips_credit(
         outcome.awaiting_link = pending.count()
         return outcome
     outcome.awaiting_link = pending.exclude(card_hash__in=list(owners)).count()
-    units = units or _Units()
+    units = units or ModeUnits()
     net = network(fresh=False)
     trips = list(
-        _with_boarded_line(pending.filter(card_hash__in=list(owners)))
+        trips_with_boarded_line(pending.filter(card_hash__in=list(owners)))
         .select_related("partner")
         .order_by("started_at", "id")
     )
@@ -257,7 +257,7 @@ def transit_cards_settle(
     if not hashes:
         return TripOutcome()
     # The factors in force read once for both steps (the units each mode is priced in).
-    units = _Units()
+    units = ModeUnits()
     created = transit_pair(card_hashes=hashes, now=now, net=net, units=units)
     outcome = transit_trips_credit(card_hashes=hashes, now=now, units=units)
     outcome.created = created
