@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from carbon.leaderboards import engine, publisher
-from carbon.leaderboards.backends import get_backend
+from carbon.leaderboards.backends import ScoreChange, get_backend
+from carbon.leaderboards.backends.database import DatabaseBackend
+from carbon.leaderboards.bands import score_band
 from carbon.leaderboards.ledger_source import COMMUNITIES, RESIDENTS
 from carbon.leaderboards.models import BoardBand, BoardScore
 from carbon.services.ledger import ledger_reverse
@@ -299,6 +303,84 @@ def test_a_database_write_is_a_fixed_number_of_statements_and_equals_a_rebuild(
         sorted(BoardBand.objects.exclude(count=0).values_list("series", "bucket", "band", "count"))
         == bands
     )
+
+
+def test_a_database_reversal_is_a_fixed_number_of_statements_and_empties_in_one(
+    settings, city, django_capture_on_commit_callbacks
+):
+    """A reversal that brings rows to 0 (here every row of a resident alone in her
+    community and district: three series, six buckets each) deletes them in one statement,
+    not one each (was 18 deletes)."""
+    settings.LEADERBOARD_BACKEND = "database"
+    ann = resident("Ann", city["east"])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = award(ann, 50)
+    assert BoardScore.objects.count() == 18
+    with django_capture_on_commit_callbacks() as callbacks:
+        ledger_reverse(transfer_id=first.pk, reason="duplicate", actor=None)
+    with CaptureQueriesContext(connection) as statements:
+        for callback in callbacks:
+            callback()
+    # The resident's groups (a reversal does not read them with its write), then as an
+    # award: the markers, the scores, the emptied rows, the bands; then the touch.
+    assert [q["sql"].split()[0] for q in statements.captured_queries] == [
+        "SELECT",
+        "SAVEPOINT",
+        "SELECT",
+        "INSERT",
+        "DELETE",
+        "INSERT",
+        "RELEASE",
+        "INSERT",
+    ]
+    assert not BoardScore.objects.exists()
+    assert not BoardBand.objects.exclude(count=0).exists()
+    assert all(rows == [] for rows in every_board().values())
+
+
+@pytest.mark.parametrize("members", [3, 40])
+def test_a_database_roll_over_is_a_fixed_number_of_statements(settings, members):
+    """The roll-over takes the days that left a rolling sum off it set-based, as a write
+    adds: the same statements for 3 members as for 40 (it was an update per member, and a
+    delete per member brought to 0)."""
+    backend = DatabaseBackend()
+    series, day0 = "testapp.roll", date(2026, 3, 1)
+    changes = []
+    for i in range(members):
+        member = f"{i:012d}"
+        # Every member has grams on day 0 and day 1, which leave the window; one in two
+        # also on day 3, which stays: the others come back to 0 and leave the sum.
+        for offset in (0, 1, 3) if i % 2 else (0, 1):
+            day = day0 + timedelta(days=offset)
+            changes.append(ScoreChange(series, member, day, 10 + i, (f"d:{day.isoformat()}",)))
+    backend.apply(changes=changes, starts={"r7": day0})
+    with CaptureQueriesContext(connection) as statements:
+        backend.roll(series=series, bucket="r7", new_start=day0 + timedelta(days=2))
+    # The marker (locked), the days leaving (one read), the scores (one upsert), the rows
+    # brought to 0 (one delete), the bands (one), the marker moved.
+    assert [q["sql"].split()[0] for q in statements.captured_queries] == [
+        "SAVEPOINT",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "DELETE",
+        "INSERT",
+        "UPDATE",
+        "RELEASE",
+    ]
+    kept = {f"{i:012d}": 10 + i for i in range(members) if i % 2}
+    assert backend.scores(series=series, bucket="r7") == kept
+    assert backend.marker(series=series, bucket="r7") == day0 + timedelta(days=2)
+    bands = {
+        band: n
+        for band, n in BoardBand.objects.filter(series=series, bucket="r7").values_list(
+            "band", "count"
+        )
+        if n
+    }
+    assert bands == dict(Counter(score_band(s) for s in kept.values()))
+    for position, member in enumerate(sorted(kept, key=lambda m: (kept[m], m), reverse=True)):
+        assert backend.position(series=series, bucket="r7", member=member) == position
 
 
 @pytest.mark.redis
