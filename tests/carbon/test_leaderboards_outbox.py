@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -22,8 +23,9 @@ from carbon.leaderboards import engine, publisher
 from carbon.leaderboards.backends import ScoreChange, get_backend
 from carbon.leaderboards.backends.database import DatabaseBackend
 from carbon.leaderboards.bands import score_band
-from carbon.leaderboards.ledger_source import COMMUNITIES, RESIDENTS
+from carbon.leaderboards.ledger_source import COMMUNITIES, DISTRICTS, RESIDENTS
 from carbon.leaderboards.models import BoardBand, BoardScore
+from carbon.leaderboards.windows import local_date
 from carbon.services.ledger import ledger_reverse
 from carbon.services.people import resident_update
 from tests.carbon.factories import CommunityFactory, DistrictFactory, UserFactory
@@ -72,11 +74,49 @@ def score(backend, member_pk, series=RESIDENTS):
     return backend.score(series=series, bucket="all", member=engine.member_key(member_pk))
 
 
+def spy_round_trips(monkeypatch, backend) -> list[tuple]:
+    """What reaches the real Redis, in order: each command sent on its own (its name and
+    first key), ("PIPELINE", n commands) for each pipeline sent, and ("send", scores) /
+    ("sent",) around each send of the outbox (wrapping the real ones, nothing mocked)."""
+    log: list[tuple] = []
+    client = backend.redis
+    real_execute = client.execute_command
+
+    def execute_command(*args, **options):
+        log.append((str(args[0]).upper(), *([str(args[1])] if len(args) > 1 else [])))
+        return real_execute(*args, **options)
+
+    real_pipeline_execute = redis.client.Pipeline.execute
+
+    def pipeline_execute(self, *args, **kwargs):
+        log.append(("PIPELINE", len(self.command_stack)))
+        return real_pipeline_execute(self, *args, **kwargs)
+
+    box = publisher._get()
+    real_send = box._send
+
+    def send(outgoing):
+        log.append(("send", dict(outgoing.scores)))
+        try:
+            return real_send(outgoing)
+        finally:
+            log.append(("sent",))
+
+    monkeypatch.setattr(client, "execute_command", execute_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline_execute)
+    monkeypatch.setattr(box, "_send", send)
+    return log
+
+
 @pytest.mark.redis
 def test_the_outbox_merges_transactions_keeps_order_and_equals_a_rebuild(
-    outbox, city, django_capture_on_commit_callbacks
+    outbox, city, django_capture_on_commit_callbacks, monkeypatch
 ):
     ann, bo = resident("Ann", city["east"]), resident("Bo", city["east"])
+    # The script known to the server beforehand: a first EVALSHA on a fresh server would
+    # load it (SCRIPT LOAD and EVALSHA again), a round trip that is not the outbox's.
+    outbox.redis.script_load(outbox._apply.script)
+    round_trips = spy_round_trips(monkeypatch, outbox)
     first = None
     for user, grams in ((ann, 100), (bo, 40), (ann, 60)):
         with django_capture_on_commit_callbacks(execute=True):
@@ -102,10 +142,28 @@ def test_the_outbox_merges_transactions_keeps_order_and_equals_a_rebuild(
     # Committed, announced, not sent: the writes wait in the outbox, merged.
     assert score(outbox, ann.pk) is None
     assert not outbox.redis.smembers("lb:dirty")
+    assert not [t for t in round_trips if t[0] not in ("ZSCORE", "SMEMBERS")]
 
     # Ann moves: the move reads her score, so her awards before it are sent first.
+    del round_trips[:]
     with django_capture_on_commit_callbacks(execute=True):
         resident_update(user=ann, community=city["west"].code)
+    # ... in ONE send, as ONE write to Redis: the five committed transactions' increments
+    # merged per (series, member, day), the touches with them. Before its write the send
+    # may read the rolling markers (once a day per series and process: the roll-over check).
+    assert round_trips[0][0] == "send"
+    first = round_trips[: round_trips.index(("sent",)) + 1]
+    today = local_date()
+    ann_key, bo_key = engine.member_key(ann.pk), engine.member_key(bo.pk)
+    east, district = engine.member_key(city["east"].pk), engine.member_key(city["east"].district_id)
+    assert first[0][1] == {
+        (RESIDENTS, ann_key, today): 60,  # 100 + 60, less the 100 reversed
+        (RESIDENTS, bo_key, today): 45,  # 40 + 5
+        (COMMUNITIES, east, today): 105,
+        (DISTRICTS, district, today): 105,
+    }
+    writes = [t for t in first[1:-1] if not (t[0] == "GET" and ":mark:" in t[1])]
+    assert [t[0] for t in writes] == ["EVALSHA"], first
     assert score(outbox, ann.pk) == 60
     assert score(outbox, bo.pk) == 45
     assert score(outbox, city["west"].pk, COMMUNITIES) == 60
