@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from config.channel_layers import channel_layers
 from config.secret_keys import secrets_resolve
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -220,14 +221,8 @@ if REDIS_URL:
             "OPTIONS": {"pool_class": "config.redis_pool.ProcessConnectionPool"},
         }
     }
-    # The pub/sub layer: a group message is one PUBLISH that every ASGI worker receives,
-    # suited to broadcasting a board to thousands of sockets across workers.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
+    # Redis pub/sub, its prefix naming the database (config/channel_layers.py).
+    CHANNEL_LAYERS = channel_layers(REDIS_URL)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -9,17 +9,23 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from carbon.leaderboards import engine, publisher
-from carbon.leaderboards.backends import get_backend
-from carbon.leaderboards.ledger_source import COMMUNITIES, RESIDENTS
+from carbon.leaderboards.backends import ScoreChange, get_backend
+from carbon.leaderboards.backends.database import DatabaseBackend
+from carbon.leaderboards.bands import score_band
+from carbon.leaderboards.ledger_source import COMMUNITIES, DISTRICTS, RESIDENTS
 from carbon.leaderboards.models import BoardBand, BoardScore
+from carbon.leaderboards.windows import local_date
 from carbon.services.ledger import ledger_reverse
 from carbon.services.people import resident_update
 from tests.carbon.factories import CommunityFactory, DistrictFactory, UserFactory
@@ -68,11 +74,49 @@ def score(backend, member_pk, series=RESIDENTS):
     return backend.score(series=series, bucket="all", member=engine.member_key(member_pk))
 
 
+def spy_round_trips(monkeypatch, backend) -> list[tuple]:
+    """What reaches the real Redis, in order: each command sent on its own (its name and
+    first key), ("PIPELINE", n commands) for each pipeline sent, and ("send", scores) /
+    ("sent",) around each send of the outbox (wrapping the real ones, nothing mocked)."""
+    log: list[tuple] = []
+    client = backend.redis
+    real_execute = client.execute_command
+
+    def execute_command(*args, **options):
+        log.append((str(args[0]).upper(), *([str(args[1])] if len(args) > 1 else [])))
+        return real_execute(*args, **options)
+
+    real_pipeline_execute = redis.client.Pipeline.execute
+
+    def pipeline_execute(self, *args, **kwargs):
+        log.append(("PIPELINE", len(self.command_stack)))
+        return real_pipeline_execute(self, *args, **kwargs)
+
+    box = publisher._get()
+    real_send = box._send
+
+    def send(outgoing):
+        log.append(("send", dict(outgoing.scores)))
+        try:
+            return real_send(outgoing)
+        finally:
+            log.append(("sent",))
+
+    monkeypatch.setattr(client, "execute_command", execute_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", pipeline_execute)
+    monkeypatch.setattr(box, "_send", send)
+    return log
+
+
 @pytest.mark.redis
 def test_the_outbox_merges_transactions_keeps_order_and_equals_a_rebuild(
-    outbox, city, django_capture_on_commit_callbacks
+    outbox, city, django_capture_on_commit_callbacks, monkeypatch
 ):
     ann, bo = resident("Ann", city["east"]), resident("Bo", city["east"])
+    # The script known to the server beforehand: a first EVALSHA on a fresh server would
+    # load it (SCRIPT LOAD and EVALSHA again), a round trip that is not the outbox's.
+    outbox.redis.script_load(outbox._apply.script)
+    round_trips = spy_round_trips(monkeypatch, outbox)
     first = None
     for user, grams in ((ann, 100), (bo, 40), (ann, 60)):
         with django_capture_on_commit_callbacks(execute=True):
@@ -98,10 +142,28 @@ def test_the_outbox_merges_transactions_keeps_order_and_equals_a_rebuild(
     # Committed, announced, not sent: the writes wait in the outbox, merged.
     assert score(outbox, ann.pk) is None
     assert not outbox.redis.smembers("lb:dirty")
+    assert not [t for t in round_trips if t[0] not in ("ZSCORE", "SMEMBERS")]
 
     # Ann moves: the move reads her score, so her awards before it are sent first.
+    del round_trips[:]
     with django_capture_on_commit_callbacks(execute=True):
         resident_update(user=ann, community=city["west"].code)
+    # ... in ONE send, as ONE write to Redis: the five committed transactions' increments
+    # merged per (series, member, day), the touches with them. Before its write the send
+    # may read the rolling markers (once a day per series and process: the roll-over check).
+    assert round_trips[0][0] == "send"
+    first = round_trips[: round_trips.index(("sent",)) + 1]
+    today = local_date()
+    ann_key, bo_key = engine.member_key(ann.pk), engine.member_key(bo.pk)
+    east, district = engine.member_key(city["east"].pk), engine.member_key(city["east"].district_id)
+    assert first[0][1] == {
+        (RESIDENTS, ann_key, today): 60,  # 100 + 60, less the 100 reversed
+        (RESIDENTS, bo_key, today): 45,  # 40 + 5
+        (COMMUNITIES, east, today): 105,
+        (DISTRICTS, district, today): 105,
+    }
+    writes = [t for t in first[1:-1] if not (t[0] == "GET" and ":mark:" in t[1])]
+    assert [t[0] for t in writes] == ["EVALSHA"], first
     assert score(outbox, ann.pk) == 60
     assert score(outbox, bo.pk) == 45
     assert score(outbox, city["west"].pk, COMMUNITIES) == 60
@@ -299,6 +361,84 @@ def test_a_database_write_is_a_fixed_number_of_statements_and_equals_a_rebuild(
         sorted(BoardBand.objects.exclude(count=0).values_list("series", "bucket", "band", "count"))
         == bands
     )
+
+
+def test_a_database_reversal_is_a_fixed_number_of_statements_and_empties_in_one(
+    settings, city, django_capture_on_commit_callbacks
+):
+    """A reversal that brings rows to 0 (here every row of a resident alone in her
+    community and district: three series, six buckets each) deletes them in one statement,
+    not one each (was 18 deletes)."""
+    settings.LEADERBOARD_BACKEND = "database"
+    ann = resident("Ann", city["east"])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = award(ann, 50)
+    assert BoardScore.objects.count() == 18
+    with django_capture_on_commit_callbacks() as callbacks:
+        ledger_reverse(transfer_id=first.pk, reason="duplicate", actor=None)
+    with CaptureQueriesContext(connection) as statements:
+        for callback in callbacks:
+            callback()
+    # The resident's groups (a reversal does not read them with its write), then as an
+    # award: the markers, the scores, the emptied rows, the bands; then the touch.
+    assert [q["sql"].split()[0] for q in statements.captured_queries] == [
+        "SELECT",
+        "SAVEPOINT",
+        "SELECT",
+        "INSERT",
+        "DELETE",
+        "INSERT",
+        "RELEASE",
+        "INSERT",
+    ]
+    assert not BoardScore.objects.exists()
+    assert not BoardBand.objects.exclude(count=0).exists()
+    assert all(rows == [] for rows in every_board().values())
+
+
+@pytest.mark.parametrize("members", [3, 40])
+def test_a_database_roll_over_is_a_fixed_number_of_statements(settings, members):
+    """The roll-over takes the days that left a rolling sum off it set-based, as a write
+    adds: the same statements for 3 members as for 40 (it was an update per member, and a
+    delete per member brought to 0)."""
+    backend = DatabaseBackend()
+    series, day0 = "testapp.roll", date(2026, 3, 1)
+    changes = []
+    for i in range(members):
+        member = f"{i:012d}"
+        # Every member has grams on day 0 and day 1, which leave the window; one in two
+        # also on day 3, which stays: the others come back to 0 and leave the sum.
+        for offset in (0, 1, 3) if i % 2 else (0, 1):
+            day = day0 + timedelta(days=offset)
+            changes.append(ScoreChange(series, member, day, 10 + i, (f"d:{day.isoformat()}",)))
+    backend.apply(changes=changes, starts={"r7": day0})
+    with CaptureQueriesContext(connection) as statements:
+        backend.roll(series=series, bucket="r7", new_start=day0 + timedelta(days=2))
+    # The marker (locked), the days leaving (one read), the scores (one upsert), the rows
+    # brought to 0 (one delete), the bands (one), the marker moved.
+    assert [q["sql"].split()[0] for q in statements.captured_queries] == [
+        "SAVEPOINT",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "DELETE",
+        "INSERT",
+        "UPDATE",
+        "RELEASE",
+    ]
+    kept = {f"{i:012d}": 10 + i for i in range(members) if i % 2}
+    assert backend.scores(series=series, bucket="r7") == kept
+    assert backend.marker(series=series, bucket="r7") == day0 + timedelta(days=2)
+    bands = {
+        band: n
+        for band, n in BoardBand.objects.filter(series=series, bucket="r7").values_list(
+            "band", "count"
+        )
+        if n
+    }
+    assert bands == dict(Counter(score_band(s) for s in kept.values()))
+    for position, member in enumerate(sorted(kept, key=lambda m: (kept[m], m), reverse=True)):
+        assert backend.position(series=series, bucket="r7", member=member) == position
 
 
 @pytest.mark.redis

@@ -30,35 +30,7 @@ def _mark_key(series: str, bucket: str) -> str:
     return f"mark:{series}:{bucket}"
 
 
-_ADD = (
-    "UPDATE carbon_boardscore SET score = score + %s "
-    "WHERE series = %s AND bucket = %s AND member = %s RETURNING score"
-)
-
-
 class DatabaseBackend:
-    def _add(self, series: str, bucket: str, member: str, delta: int, bands: Counter) -> None:
-        """Add delta to a member's score; note the band change in `bands`."""
-        args = [delta, series, bucket, member]
-        with connection.cursor() as cursor:
-            cursor.execute(_ADD, args)
-            row = cursor.fetchone()
-            if row is None:
-                try:
-                    with transaction.atomic():
-                        BoardScore.objects.create(
-                            series=series, bucket=bucket, member=member, score=delta
-                        )
-                    row = None
-                except IntegrityError:  # a concurrent first write of the same member
-                    cursor.execute(_ADD, args)
-                    row = cursor.fetchone()
-        new = row[0] if row is not None else delta
-        old = new - delta if row is not None else 0
-        self._moved(bands, series, bucket, old, new)
-        if new == 0:
-            BoardScore.objects.filter(series=series, bucket=bucket, member=member).delete()
-
     @staticmethod
     def _moved(bands: Counter, series: str, bucket: str, old: int, new: int) -> None:
         if old:
@@ -158,7 +130,8 @@ class DatabaseBackend:
 
     def _apply(self, *, changes: Sequence[ScoreChange], starts: dict[str, date]) -> None:
         """A fixed number of statements whatever the changes: the markers of every series
-        (one read), the scores (one upsert per thousand rows), the bands (one)."""
+        (one read), the scores (one upsert per thousand rows), the rows brought to 0 (one
+        delete per thousand), the bands (one)."""
         with transaction.atomic():
             markers = self._markers_of({c.series: starts for c in changes}, exclusive=False)
             deltas: dict[tuple[str, str, str], int] = {}
@@ -167,20 +140,37 @@ class DatabaseBackend:
                 for bucket in (*c.buckets, *rolling):
                     key = (c.series, bucket, c.member)
                     deltas[key] = deltas.get(key, 0) + c.delta
-            # In key order, so two writers take the rows' locks in the same order.
-            rows = sorted((key, delta) for key, delta in deltas.items() if delta)
-            bands: Counter = Counter()
-            emptied = []
-            for start in range(0, len(rows), 1000):
-                part = rows[start : start + 1000]
-                for series, bucket, member, new in self._upsert(part):
-                    old = new - deltas[(series, bucket, member)]
-                    self._moved(bands, series, bucket, old, new)
-                    if new == 0:
-                        emptied.append((series, bucket, member))
-            for series, bucket, member in emptied:
-                BoardScore.objects.filter(series=series, bucket=bucket, member=member).delete()
-            self._bands_add(bands)
+            self._scores_add(deltas)
+
+    def _scores_add(self, deltas: dict[tuple[str, str, str], int]) -> None:
+        """Add (series, bucket, member) -> delta to the scores, set-based: the scores in one
+        upsert per thousand rows, the rows brought to 0 deleted in one statement per
+        thousand, the bands in one. In the caller's transaction."""
+        # In key order, so two writers take the rows' locks in the same order.
+        rows = sorted((key, delta) for key, delta in deltas.items() if delta)
+        bands: Counter = Counter()
+        emptied = []
+        for start in range(0, len(rows), 1000):
+            part = rows[start : start + 1000]
+            for series, bucket, member, new in self._upsert(part):
+                old = new - deltas[(series, bucket, member)]
+                self._moved(bands, series, bucket, old, new)
+                if new == 0:
+                    emptied.append((series, bucket, member))
+        for start in range(0, len(emptied), 1000):
+            self._delete_emptied(emptied[start : start + 1000])
+        self._bands_add(bands)
+
+    @staticmethod
+    def _delete_emptied(keys: list[tuple[str, str, str]]) -> None:
+        """Delete rows this transaction brought to 0 (and locked doing so): one statement."""
+        values = ", ".join(["(%s, %s, %s)"] * len(keys))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM carbon_boardscore WHERE score = 0 AND "
+                f"(series, bucket, member) IN (VALUES {values})",
+                [v for key in keys for v in key],
+            )
 
     @staticmethod
     def _upsert(rows: list[tuple[tuple[str, str, str], int]]) -> list[tuple[str, str, str, int]]:
@@ -235,15 +225,21 @@ class DatabaseBackend:
             current = self._markers(series, {bucket: new_start}, exclusive=True)[bucket]
             if current >= new_start:
                 return
+            # The days that leave the window, read in one statement and taken off the sum
+            # set-based, as a write adds: a fixed number of statements however many
+            # members those days hold.
+            days = []
             day = current
-            bands: Counter = Counter()
             while day < new_start:
-                for member, score in BoardScore.objects.filter(
-                    series=series, bucket=f"d:{day.isoformat()}"
-                ).values_list("member", "score"):
-                    self._add(series, bucket, member, -score, bands)
+                days.append(f"d:{day.isoformat()}")
                 day += timedelta(days=1)
-            self._bands_add(bands)
+            deltas: dict[tuple[str, str, str], int] = {}
+            for member, score in BoardScore.objects.filter(
+                series=series, bucket__in=days
+            ).values_list("member", "score"):
+                key = (series, bucket, member)
+                deltas[key] = deltas.get(key, 0) - score
+            self._scores_add(deltas)
             BoardState.objects.filter(key=_mark_key(series, bucket)).update(
                 text=new_start.isoformat()
             )
