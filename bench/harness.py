@@ -151,6 +151,32 @@ def close_connections() -> None:
         getattr(conn, "close_pool", lambda: None)()
 
 
+def residents_seed(count: int, *, email: str, consent_scope: str) -> list:
+    """`count` residents written set-based (no password that works), each with their ledger
+    account and the consent `consent_scope`; `email` is a format with {i}."""
+    from django.contrib.auth.hashers import make_password
+    from django.db import transaction
+
+    from carbon.models import Account, AccountKind, Consent, User
+
+    password = make_password(None)
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            [
+                User(email=email.format(i=i), display_name=f"Rider {i}", password=password)
+                for i in range(count)
+            ],
+            batch_size=2000,
+        )
+        Account.objects.bulk_create(
+            [Account(kind=AccountKind.RESIDENT, user=u) for u in users], batch_size=2000
+        )
+        Consent.objects.bulk_create(
+            [Consent(user=u, scope=consent_scope) for u in users], batch_size=2000
+        )
+    return users
+
+
 def migrate() -> float:
     """Migrate the database Django is set up on; the seconds it took."""
     from django.core.management import call_command
@@ -219,6 +245,54 @@ def in_threads(target, args_per_thread: list[tuple], *, barrier=None) -> list:
     if errors:
         raise RuntimeError(errors[0])
     return results
+
+
+def signed_pushes(
+    path: str, key_id: str, secret: str, bodies: list[bytes], overrides: dict, *, barrier
+) -> tuple[float, float, list[dict]]:
+    """A partner's uploads from one client process (an in_processes target): each body
+    POSTed to `path` in order, signed with the partner's key, through Django's whole stack
+    in-process (the test client). `overrides`: settings for this process. Starts when every
+    process is ready; (start, end, each answer's JSON). A non-200 answer fails the run."""
+    import logging
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import resolve
+
+    from carbon.services.partners import sign
+
+    logging.disable(logging.WARNING)  # a refused row's log line is not what is measured
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    # The URLconf and the views imported before the clock starts, as a server does at start.
+    resolve(path)
+    client = Client()
+    answers = []
+    barrier.wait(timeout=600)
+    started = time.perf_counter()
+    for body in bodies:
+        ts = str(int(time.time()))
+        response = client.generic(
+            "POST",
+            path,
+            body,
+            content_type="application/json",
+            headers={
+                "X-Partner-Key": key_id,
+                "X-Timestamp": ts,
+                "X-Signature": sign(secret=secret, timestamp=ts, body=body),
+            },
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.content[:500]!r}")
+        answers.append(response.json())
+    ended = time.perf_counter()
+    close_connections()
+    return started, ended, answers
 
 
 def _child(target, index: int, args: tuple, barrier, results) -> None:

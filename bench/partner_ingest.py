@@ -41,7 +41,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import scratch_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    in_processes,
+    residents_seed,
+    scratch_database,
+    signed_pushes,
+)
 
 EVENTS_URL = "/api/v1/partners/events"
 
@@ -194,36 +199,19 @@ def seed_partner(run_tag: str):
 def seed_residents(args, platform, *, prefix: str) -> list[str]:
     """Residents with the bike-share consent and a confirmed link (as if the partner had
     confirmed each), their accounts opened; returns their refs at the partner."""
-    from django.contrib.auth.hashers import make_password
     from django.db import transaction
     from django.utils import timezone
 
     from carbon.adapters.partner_events.matching import external_ref_hash
     from carbon.adapters.partner_events.models import PartnerLink
-    from carbon.models import Account, AccountKind, Consent, User
 
     t0 = time.perf_counter()
     partner = platform.partner
-    password = make_password(None)
     refs = [f"{prefix}-rider-{i}" for i in range(args.residents)]
+    users = residents_seed(
+        args.residents, email=f"{prefix}-rider{{i}}@bench.carbon.city", consent_scope="bike_share"
+    )
     with transaction.atomic():
-        users = User.objects.bulk_create(
-            [
-                User(
-                    email=f"{prefix}-rider{i}@bench.carbon.city",
-                    display_name=f"Rider {i}",
-                    password=password,
-                )
-                for i in range(args.residents)
-            ],
-            batch_size=2000,
-        )
-        Account.objects.bulk_create(
-            [Account(kind=AccountKind.RESIDENT, user=u) for u in users], batch_size=2000
-        )
-        Consent.objects.bulk_create(
-            [Consent(user=u, scope="bike_share") for u in users], batch_size=2000
-        )
         PartnerLink.objects.bulk_create(
             [
                 PartnerLink(
@@ -281,83 +269,30 @@ def make_events(args, refs: list[str], *, prefix: str, count: int) -> list[dict]
 # --- the API run -----------------------------------------------------------------------------
 
 
-def _push_share(key_id: str, secret: str, batches, in_bulk: bool, queue) -> None:
-    """One worker: its share of the batches, in order, through Django's test client."""
-    from django.conf import settings
-    from django.db import connections
-    from django.test import Client
-
-    from carbon.services.partners import sign
-
-    settings.CARBON_FEED_BULK_CREDIT = in_bulk
-    client = Client()
-    totals = {"accepted": 0, "duplicate": 0, "error": 0, "credited": 0, "awaiting_link": 0}
-    for batch in batches:
-        body = json.dumps({"events": batch}).encode()
-        ts = str(int(time.time()))
-        response = client.generic(
-            "POST",
-            EVENTS_URL,
-            body,
-            content_type="application/json",
-            headers={
-                "X-Partner-Key": key_id,
-                "X-Timestamp": ts,
-                "X-Signature": sign(secret=secret, timestamp=ts, body=body),
-            },
-        )
-        if response.status_code != 200:
-            queue.put(("failed", f"HTTP {response.status_code}: {response.content[:500]!r}"))
-            return
-        data = response.json()
-        for key in ("accepted", "duplicate", "error"):
-            totals[key] += data[key]
-        for row in data["rows"]:
-            if row.get("claim_status") in ("credited", "awaiting_link"):
-                totals[row["claim_status"]] += 1
-    connections.close_all()
-    queue.put(("done", totals))
-
-
 def push(args, platform, events: list[dict], *, in_bulk: bool, batch: int) -> tuple[float, dict]:
     """Push the batches from --workers processes (each takes every n-th batch, so
     consecutive batches run at the same time). Each process runs the whole Django stack."""
-    import multiprocessing
-
-    from django.db import connections
-
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
-    connections.close_all()  # the workers are forked: no shared connection
-    for conn in connections.all():
-        # Nor a shared pool (settings open one on PostgreSQL): each worker opens its own.
-        if getattr(conn, "pool", None) is not None:
-            conn.close_pool()
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    shares = [batches[w :: args.workers] for w in range(args.workers)]
-    t0 = time.perf_counter()
-    procs = [
-        ctx.Process(
-            target=_push_share,
-            args=(platform.key_id, platform.secret, share, in_bulk, queue),
-        )
-        for share in shares
+    shares = [
+        [json.dumps({"events": b}).encode() for b in batches[w :: args.workers]]
+        for w in range(args.workers)
     ]
-    for p in procs:
-        p.start()
+    overrides = {"CARBON_FEED_BULK_CREDIT": in_bulk}
+    spans = in_processes(
+        signed_pushes,
+        [(EVENTS_URL, platform.key_id, platform.secret, share, overrides) for share in shares],
+    )
     totals = {"accepted": 0, "duplicate": 0, "error": 0, "credited": 0, "awaiting_link": 0}
-    for _ in procs:
-        status, value = queue.get()
-        if status != "done":
-            for p in procs:
-                p.terminate()
-            sys.exit(f"a batch failed: {value}")
-        for key in totals:
-            totals[key] += value[key]
-    for p in procs:
-        p.join()
+    for _, _, answers in spans:
+        for data in answers:
+            for key in ("accepted", "duplicate", "error"):
+                totals[key] += data[key]
+            for row in data["rows"]:
+                if row.get("claim_status") in ("credited", "awaiting_link"):
+                    totals[row["claim_status"]] += 1
     totals["linked"] = sum(1 for e in events if "-nobody-" not in e["user_ref"])
-    return time.perf_counter() - t0, totals
+    # Each process timed its own uploads; perf_counter is one system-wide clock on Linux.
+    return max(end for _, end, _ in spans) - min(start for start, _, _ in spans), totals
 
 
 def verify(events: list[dict], report: dict, *, prefix: str) -> None:

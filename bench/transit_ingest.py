@@ -40,7 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import scratch_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    in_processes,
+    residents_seed,
+    scratch_database,
+    signed_pushes,
+)
+
+TAPS_URL = "/api/v1/partners/transit/taps"
 
 
 def parse_args() -> argparse.Namespace:
@@ -137,14 +144,12 @@ def run(args) -> None:
 
 
 def seed(args):
-    from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
     from django.db import transaction
     from django.utils import timezone
 
     from carbon.adapters.transit.cards import card_hash
     from carbon.adapters.transit.models import TransitCard
-    from carbon.models import Account, AccountKind, Consent, User
     from carbon.services.catalogue import catalogue_seed
     from carbon.services.partners import partner_create
 
@@ -154,26 +159,11 @@ def seed(args):
     operator = partner_create(name="Wuhan Metro", kind="transit_operator")
     call_command("load_transit", demo=True, verbosity=0)
 
-    password = make_password(None)
     numbers = [f"6227{i:012d}" for i in range(args.cards)]
+    users = residents_seed(
+        args.cards, email="rider{i}@bench.carbon.city", consent_scope="transit_card"
+    )
     with transaction.atomic():
-        users = User.objects.bulk_create(
-            [
-                User(
-                    email=f"rider{i}@bench.carbon.city",
-                    display_name=f"Rider {i}",
-                    password=password,
-                )
-                for i in range(args.cards)
-            ],
-            batch_size=2000,
-        )
-        Account.objects.bulk_create(
-            [Account(kind=AccountKind.RESIDENT, user=u) for u in users], batch_size=2000
-        )
-        Consent.objects.bulk_create(
-            [Consent(user=u, scope="transit_card") for u in users], batch_size=2000
-        )
         TransitCard.objects.bulk_create(
             [
                 # Confirmed as if the operator had confirmed each link: only those earn.
@@ -270,94 +260,28 @@ def make_taps(args, cards: list[str]) -> list[dict]:
 # --- the API run -----------------------------------------------------------------------------
 
 
-def _push_share(
-    args, key_id: str, secret: str, batches: list[list[dict]], worker: int, queue
-) -> None:
-    """One worker: its share of the batches, in order, through Django's test client."""
-    from django.db import connections
-    from django.test import Client
-
-    from carbon.services.partners import sign
-
-    client = Client()
-    totals = {"accepted": 0, "duplicates": 0, "errors": 0, "review": 0, "batches": 0}
-    t0 = time.perf_counter()
-    for k, batch in enumerate(batches, start=1):
-        body = json.dumps({"taps": batch}).encode()
-        ts = str(int(time.time()))
-        response = client.generic(
-            "POST",
-            "/api/v1/partners/transit/taps",
-            body,
-            content_type="application/json",
-            headers={
-                "X-Partner-Key": key_id,
-                "X-Timestamp": ts,
-                "X-Signature": sign(secret=secret, timestamp=ts, body=body),
-            },
-        )
-        if response.status_code != 200:
-            queue.put(("failed", f"HTTP {response.status_code}: {response.content[:500]!r}"))
-            return
-        data = response.json()
-        for key in ("accepted", "duplicates", "errors"):
-            totals[key] += data[key]
-        totals["review"] += data["trips"]["review"]
-        totals["batches"] += 1
-        if worker == 0 and (k % 5 == 0 or k == len(batches)):
-            rate = k * args.batch * args.workers / (time.perf_counter() - t0)
-            print(
-                f"  worker 0: batch {k}/{len(batches)}, about {rate:,.0f} taps/s overall",
-                flush=True,
-            )
-    connections.close_all()
-    queue.put(("done", totals))
-
-
 def push(args, operator, taps: list[dict]) -> tuple[float, dict]:
     """Push the batches, in time order, from --workers processes (each takes every n-th
     batch, so consecutive batches run at the same time, as with an operator's parallel
     uploads). Each process runs the whole Django stack in-process."""
-    import multiprocessing
-
-    from django.db import connections
-    from django.urls import resolve
-
     batches = [taps[i : i + args.batch] for i in range(0, len(taps), args.batch)]
-    # The URLconf (and every view module it imports) loaded once here, as a server process
-    # loads it at start: otherwise each forked worker imports it inside its first timed
-    # batch (about a second each, half of a --quick run), which the baseline never pays.
-    resolve("/api/v1/partners/transit/taps")
-    connections.close_all()  # the workers are forked: no shared connection
-    for conn in connections.all():
-        # Nor a shared pool (settings open one on PostgreSQL): its connections would be
-        # used by two processes at once. Each worker opens its own.
-        if getattr(conn, "pool", None) is not None:
-            conn.close_pool()
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    shares = [batches[w :: args.workers] for w in range(args.workers)]
-    t0 = time.perf_counter()
-    procs = [
-        ctx.Process(
-            target=_push_share, args=(args, operator.key_id, operator.secret, share, w, queue)
-        )
-        for w, share in enumerate(shares)
+    shares = [
+        [json.dumps({"taps": batch}).encode() for batch in batches[w :: args.workers]]
+        for w in range(args.workers)
     ]
-    for p in procs:
-        p.start()
+    spans = in_processes(
+        signed_pushes,
+        [(TAPS_URL, operator.key_id, operator.secret, share, {}) for share in shares],
+    )
     totals = {"accepted": 0, "duplicates": 0, "errors": 0, "review": 0, "batches": 0}
-    for _ in procs:
-        status, value = queue.get()
-        if status != "done":
-            for p in procs:
-                p.terminate()
-            sys.exit(f"a batch failed: {value}")
-        for key in totals:
-            totals[key] += value[key]
-    for p in procs:
-        p.join()
-    return time.perf_counter() - t0, totals
+    for _, _, answers in spans:
+        for data in answers:
+            for key in ("accepted", "duplicates", "errors"):
+                totals[key] += data[key]
+            totals["review"] += data["trips"]["review"]
+            totals["batches"] += 1
+    # Each process timed its own uploads; perf_counter is one system-wide clock on Linux.
+    return max(end for _, end, _ in spans) - min(start for start, _, _ in spans), totals
 
 
 def verify(args, n_taps: int, report: dict) -> tuple[int, int]:
