@@ -83,19 +83,20 @@ def test_many_voters_at_once_each_within_their_limits(transactional_db):
         assert Vote.objects.filter(voter=voter).count() == 3
 
 
-def _writes_of(call) -> bool:
+def _writes_of(call) -> tuple[bool, str | None]:
     """Whether `call` made its transaction write anything, a row lock included (PostgreSQL
-    gives a transaction an id at its first write)."""
+    gives a transaction an id at its first write), and the code it was refused with."""
     from django.db import connection, transaction
 
+    refused = None
     with transaction.atomic():
         try:
             call()
-        except DomainError:
-            pass
+        except DomainError as exc:
+            refused = exc.code.value
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_current_xact_id_if_assigned()")
-            return cursor.fetchone()[0] is not None
+            return cursor.fetchone()[0] is not None, refused
 
 
 def test_a_refusal_writes_nothing_not_even_the_voters_row_lock(transactional_db):
@@ -109,34 +110,34 @@ def test_a_refusal_writes_nothing_not_even_the_voters_row_lock(transactional_db)
             user=voter, campaign_id=campaign.pk, candidate_id=candidate.pk, idempotency_key=key
         )
 
-    assert _writes_of(cast(candidates[0], "a")) is True
-    assert _writes_of(cast(candidates[1], "b")) is False  # daily_votes_used
-    assert _writes_of(cast(candidates[0], "c")) is False  # already_voted_for_candidate
+    assert _writes_of(cast(candidates[0], "a")) == (True, None)
+    assert _writes_of(cast(candidates[1], "b")) == (False, "daily_votes_used")
+    assert _writes_of(cast(candidates[0], "c")) == (False, "already_voted_for_candidate")
     assert Vote.objects.count() == 1
 
 
-def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transactional_db):
-    # The vote's statement waits for the row lock the erasure holds, finds the row erased
-    # once it gets it, and inserts nothing; the full path then says why.
+def _vote_while_the_row_is_locked(voter, candidate, change) -> list:
+    """A vote by `voter` sent while another transaction holds the voter's row lock; once
+    the vote is seen waiting for that lock (pg_locks), the other transaction applies
+    `change` to the row and commits. The vote's outcome: its vote, or its refusal."""
     import threading
 
     from django.db import connection, transaction
-    from django.utils import timezone
 
     from carbon.models import User
 
-    campaign, candidates = campaign_with_candidates(1)
-    voter = verified(UserFactory())
-    locked, outcome = threading.Event(), []
+    locked, backend, outcome = threading.Event(), [], []
 
     def vote():
         locked.wait(10)
         try:
+            connection.ensure_connection()
+            backend.append(connection.connection.info.backend_pid)
             outcome.append(
                 vote_cast(
                     user=voter,
-                    campaign_id=campaign.pk,
-                    candidate_id=candidates[0].pk,
+                    campaign_id=candidate.campaign_id,
+                    candidate_id=candidate.pk,
                     idempotency_key="k",
                 )
             )
@@ -150,9 +151,36 @@ def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transact
     with transaction.atomic():
         User.objects.select_for_update(no_key=True).filter(pk=voter.pk).first()
         locked.set()
-        time.sleep(0.5)  # the vote is waiting for the lock now
-        User.objects.filter(pk=voter.pk).update(erased_at=timezone.now(), is_active=False)
+        deadline = time.monotonic() + 10
+        waiting = False
+        while not waiting:  # the race is real: the vote is blocked on the lock held here
+            assert time.monotonic() < deadline, "the vote never waited for the row lock"
+            time.sleep(0.01)
+            if backend:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted)",
+                        [backend[0]],
+                    )
+                    waiting = cursor.fetchone()[0]
+        change(User.objects.filter(pk=voter.pk))
     thread.join(10)
+    return outcome
+
+
+def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transactional_db):
+    # The vote's statement waits for the row lock the erasure holds, finds the row erased
+    # once it gets it, and inserts nothing; the full path then says why.
+    from django.utils import timezone
+
+    campaign, candidates = campaign_with_candidates(1)
+    voter = verified(UserFactory())
+
+    outcome = _vote_while_the_row_is_locked(
+        voter,
+        candidates[0],
+        lambda row: row.update(erased_at=timezone.now(), is_active=False),
+    )
 
     assert [getattr(o, "code", o) for o in outcome] == [AccountClosed.code]
     assert Vote.objects.count() == 0
@@ -161,40 +189,14 @@ def test_a_vote_racing_an_erasure_is_refused_once_the_erasure_committed(transact
 def test_a_vote_racing_a_change_of_role_is_refused_once_the_change_committed(transactional_db):
     # As with an erasure: the statement checks the role again on the row it locks, so a voter
     # made staff while the vote waited gets the full path's refusal and no vote.
-    import threading
-
-    from django.db import connection, transaction
-
     from carbon.models import User
 
     campaign, candidates = campaign_with_candidates(1)
     voter = verified(UserFactory())
-    locked, outcome = threading.Event(), []
 
-    def vote():
-        locked.wait(10)
-        try:
-            outcome.append(
-                vote_cast(
-                    user=voter,
-                    campaign_id=campaign.pk,
-                    candidate_id=candidates[0].pk,
-                    idempotency_key="k",
-                )
-            )
-        except DomainError as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=vote)
-    thread.start()
-    with transaction.atomic():
-        User.objects.select_for_update(no_key=True).filter(pk=voter.pk).first()
-        locked.set()
-        time.sleep(0.5)  # the vote is waiting for the lock now
-        User.objects.filter(pk=voter.pk).update(role=User.Role.ADMINISTRATOR)
-    thread.join(10)
+    outcome = _vote_while_the_row_is_locked(
+        voter, candidates[0], lambda row: row.update(role=User.Role.ADMINISTRATOR)
+    )
 
     assert Vote.objects.count() == 0
     assert len(outcome) == 1 and isinstance(outcome[0], DomainError), outcome
