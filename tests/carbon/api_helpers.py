@@ -98,3 +98,64 @@ class TransitCardTestVerifier:
 
     def verify(self, *, claim, prepared: PreparedEvidence) -> Verdict:
         return Verdict(outcome="verified", code="tap_matched", reason="Matched a card tap.")
+
+
+def credited_in_bulk(monkeypatch, module) -> list[Claim]:
+    """The claims `module` (a feed's caller of claims_credit_feed_many) credits through the
+    set-based path from now on, in order: the real function, watched (nothing mocked)."""
+    from carbon.services.claims_bulk import claims_credit_feed_many
+
+    credited: list[Claim] = []
+
+    def watched(**kw):
+        claims = claims_credit_feed_many(**kw)
+        credited.extend(c for c in claims if c is not None)
+        return claims
+
+    monkeypatch.setattr(module, "claims_credit_feed_many", watched)
+    return credited
+
+
+def ledger_of(user) -> dict[str, Any] | None:
+    """What a resident's ledger holds, comparable between two runs (no ids, no times but
+    the lots' expiry days): every counter of their account, the transfers that credit it,
+    their lots. None for a resident never credited anything (no account opened yet)."""
+    from carbon.models import Account, Lot
+
+    account = Account.objects.filter(user=user).first()
+    if account is None:
+        return None
+    transfers = Transfer.objects.filter(credit_account=account).order_by("created_at", "id")
+    return {
+        "account": {
+            f.name: getattr(account, f.name)
+            for f in Account._meta.concrete_fields
+            if f.name not in ("id", "user", "created_at")
+        },
+        "transfers": [
+            (t.amount_g, t.flag, t.code, t.category, t.description, t.debit_account.kind)
+            for t in transfers.select_related("debit_account")
+        ],
+        "lots": sorted(
+            (lot.amount_g, lot.remaining_g, lot.category, lot.expires_at.date())
+            for lot in Lot.objects.filter(account=account)
+        ),
+    }
+
+
+def assert_award_links(claim: Claim) -> None:
+    """A credited claim's award is the one ledger_award writes for it (its reference and
+    key), and its receipt names that transfer and its lot's expiry."""
+    assert claim.award.reference == f"claim:{claim.pk}"
+    assert claim.award.idempotency_key == f"claim:{claim.pk}:award"
+    credit = claim.receipt["steps"][-1]
+    assert credit["transfer_id"] == claim.award_id
+    assert credit["expires_at"] == claim.award.lot.expires_at.isoformat()
+
+
+def issued_g() -> int:
+    """Grams the issuance shards have issued, net of what came back."""
+    from carbon.models import Account, AccountKind
+
+    accounts = Account.objects.filter(kind=AccountKind.ISSUANCE)
+    return sum(a.debits_posted - a.credits_posted for a in accounts)

@@ -19,12 +19,12 @@ from carbon.adapters.partner_events import feed
 from carbon.adapters.partner_events import matching as event_matching
 from carbon.adapters.partner_events.links import partner_link_create
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus
-from carbon.models import Account, AccountKind, Claim, ClaimStatus, Lot, Transfer, User
+from carbon.models import Claim, ClaimStatus, User
 from carbon.services.claims import claim_submit
-from carbon.services.claims_bulk import claims_credit_feed_many
 from carbon.services.linking import link_confirm_by_partner
 from carbon.services.partners import partner_create
 from carbon.services.people import consent_revoke
+from tests.carbon.api_helpers import assert_award_links, credited_in_bulk, issued_g, ledger_of
 from tests.carbon.event_samples import push_events, ride
 from tests.carbon.factories import BehaviourFactory, UserFactory, catalogue_behaviour
 from tests.carbon.test_statement_counts import all_shards  # noqa: F401 - a fixture
@@ -209,8 +209,6 @@ def _snapshot(issued, people: dict[str, Any], p: str) -> dict[str, Any]:
     )
     for role, user in sorted(people.items()):
         claims = Claim.objects.filter(user=user, evidence_type="partner").order_by("occurred_at")
-        account = Account.objects.filter(user=user).first()
-        transfers = Transfer.objects.filter(credit_account=account).order_by("created_at", "id")
         out[role] = {
             "claims": [
                 {
@@ -229,20 +227,7 @@ def _snapshot(issued, people: dict[str, Any], p: str) -> dict[str, Any]:
                 }
                 for c in claims.select_related("partner_event")
             ],
-            "account": account
-            and {
-                f.name: getattr(account, f.name)
-                for f in Account._meta.concrete_fields
-                if f.name not in ("id", "user", "created_at")
-            },
-            "transfers": [
-                (t.amount_g, t.flag, t.code, t.category, t.description, t.debit_account.kind)
-                for t in transfers
-            ],
-            "lots": sorted(
-                (lot.amount_g, lot.remaining_g, lot.category, lot.expires_at.date())
-                for lot in Lot.objects.filter(account=account)
-            ),
+            "ledger": ledger_of(user),
         }
         # The links each claim keeps: its event, its key, its award and the award's lot.
         for c in claims.select_related("partner_event", "award"):
@@ -250,17 +235,8 @@ def _snapshot(issued, people: dict[str, Any], p: str) -> dict[str, Any]:
             assert c.idempotency_key == f"partner-event:{c.partner_event.pk}"
             assert c.partner_event.status == PartnerEventStatus.CLAIMED
             if c.status == ClaimStatus.CREDITED:
-                assert c.award.reference == f"claim:{c.pk}"
-                assert c.award.idempotency_key == f"claim:{c.pk}:award"
-                credit = c.receipt["steps"][-1]
-                assert credit["transfer_id"] == c.award_id
-                assert credit["expires_at"] == c.award.lot.expires_at.isoformat()
+                assert_award_links(c)
     return out
-
-
-def _issued() -> int:
-    accounts = Account.objects.filter(kind=AccountKind.ISSUANCE)
-    return sum(a.debits_posted - a.credits_posted for a in accounts)
 
 
 def _push(issued, events, timestamp) -> dict:
@@ -274,13 +250,13 @@ def _run(issued, p: str, *, in_bulk: bool, settings) -> tuple[dict, dict, dict, 
     signed anew). Returns the two answers, the snapshot and the grams issued."""
     settings.CARBON_FEED_BULK_CREDIT = in_bulk
     before, batch, people = _world(p, issued)
-    issued_before = _issued()
+    issued_before = issued_g()
     sent = int(timezone.now().timestamp()) - 30
     _push(issued, before, sent)
     answer = _push(issued, batch, sent + 1)
-    issued_by_batch = _issued() - issued_before
+    issued_by_batch = issued_g() - issued_before
     retry = _push(issued, batch, sent + 2)
-    assert _issued() - issued_before == issued_by_batch  # the retry credits nothing
+    assert issued_g() - issued_before == issued_by_batch  # the retry credits nothing
     return (
         _strip(answer, p),
         _strip(retry, p),
@@ -292,17 +268,10 @@ def _run(issued, p: str, *, in_bulk: bool, settings) -> tuple[dict, dict, dict, 
 def test_a_batch_stored_in_bulk_equals_the_per_event_path(
     platform, settings, monkeypatch, ledger_is_consistent
 ):
-    credited_in_bulk: list[Claim] = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        credited_in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(event_matching, "claims_credit_feed_many", spy)
+    bulk_credited = credited_in_bulk(monkeypatch, event_matching)
 
     one_by_one = _run(platform, "a", in_bulk=False, settings=settings)
-    assert credited_in_bulk == []
+    assert bulk_credited == []
     bulk = _run(platform, "b", in_bulk=True, settings=settings)
 
     answer, retry, snapshot, issued = bulk
@@ -316,7 +285,7 @@ def test_a_batch_stored_in_bulk_equals_the_per_event_path(
     # The rest one at a time: once a resident has an event left (refused, capped, without
     # consent, a monthly cap, the same act, a repeated id), it and their later events are
     # decided one at a time; their earlier ones are not taken back.
-    assert sorted(_strip(c.partner_event.event_id, "b") for c in credited_in_bulk) == [
+    assert sorted(_strip(c.partner_event.event_id, "b") for c in bulk_credited) == [
         "cap-1",
         "cap-2",
         "cap-3",
@@ -387,14 +356,7 @@ def test_an_event_left_to_the_per_event_path_leaves_the_resident_s_earlier_ones_
     before any rule (recycling has a monthly cap: no month's sum is read for the batch). The
     rides before it are still credited in bulk, as the per-event path credits them; the ride
     after it goes one at a time, after the recycling."""
-    credited_in_bulk: list[Claim] = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        credited_in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(event_matching, "claims_credit_feed_many", spy)
+    bulk_credited = credited_in_bulk(monkeypatch, event_matching)
 
     def run(p: str, *, in_bulk: bool) -> tuple[dict, dict, int]:
         settings.CARBON_FEED_BULK_CREDIT = in_bulk
@@ -406,12 +368,12 @@ def test_an_event_left_to_the_per_event_path_leaves_the_resident_s_earlier_ones_
             _recycle(f"{p}-rec", f"{p}-resident", _day(2, 12)),
             ride(f"{p}-r3", f"{p}-resident", when=_day(1, 9)),
         ]
-        issued_before = _issued()
+        issued_before = issued_g()
         answer = _push(platform, batch, None)
-        return _strip(answer, p), _snapshot(platform, people, p), _issued() - issued_before
+        return _strip(answer, p), _snapshot(platform, people, p), issued_g() - issued_before
 
     one_by_one = run("a", in_bulk=False)
-    assert credited_in_bulk == []
+    assert bulk_credited == []
     bulk = run("b", in_bulk=True)
 
     assert bulk == one_by_one
@@ -424,7 +386,7 @@ def test_an_event_left_to_the_per_event_path_leaves_the_resident_s_earlier_ones_
         ("r3", "credited"),
     ]
     assert issued > 0
-    assert sorted(_strip(c.partner_event.event_id, "b") for c in credited_in_bulk) == [
+    assert sorted(_strip(c.partner_event.event_id, "b") for c in bulk_credited) == [
         "o1",
         "r1",
         "r2",

@@ -17,9 +17,9 @@ from carbon.adapters.partner_events import matching as event_matching
 from carbon.adapters.partner_events.links import partner_link_create
 from carbon.adapters.partner_events.models import PartnerEvent, PartnerEventStatus
 from carbon.models import Claim, ClaimStatus, Transfer, TransferCode
-from carbon.services.claims_bulk import claims_credit_feed_many
 from carbon.services.ledger_check import ledger_check
 from carbon.services.linking import link_confirm_by_partner
+from tests.carbon.api_helpers import credited_in_bulk
 from tests.carbon.event_samples import push_events, ride
 from tests.carbon.factories import UserFactory
 from tests.carbon.test_ledger_concurrency import run_together
@@ -32,14 +32,7 @@ UNLINKED = 600  # events of people nobody linked, in both batches
 def test_two_overlapping_batches_credit_every_event_once_without_deadlock(
     transactional_db, bike_partner, settings, monkeypatch
 ):
-    in_bulk = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(event_matching, "claims_credit_feed_many", spy)
+    in_bulk = credited_in_bulk(monkeypatch, event_matching)
     settings.CARBON_FEED_BULK_CREDIT = True
     # Two shards: both batches are likely to debit the same one.
     settings.LEDGER_SYSTEM_SHARDS = 2

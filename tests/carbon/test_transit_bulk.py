@@ -17,12 +17,13 @@ from carbon.adapters.transit import trips as transit_trips
 from carbon.adapters.transit.cards import transit_card_link
 from carbon.adapters.transit.models import Trip, TripStatus
 from carbon.adapters.transit.pairing import trips_with_boarded_line
-from carbon.models import Account, AccountKind, Behaviour, Claim, ClaimStatus, Lot, Transfer
+from carbon.models import Behaviour, Claim, ClaimStatus
 from carbon.services.catalogue import emission_factor_publish
 from carbon.services.claims import claim_submit, claim_submit_from_feed
 from carbon.services.claims_bulk import FeedClaim, claims_credit_feed_many
 from carbon.services.linking import link_confirm_by_partner
 from carbon.services.people import consent_revoke
+from tests.carbon.api_helpers import assert_award_links, credited_in_bulk, issued_g, ledger_of
 from tests.carbon.factories import DistrictFactory, UserFactory
 from tests.carbon.transit_samples import linked, pushed, tap
 
@@ -113,10 +114,7 @@ def _snapshot(people: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for role, user in sorted(people.items()):
         claims = Claim.objects.filter(user=user, evidence_type="transit").order_by("occurred_at")
-        # None for a resident never credited anything (no account opened yet).
-        account = Account.objects.filter(user=user).first()
         trips = Trip.objects.filter(claim__user=user).order_by("started_at")
-        transfers = Transfer.objects.filter(credit_account=account).order_by("created_at", "id")
         out[role] = {
             "claims": [
                 {
@@ -136,38 +134,13 @@ def _snapshot(people: dict[str, Any]) -> dict[str, Any]:
                 for c in claims
             ],
             "trips": [(t.status, t.anomaly, t.distance_m) for t in trips],
-            # Every counter of the account, whatever counters it has.
-            "account": account
-            and {
-                f.name: getattr(account, f.name)
-                for f in Account._meta.concrete_fields
-                if f.name not in ("id", "user", "created_at")
-            },
-            "transfers": [
-                (t.amount_g, t.flag, t.code, t.category, t.description, t.debit_account.kind)
-                for t in transfers
-            ],
-            "lots": sorted(
-                (lot.amount_g, lot.remaining_g, lot.category)
-                for lot in Lot.objects.filter(account=account)
-            ),
+            "ledger": ledger_of(user),
         }
-        # The ledger's own links: each award names its claim; the key and payload are those
-        # ledger_award writes; each claim's receipt names its transfer and lot expiry.
+        # The links each credited claim keeps: its award, and its trip.
         for c in claims.filter(status=ClaimStatus.CREDITED).select_related("award"):
-            assert c.award.reference == f"claim:{c.pk}"
-            assert c.award.idempotency_key == f"claim:{c.pk}:award"
-            credit = c.receipt["steps"][-1]
-            assert credit["transfer_id"] == c.award_id
-            assert credit["expires_at"] == c.award.lot.expires_at.isoformat()
+            assert_award_links(c)
             assert c.trip.claim_id == c.pk and c.evidence == {"trip": c.trip.pk}
     return out
-
-
-def _issued() -> int:
-    return sum(a.debits_posted for a in Account.objects.filter(kind=AccountKind.ISSUANCE)) - sum(
-        a.credits_posted for a in Account.objects.filter(kind=AccountKind.ISSUANCE)
-    )
 
 
 def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
@@ -187,23 +160,16 @@ def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
 
     settings.CARBON_FEED_BULK_CREDIT = False
     taps, people = _world("1", district)
-    issued_before = _issued()
+    issued_before = issued_g()
     one_by_one = pushed(operator, taps)
-    issued_one_by_one = _issued() - issued_before
+    issued_one_by_one = issued_g() - issued_before
 
     settings.CARBON_FEED_BULK_CREDIT = True
     taps, people_bulk = _world("2", district)
-    issued_before = _issued()
-    credited_in_bulk = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        credited_in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(transit_trips, "claims_credit_feed_many", spy)
+    issued_before = issued_g()
+    bulk_credited = credited_in_bulk(monkeypatch, transit_trips)
     bulk = pushed(operator, taps)
-    issued_bulk = _issued() - issued_before
+    issued_bulk = issued_g() - issued_before
 
     for body in (one_by_one, bulk):
         for row in body["rows"]:
@@ -211,7 +177,7 @@ def test_a_batch_credited_in_bulk_equals_the_per_trip_path(
     assert bulk == one_by_one
     # The bulk path took the usual trips (3 capped, 2 around the anomaly, district's 2, the
     # plain 10, and same_act's day-2 ride, before its day-1 one); the rest one at a time.
-    assert len(credited_in_bulk) == 18
+    assert len(bulk_credited) == 18
     assert issued_bulk == issued_one_by_one > 0
     assert _snapshot(people_bulk) == _snapshot(people)
     # The cases happened as meant, in both runs.
@@ -242,14 +208,7 @@ def test_a_trip_left_to_the_per_trip_path_leaves_the_card_s_earlier_trips_in_bul
     bus = Behaviour.objects.get(code="bus")
     bus.monthly_cap_g = 100_000
     bus.save(update_fields=["monthly_cap_g"])  # through the ORM: the catalogue cache hears it
-    credited_in_bulk: list[Claim] = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        credited_in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(transit_trips, "claims_credit_feed_many", spy)
+    bulk_credited = credited_in_bulk(monkeypatch, transit_trips)
 
     def run(prefix: str, *, in_bulk: bool) -> tuple[dict, dict, int]:
         settings.CARBON_FEED_BULK_CREDIT = in_bulk
@@ -265,16 +224,16 @@ def test_a_trip_left_to_the_per_trip_path_leaves_the_card_s_earlier_trips_in_bul
             + _metro(number, _day(1, 15))
         )
         taps.sort(key=lambda row: row["at"])
-        issued_before = _issued()
+        issued_before = issued_g()
         body = pushed(operator, taps)
         for row in body["rows"]:
             del row["record_id"]
         people_of_run[:] = people.values()
-        return body, _snapshot(people), _issued() - issued_before
+        return body, _snapshot(people), issued_g() - issued_before
 
     people_of_run: list = []
     one_by_one = run("8", in_bulk=False)
-    assert credited_in_bulk == []
+    assert bulk_credited == []
     bulk = run("9", in_bulk=True)
 
     assert bulk == one_by_one
@@ -287,13 +246,13 @@ def test_a_trip_left_to_the_per_trip_path_leaves_the_card_s_earlier_trips_in_bul
         (ClaimStatus.CREDITED, 381),
     ]
     # In bulk: the resident's two rides before the bus, and the other card's ride.
-    assert sorted((c.user_id, c.occurred_at) for c in credited_in_bulk) == sorted(
+    assert sorted((c.user_id, c.occurred_at) for c in bulk_credited) == sorted(
         (c.user_id, c.occurred_at)
         for c in Claim.objects.filter(
             user__in=people_of_run, behaviour__code="metro", occurred_at__lt=_day(1, 12)
         )
     )
-    assert len(credited_in_bulk) == 3
+    assert len(bulk_credited) == 3
     ledger_is_consistent()
 
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from carbon.adapters.transit import trips as transit_trips
 from carbon.adapters.transit.models import Trip, TripStatus
 from carbon.models import Claim, ClaimStatus, Transfer, TransferCode
-from carbon.services.claims_bulk import claims_credit_feed_many
 from carbon.services.ledger_check import ledger_check
+from tests.carbon.api_helpers import credited_in_bulk
 from tests.carbon.factories import UserFactory
 from tests.carbon.test_ledger_concurrency import run_together
 from tests.carbon.transit_samples import linked, push, tap
@@ -33,14 +33,7 @@ def _ride(number: str, at, route) -> list[dict]:
 def test_two_overlapping_batches_credit_every_trip_once_without_deadlock(
     transactional_db, transit, operator, settings, monkeypatch
 ):
-    in_bulk = []
-
-    def spy(**kw):
-        claims = claims_credit_feed_many(**kw)
-        in_bulk.extend(c for c in claims if c is not None)
-        return claims
-
-    monkeypatch.setattr(transit_trips, "claims_credit_feed_many", spy)
+    in_bulk = credited_in_bulk(monkeypatch, transit_trips)
     # Two shards: both batches are likely to debit the same one.
     settings.LEDGER_SYSTEM_SHARDS = 2
     numbers = [f"6227 3{i:03d} 0000 0000" for i in range(16)]
