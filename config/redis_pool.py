@@ -41,17 +41,22 @@ class ProcessConnectionPool(redis.ConnectionPool):
 
 
 class ProcessRedisCacheClient(RedisCacheClient):
-    """Django's client, with one `redis.Redis` per pool rather than one per call."""
+    """Django's client, with one `redis.Redis` per pool for the whole process rather than
+    one per call. Django makes a cache object (and so a client of this class) per thread
+    and per request context: the clients are kept beside the pools, which are per process
+    too (ProcessConnectionPool)."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, redis.Redis] = {}
+    _clients: dict[int, redis.Redis] = {}
+    _lock = threading.Lock()
 
     def get_client(self, key=None, *, write=False) -> redis.Redis:
         pool = self._get_connection_pool(write)
         client = self._clients.get(id(pool))
         if client is None or client.connection_pool is not pool:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            with self._lock:
+                client = self._clients.get(id(pool))
+                if client is None or client.connection_pool is not pool:
+                    client = self._clients[id(pool)] = self._client(connection_pool=pool)
         return client
 
 

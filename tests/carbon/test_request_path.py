@@ -106,6 +106,11 @@ def test_a_cache_object_reuses_its_redis_client_across_calls():
     assert cache._cache.get_client() is reader
     assert cache._cache.get_client(write=True) is reader  # one server: reads and writes share
 
+    # Django makes a cache object per request context (and thread): they share it too.
+    other = contextvars.Context().run(lambda: caches["default"])
+    assert other is not cache
+    assert other._cache.get_client() is reader
+
 
 # --- statements per read request, with a real bearer token -----------------------------------
 #
