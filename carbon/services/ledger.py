@@ -204,6 +204,38 @@ def _existing(idempotency_key: str, digest: str) -> Transfer | None:
     return existing
 
 
+def award_fields(
+    *,
+    user_id: int,
+    amount_g: int,
+    category: str,
+    idempotency_key: str,
+    description: str,
+    reference: str,
+) -> dict:
+    """An award's transfer fields but its accounts, its payload digest included. One
+    definition for ledger_award and ledger_bulk.ledger_award_many: a retry under the same
+    key must match whichever path wrote the original (IdempotencyConflict otherwise)."""
+    return {
+        "idempotency_key": idempotency_key,
+        "payload_hash": payload_hash(
+            {
+                "op": "award",
+                "user": user_id,
+                "amount": amount_g,
+                "category": category,
+                "reference": reference,
+            }
+        ),
+        "amount_g": amount_g,
+        "flag": TransferFlag.POSTED,
+        "code": TransferCode.AWARD,
+        "category": category,
+        "description": description,
+        "reference": reference,
+    }
+
+
 def amount_require(*, amount_g: int) -> None:
     """Refuse (InvalidAmount) anything but a positive whole number of grams."""
     if not isinstance(amount_g, int) or isinstance(amount_g, bool) or amount_g <= 0:
@@ -413,24 +445,15 @@ def ledger_award(
         account = account_for_user(user=user)
     elif account.user_id != user.pk or account.kind != AccountKind.RESIDENT:
         raise ValueError("the account given is not this resident's")
-    payload = {
-        "op": "award",
-        "user": user.pk,
-        "amount": amount_g,
-        "category": category,
-        "reference": reference,
-    }
-    digest = payload_hash(payload)
-    fields = {
-        "idempotency_key": idempotency_key,
-        "payload_hash": digest,
-        "amount_g": amount_g,
-        "flag": TransferFlag.POSTED,
-        "code": TransferCode.AWARD,
-        "category": category,
-        "description": description,
-        "reference": reference,
-    }
+    fields = award_fields(
+        user_id=user.pk,
+        amount_g=amount_g,
+        category=category,
+        idempotency_key=idempotency_key,
+        description=description,
+        reference=reference,
+    )
+    digest = fields["payload_hash"]
     issuance = system_account(kind=AccountKind.ISSUANCE)
     groups = None
     if connection.vendor == "postgresql":

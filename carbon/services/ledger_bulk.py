@@ -3,12 +3,12 @@
 `ledger_award_many` writes exactly what `ledger_award` writes for each award (the same
 idempotency keys, payload hashes, references, lots and counters, so `ledger_check` holds),
 in a fixed number of statements whatever the batch size: one look-up-and-lock of the
-residents' accounts, one INSERT of the transfers, one of the lots, one UPDATE of the
-residents' counters, one lock and one UPDATE of the issuance shard.
+residents' accounts, the rows numbered, one INSERT of the transfers, one of the lots, one
+UPDATE of the residents' counters, one UPDATE of the issuance shard.
 
 Lock order, the one every ledger write takes: the residents' rows first, in id order, then
-the system shard (SELECT ... ORDER BY id FOR UPDATE before its UPDATE), so two batches, or a
-batch and a single award, spend or reversal, can never wait on each other in a cycle.
+the system shard (its UPDATE takes its lock), so two batches, or a batch and a single
+award, spend or reversal, can never wait on each other in a cycle.
 """
 
 from __future__ import annotations
@@ -26,11 +26,9 @@ from carbon.models import (
     AccountKind,
     Lot,
     Transfer,
-    TransferCode,
-    TransferFlag,
     User,
 )
-from carbon.services.ledger import amount_require, payload_hash, system_account
+from carbon.services.ledger import amount_require, award_fields, system_account
 from carbon.services.realtime import changes_on_commit
 from carbon.services.residents import resident_require
 from carbon.services.rows_bulk import rows_insert, rows_number
@@ -127,24 +125,16 @@ def ledger_award_many(*, awards: Sequence[AwardSpec]) -> list[Transfer]:
         issuance = system_account(kind=AccountKind.ISSUANCE)
         transfers = [
             Transfer(
-                idempotency_key=award.idempotency_key,
-                payload_hash=payload_hash(
-                    {
-                        "op": "award",
-                        "user": award.user.pk,
-                        "amount": award.amount_g,
-                        "category": award.category,
-                        "reference": award.reference,
-                    }
-                ),
                 debit_account_id=issuance.pk,
                 credit_account_id=account_of[award.user.pk],
-                amount_g=award.amount_g,
-                flag=TransferFlag.POSTED,
-                code=TransferCode.AWARD,
-                category=award.category,
-                description=award.description,
-                reference=award.reference,
+                **award_fields(
+                    user_id=award.user.pk,
+                    amount_g=award.amount_g,
+                    category=award.category,
+                    idempotency_key=award.idempotency_key,
+                    description=award.description,
+                    reference=award.reference,
+                ),
             )
             for award in awards
         ]
