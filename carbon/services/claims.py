@@ -155,6 +155,21 @@ def claim_receipt(
     return receipt
 
 
+def claim_award_terms(*, claim: Claim, amount_g: int, now: datetime) -> dict[str, Any]:
+    """A credited claim's award as ledger_award takes it (but the resident): its key,
+    category, description, expiry and reference. The bulk feed path (claims_bulk) writes
+    the same, so a batch retried one claim at a time finds its awards by key."""
+    behaviour = claim.behaviour
+    return {
+        "amount_g": amount_g,
+        "category": behaviour.category,
+        "idempotency_key": f"claim:{claim.pk}:award",
+        "description": f"{behaviour.name}: {claim.quantity.normalize():f} {behaviour.unit}",
+        "expires_at": now + timedelta(days=behaviour.credit_lifetime_days),
+        "reference": f"claim:{claim.pk}",
+    }
+
+
 class _RetryWon(Exception):
     """Under the resident's lock, a claim with the request's idempotency key was found: a
     concurrent retry committed first (handled as the unique index's IntegrityError is)."""
@@ -213,15 +228,9 @@ def _apply_rules(
         claim.credited_g = 0
         code, reason = evaluation.code, evaluation.reason
     else:
-        behaviour = claim.behaviour
         award = ledger_award(
             user=claim.user,
-            amount_g=evaluation.amount_g,
-            category=behaviour.category,
-            idempotency_key=f"claim:{claim.pk}:award",
-            description=f"{behaviour.name}: {claim.quantity.normalize():f} {behaviour.unit}",
-            expires_at=now + timedelta(days=behaviour.credit_lifetime_days),
-            reference=f"claim:{claim.pk}",
+            **claim_award_terms(claim=claim, amount_g=evaluation.amount_g, now=now),
             # None (a resident not credited before, or no row read): ledger_award opens it.
             account=getattr(resident, "ledger_account", None),
         )

@@ -46,7 +46,12 @@ from carbon.services.catalogue import (
     catalogue_snapshot,
     factor_for_claim,
 )
-from carbon.services.claims import claim_receipt, claim_request_hash, parsed_quantity
+from carbon.services.claims import (
+    claim_award_terms,
+    claim_receipt,
+    claim_request_hash,
+    parsed_quantity,
+)
 from carbon.services.ledger_bulk import AwardSpec, ledger_award_many
 from carbon.services.rows_bulk import rows_insert
 from carbon.services.rules import (
@@ -245,15 +250,7 @@ def claims_credit_feed_many(
         awards=[
             AwardSpec(
                 user=d.item.user,
-                amount_g=d.amount_g,
-                category=d.claim.behaviour.category,
-                idempotency_key=f"claim:{d.claim.pk}:award",
-                description=(
-                    f"{d.claim.behaviour.name}: {d.claim.quantity.normalize():f} "
-                    f"{d.claim.behaviour.unit}"
-                ),
-                expires_at=now + timedelta(days=d.claim.behaviour.credit_lifetime_days),
-                reference=f"claim:{d.claim.pk}",
+                **claim_award_terms(claim=d.claim, amount_g=d.amount_g, now=now),
             )
             for _, d in decided
         ]
