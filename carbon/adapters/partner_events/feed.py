@@ -495,16 +495,14 @@ def _store_in_bulk(*, partner: Partner, valid: list[_Event]) -> dict[int, RowRes
         return results
 
     rows = {
-        event.index: PartnerEvent(
+        event.index: _event_row(
             partner=partner,
-            event_id=event.envelope.event_id,
-            payload_hash=event.row_hash,
+            envelope=event.envelope,
+            row_hash=event.row_hash,
             behaviour=event.behaviour,
-            external_ref_hash=ref_hashes[event.index],
-            occurred_at=event.envelope.occurred_at,
             quantity=event.quantity,
             details=event.details,
-            status=PartnerEventStatus.UNMATCHED,
+            ref_hash=ref_hashes[event.index],
         )
         for event in (*waiting, *(e for e, _ in to_claim))
     }
@@ -547,6 +545,31 @@ def _store_in_bulk(*, partner: Partner, valid: list[_Event]) -> dict[int, RowRes
     return results
 
 
+def _event_row(
+    *,
+    partner: Partner,
+    envelope: EventEnvelope,
+    row_hash: str,
+    behaviour: Behaviour,
+    quantity: Decimal,
+    details: dict[str, Any],
+    ref_hash: str,
+) -> PartnerEvent:
+    """An event as it is stored on arrival, by either path: unmatched until a claim takes
+    it (or it waits for its resident's link)."""
+    return PartnerEvent(
+        partner=partner,
+        event_id=envelope.event_id,
+        payload_hash=row_hash,
+        behaviour=behaviour,
+        external_ref_hash=ref_hash,
+        occurred_at=envelope.occurred_at,
+        quantity=quantity,
+        details=details,
+        status=PartnerEventStatus.UNMATCHED,
+    )
+
+
 def _accepted(event: _Event, claim_status: str) -> RowResult:
     return RowResult(
         event.index,
@@ -579,19 +602,16 @@ def _event_store(
         )
     try:
         with transaction.atomic():
-            event = PartnerEvent.objects.create(
+            event = _event_row(
                 partner=partner,
-                event_id=event_id,
-                payload_hash=row_hash,
+                envelope=envelope,
+                row_hash=row_hash,
                 behaviour=behaviour,
-                external_ref_hash=external_ref_hash(
-                    partner=partner, external_ref=envelope.user_ref
-                ),
-                occurred_at=envelope.occurred_at,
                 quantity=quantity,
                 details=details,
-                status=PartnerEventStatus.UNMATCHED,
+                ref_hash=external_ref_hash(partner=partner, external_ref=envelope.user_ref),
             )
+            event.save(force_insert=True)
             link = (
                 PartnerLink.objects.linked()  # confirmed: a pending link earns nothing
                 .filter(partner=partner, external_ref_hash=event.external_ref_hash)
