@@ -13,7 +13,12 @@ Guarantees:
   them itself (the outbox is bounded); a process sends what is left when it exits (atexit;
   a Celery pool process on worker_process_shutdown); `outbox_flush()` sends now, and the
   engine calls it before any other backend write or read of this process (the process
-  reads its own writes, a resident's move follows their awards), tests to be deterministic;
+  reads its own writes, a resident's move follows the awards made in this process), tests
+  to be deterministic. Across processes there is no such order: another worker's pending
+  increments (at most LEADERBOARD_PUBLISH_SECONDS plus a send old) may land after a move
+  or a rebuild made here, on the community the resident left or on top of a rebuilt
+  score; a rebuild (`manage.py leaderboards_rebuild`) puts such a board right, as after
+  a lost send;
 - order: one sender at a time, batches in the order they were taken; increments of one
   member add up, so summing them within a batch keeps every score what it would be;
 - a failure never fails a write: a send that fails is logged and dropped, like the inline
