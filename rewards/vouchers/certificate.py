@@ -38,23 +38,36 @@ def certificate_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.truetype(path, size=size)
 
 
-def certificate_render(*, name: str, grams: int, project: str, on: date) -> bytes:
-    """The certificate as PNG bytes, in both languages."""
-    img = Image.new("RGB", SIZE, (250, 248, 240))
+#: One centred line of a certificate: (top in pixels, text, font size, colour).
+Line = tuple[int, str, int, tuple[int, int, int]]
+_INK, _GREY = (40, 40, 40), (90, 90, 90)
+
+
+def certificate_png(*, background: tuple[int, int, int], lines: list[Line]) -> bytes:
+    """A certificate as PNG bytes: the green frame and each line centred. The donation's
+    certificate and the pool's retirement certificate are drawn by it."""
+    img = Image.new("RGB", SIZE, background)
     draw = ImageDraw.Draw(img)
     width, height = SIZE
     draw.rectangle((24, 24, width - 24, height - 24), outline=_GREEN, width=6)
-
-    def centred(y: int, text: str, size: int, fill=(40, 40, 40)) -> None:
+    for y, text, size, fill in lines:
         font = certificate_font(size)
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
         draw.text(((width - (right - left)) / 2, y), text, font=font, fill=fill)
-
-    centred(90, "捐赠证书 · Certificate of Donation", 52, _GREEN)
-    centred(230, name or "—", 64)
-    centred(360, f"捐出 {grams:,} 克碳积分 · donated {grams:,} g of carbon points", 36)
-    centred(440, f"支持项目 · to {project}"[:80], 36)
-    centred(600, on.isoformat(), 32, (90, 90, 90))
     out = io.BytesIO()
     img.save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def certificate_render(*, name: str, grams: int, project: str, on: date) -> bytes:
+    """The certificate as PNG bytes, in both languages."""
+    return certificate_png(
+        background=(250, 248, 240),
+        lines=[
+            (90, "捐赠证书 · Certificate of Donation", 52, _GREEN),
+            (230, name or "—", 64, _INK),
+            (360, f"捐出 {grams:,} 克碳积分 · donated {grams:,} g of carbon points", 36, _INK),
+            (440, f"支持项目 · to {project}"[:80], 36, _INK),
+            (600, on.isoformat(), 32, _GREY),
+        ],
+    )
