@@ -79,6 +79,125 @@ def test_an_http_request_enters_the_middleware_and_view_thread_once(monkeypatch)
     assert len(crossings) == 4, crossings
 
 
+@pytest.fixture
+def request_threads():
+    """(signal, thread id) of each request_started / request_finished during the test."""
+    import threading
+
+    from django.core.signals import request_finished, request_started
+
+    seen: list[tuple[str, int]] = []
+
+    def started(**kwargs):
+        seen.append(("started", threading.get_ident()))
+
+    def finished(**kwargs):
+        seen.append(("finished", threading.get_ident()))
+
+    request_started.connect(started, weak=False, dispatch_uid="test-request-threads-started")
+    request_finished.connect(finished, weak=False, dispatch_uid="test-request-threads-finished")
+    yield seen
+    request_started.disconnect(dispatch_uid="test-request-threads-started")
+    request_finished.disconnect(dispatch_uid="test-request-threads-finished")
+
+
+def test_one_request_runs_on_one_thread_and_the_next_reuses_it(request_threads, monkeypatch):
+    """Django's handler started a thread per request and another to join it; the handler
+    keeps the request's thread for the next one (config/http_handler.py). Everything of
+    one request still runs on one thread, the event loop's own being never that one."""
+    import threading
+    import time
+
+    from config import asgi
+
+    handler = asgi.django_asgi_app
+    monkeypatch.setattr(handler, "_idle", [])
+
+    assert _asgi_get("/api/v1/me")[0] == 401
+    # The thread goes back once the request's last work on it has run.
+    deadline = time.monotonic() + 10
+    while not handler._idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _asgi_get("/api/v1/me")[0] == 401
+
+    threads = {ident for _, ident in request_threads}
+    assert [name for name, _ in request_threads] == ["started", "finished"] * 2
+    assert len(threads) == 1, request_threads
+    assert threading.get_ident() not in threads
+
+
+def test_requests_in_flight_together_run_on_threads_of_their_own(request_threads):
+    """Two requests that must both be inside Django at once (each waits at a barrier in
+    its request_started) only finish if each has a thread: one shared thread would leave
+    the second queued behind the first and break the barrier."""
+    import threading
+
+    from django.core.signals import request_started
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    def meet(**kwargs):
+        barrier.wait()
+
+    request_started.connect(meet, weak=False, dispatch_uid="test-requests-meet")
+    try:
+
+        async def both():
+            return await asyncio.gather(
+                asyncio.to_thread(_asgi_get, "/api/v1/me"),
+                asyncio.to_thread(_asgi_get, "/api/v1/me"),
+            )
+
+        answers = asyncio.run(both())
+    finally:
+        request_started.disconnect(dispatch_uid="test-requests-meet")
+
+    assert [status for status, _ in answers] == [401, 401]
+    started = [ident for name, ident in request_threads if name == "started"]
+    assert len(set(started)) == 2
+
+
+def test_idle_request_threads_beyond_the_cap_end(request_threads, monkeypatch):
+    """A burst leaves at most MAX_IDLE_THREADS threads waiting; the others end."""
+    import threading
+    import time
+
+    from django.core.signals import request_started
+
+    from config import asgi, http_handler
+
+    handler = asgi.django_asgi_app
+    monkeypatch.setattr(handler, "_idle", [])
+    monkeypatch.setattr(http_handler, "MAX_IDLE_THREADS", 1)
+    barrier = threading.Barrier(3, timeout=10)
+
+    def meet(**kwargs):
+        barrier.wait()
+
+    request_started.connect(meet, weak=False, dispatch_uid="test-requests-meet-3")
+    try:
+
+        async def three():
+            return await asyncio.gather(
+                *(asyncio.to_thread(_asgi_get, "/api/v1/me") for _ in range(3))
+            )
+
+        asyncio.run(three())
+    finally:
+        request_started.disconnect(dispatch_uid="test-requests-meet-3")
+
+    threads = {ident for name, ident in request_threads if name == "started"}
+    assert len(threads) == 3
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        len(handler._idle) != 1 or sum(t.ident in threads for t in threading.enumerate()) != 1
+    ):
+        time.sleep(0.02)
+    assert len(handler._idle) == 1
+    # The two threads not kept have ended; the kept one is alive, waiting for work.
+    assert sum(t.ident in threads for t in threading.enumerate()) == 1
+
+
 @pytest.mark.redis
 def test_every_cache_object_of_the_process_shares_one_redis_pool():
     """Django keeps a cache object per request context under ASGI; each used to open its
