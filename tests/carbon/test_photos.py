@@ -4,6 +4,7 @@ duplicate detection across residents, owner-only access, and cleanup on failure.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -821,6 +822,50 @@ def test_two_residents_sending_the_same_photo_at_once_earn_once(own_bag, monkeyp
     outcomes = sorted((c.status, c.receipt["code"]) for c in results.values())
     assert outcomes == [("credited", "credited"), ("rejected", "duplicate_photo")]
     assert Transfer.objects.filter(claim__isnull=False).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_duplicate_lock_takes_every_band_of_every_turn_in_one_statement_until_commit(
+    django_assert_num_queries,
+):
+    """Each band of each searched hash (the photo and its turns) is locked, in one
+    statement, and held by the transaction: another connection can take none of them."""
+    import psycopg
+    from django.db import transaction
+
+    phash = 0x0123_4567_89AB_CDEF
+    turns = {"mirror": 0xFEDC_BA98_7654_3210, "flip": 0x0F0F_0F0F_F0F0_F0F0}
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            duplicates.photo_duplicate_lock(phash=phash, symmetry_hashes=turns)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT objid::bigint + (classid::bigint << 32) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            held = {row[0] & 0xFFFF_FFFF_FFFF_FFFF for row in cursor.fetchall()}
+        wanted = {
+            int.from_bytes(
+                hashlib.sha256(f"carbon.photo-band:{b}:{v}".encode()).digest()[:8],
+                "big",
+            )
+            for h in (phash, *turns.values())
+            for b, v in duplicates.lock_bands(h)
+        }
+        assert held == wanted and len(held) == 3 * len(duplicates.lock_bands(phash))
+        with psycopg.connect(autocommit=True, **connection.get_connection_params()) as other:
+            taken = other.execute(
+                "SELECT pg_try_advisory_lock(k) FROM unnest(%s::bigint[]) AS t(k)",
+                [[k - (1 << 64) if k >= 1 << 63 else k for k in wanted]],
+            ).fetchall()
+            assert taken == [(False,)] * len(wanted)
+    with psycopg.connect(autocommit=True, **connection.get_connection_params()) as other:
+        taken = other.execute(
+            "SELECT pg_try_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS t(k)",
+            [[k - (1 << 64) if k >= 1 << 63 else k for k in wanted]],
+        ).fetchall()
+        assert taken == [(True,)] * len(wanted)
 
 
 # --- the request-size guard in front of Django ------------------------------------------

@@ -233,9 +233,10 @@ def photo_duplicate_lock(*, phash: int, symmetry_hashes: Mapping[str, int] | Non
             for b, v in lock_bands(h)
         }
     )
+    # One statement for all of them (up to 8 hashes x 7 bands): the function scan hands
+    # the keys over in the array's (sorted) order, and each lock is taken as its row is.
     with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS t(k)", [keys])
 
 
 def photo_hash_bands_rebuild() -> int:
