@@ -186,6 +186,10 @@ if DATABASES["default"]["ENGINE"].endswith("spatialite"):
     )
     DATABASES["default"]["TEST"] = {"NAME": None}
 else:
+    if DATABASES["default"]["ENGINE"] == "django.contrib.gis.db.backends.postgis":
+        # Django's PostGIS backend, with `__in` lists sent as one array parameter
+        # (config/postgis/base.py).
+        DATABASES["default"]["ENGINE"] = "config.postgis"
     # Under the ASGI server every request runs in a thread of its own, so connections kept
     # per thread (CONN_MAX_AGE) piled up to PostgreSQL's max_connections. A pool per
     # process instead: at most DB_POOL_MAX_SIZE connections, and a request waits up to
