@@ -126,15 +126,15 @@ def test_one_request_runs_on_one_thread_and_the_next_reuses_it(request_threads, 
     assert threading.get_ident() not in threads
 
 
-def test_requests_in_flight_together_run_on_threads_of_their_own(request_threads):
-    """Two requests that must both be inside Django at once (each waits at a barrier in
-    its request_started) only finish if each has a thread: one shared thread would leave
-    the second queued behind the first and break the barrier."""
+def _gets_inside_django_at_once(count: int) -> list[int]:
+    """`count` GET /api/v1/me sent at once, each held in its request_started until all of
+    them are there (a barrier): they finish only if each has a thread of its own. The
+    statuses."""
     import threading
 
     from django.core.signals import request_started
 
-    barrier = threading.Barrier(2, timeout=10)
+    barrier = threading.Barrier(count, timeout=10)
 
     def meet(**kwargs):
         barrier.wait()
@@ -142,17 +142,22 @@ def test_requests_in_flight_together_run_on_threads_of_their_own(request_threads
     request_started.connect(meet, weak=False, dispatch_uid="test-requests-meet")
     try:
 
-        async def both():
+        async def all_at_once():
             return await asyncio.gather(
-                asyncio.to_thread(_asgi_get, "/api/v1/me"),
-                asyncio.to_thread(_asgi_get, "/api/v1/me"),
+                *(asyncio.to_thread(_asgi_get, "/api/v1/me") for _ in range(count))
             )
 
-        answers = asyncio.run(both())
+        answers = asyncio.run(all_at_once())
     finally:
         request_started.disconnect(dispatch_uid="test-requests-meet")
+    return [status for status, _ in answers]
 
-    assert [status for status, _ in answers] == [401, 401]
+
+def test_requests_in_flight_together_run_on_threads_of_their_own(request_threads):
+    """Two requests that must both be inside Django at once only finish if each has a
+    thread: one shared thread would leave the second queued behind the first and break
+    the barrier."""
+    assert _gets_inside_django_at_once(2) == [401, 401]
     started = [ident for name, ident in request_threads if name == "started"]
     assert len(set(started)) == 2
 
@@ -162,29 +167,13 @@ def test_idle_request_threads_beyond_the_cap_end(request_threads, monkeypatch):
     import threading
     import time
 
-    from django.core.signals import request_started
-
     from config import asgi, http_handler
 
     handler = asgi.django_asgi_app
     monkeypatch.setattr(handler, "_idle", [])
     monkeypatch.setattr(http_handler, "MAX_IDLE_THREADS", 1)
-    barrier = threading.Barrier(3, timeout=10)
 
-    def meet(**kwargs):
-        barrier.wait()
-
-    request_started.connect(meet, weak=False, dispatch_uid="test-requests-meet-3")
-    try:
-
-        async def three():
-            return await asyncio.gather(
-                *(asyncio.to_thread(_asgi_get, "/api/v1/me") for _ in range(3))
-            )
-
-        asyncio.run(three())
-    finally:
-        request_started.disconnect(dispatch_uid="test-requests-meet-3")
+    assert _gets_inside_django_at_once(3) == [401] * 3
 
     threads = {ident for name, ident in request_threads if name == "started"}
     assert len(threads) == 3
