@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from rewards.vouchers.certificate import certificate_png
-
-_GREEN = (34, 110, 60)
-_INK, _GREY = (40, 40, 40), (90, 90, 90)
+from rewards.vouchers.certificate import GREEN, GREY, INK, certificate_png
 
 
 def retirement_certificate_render(
@@ -18,11 +15,11 @@ def retirement_certificate_render(
     return certificate_png(
         background=(248, 250, 246),
         lines=[
-            (90, "减排量注销证书 · Retirement Certificate", 50, _GREEN),
-            (220, buyer or "—", 60, _INK),
-            (350, f"注销 {tonnes:,} 吨二氧化碳当量 · retired {tonnes:,} t CO2e", 36, _INK),
-            (430, f"来源 · from {pool}"[:80], 34, _INK),
-            (560, f"No. {number}", 32, _GREY),
-            (620, on.isoformat(), 30, _GREY),
+            (90, "减排量注销证书 · Retirement Certificate", 50, GREEN),
+            (220, buyer or "—", 60, INK),
+            (350, f"注销 {tonnes:,} 吨二氧化碳当量 · retired {tonnes:,} t CO2e", 36, INK),
+            (430, f"来源 · from {pool}"[:80], 34, INK),
+            (560, f"No. {number}", 32, GREY),
+            (620, on.isoformat(), 30, GREY),
         ],
     )

@@ -20,7 +20,8 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 )
 SIZE = (1200, 800)
-_GREEN = (34, 110, 60)
+#: The certificates' colours: the frame and titles, the text, the small print.
+GREEN, INK, GREY = (34, 110, 60), (40, 40, 40), (90, 90, 90)
 
 
 def certificate_font_path() -> str | None:
@@ -40,7 +41,6 @@ def certificate_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 #: One centred line of a certificate: (top in pixels, text, font size, colour).
 Line = tuple[int, str, int, tuple[int, int, int]]
-_INK, _GREY = (40, 40, 40), (90, 90, 90)
 
 
 def certificate_png(*, background: tuple[int, int, int], lines: list[Line]) -> bytes:
@@ -49,7 +49,7 @@ def certificate_png(*, background: tuple[int, int, int], lines: list[Line]) -> b
     img = Image.new("RGB", SIZE, background)
     draw = ImageDraw.Draw(img)
     width, height = SIZE
-    draw.rectangle((24, 24, width - 24, height - 24), outline=_GREEN, width=6)
+    draw.rectangle((24, 24, width - 24, height - 24), outline=GREEN, width=6)
     for y, text, size, fill in lines:
         font = certificate_font(size)
         left, _, right, _ = draw.textbbox((0, 0), text, font=font)
@@ -64,10 +64,10 @@ def certificate_render(*, name: str, grams: int, project: str, on: date) -> byte
     return certificate_png(
         background=(250, 248, 240),
         lines=[
-            (90, "捐赠证书 · Certificate of Donation", 52, _GREEN),
-            (230, name or "—", 64, _INK),
-            (360, f"捐出 {grams:,} 克碳积分 · donated {grams:,} g of carbon points", 36, _INK),
-            (440, f"支持项目 · to {project}"[:80], 36, _INK),
-            (600, on.isoformat(), 32, _GREY),
+            (90, "捐赠证书 · Certificate of Donation", 52, GREEN),
+            (230, name or "—", 64, INK),
+            (360, f"捐出 {grams:,} 克碳积分 · donated {grams:,} g of carbon points", 36, INK),
+            (440, f"支持项目 · to {project}"[:80], 36, INK),
+            (600, on.isoformat(), 32, GREY),
         ],
     )
